@@ -1,0 +1,70 @@
+"""The ``analogist`` command line: one subcommand module per method or tool.
+
+This is the only place where errors become ``error: ...`` on stderr and exit code 2; everything
+below raises :class:`analogist.errors.AnalogistError` instead of printing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from typing import Sequence
+
+from .. import __version__
+from ..errors import AnalogistError
+
+#: Subcommand modules of this package, in the order ``--help`` lists them. Each defines
+#: ``register(subparsers)``, which adds its parsers and sets ``func`` to a ``run(args) -> int``.
+COMMANDS = ("demo", "analogy", "buddies", "stylize", "eval", "features", "info")
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (no usage dump) and exit code 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        sys.stderr.write(f"error: {message} (see `{self.prog} --help`)\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = Parser(prog="analogist", description="Semantic correspondence and visual attribute transfer.")
+    parser.add_argument("--version", action="version", version=f"analogist {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    for name in COMMANDS:
+        importlib.import_module(f"{__name__}.{name}").register(sub)
+    return parser
+
+
+def _configure_logging(quiet: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("note: %(message)s"))
+    log = logging.getLogger("analogist")
+    log.handlers[:] = [handler]
+    log.setLevel(logging.WARNING if quiet else logging.INFO)
+    log.propagate = False
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USAGE
+    _configure_logging(args.quiet)
+    try:
+        return int(args.func(args) or 0)
+    except AnalogistError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted: no partial output was left behind\n")
+        return EXIT_INTERRUPTED
+    except MemoryError:
+        sys.stderr.write("error: out of memory: try a smaller --size\n")
+        return EXIT_USAGE

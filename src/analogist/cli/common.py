@@ -1,0 +1,55 @@
+"""Arguments and helpers shared by the subcommands, so every command spells them the same way."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any, Callable
+
+from ..errors import InputError
+from ..features import BACKBONES
+from ..io import MAX_SIZE, MIN_SIZE, check_size, save_text
+
+
+def _number(kind: type, lo: float | None, hi: float | None) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a valid {kind.__name__}") from None
+        if value != value or (lo is not None and value < lo) or (hi is not None and value > hi):
+            raise argparse.ArgumentTypeError(f"{text} is out of range [{lo}, {hi}]")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def int_in(lo: int | None = None, hi: int | None = None) -> Callable[[str], int]:
+    """argparse type: an integer in ``[lo, hi]``."""
+    return _number(int, lo, hi)
+
+
+def float_in(lo: float | None = None, hi: float | None = None) -> Callable[[str], float]:
+    """argparse type: a float in ``[lo, hi]``."""
+    return _number(float, lo, hi)
+
+
+def add_size(parser: argparse.ArgumentParser, default: int) -> None:
+    parser.add_argument("--size", type=int_in(MIN_SIZE, MAX_SIZE), default=default,
+                        help=f"longer image side in pixels after resizing ({MIN_SIZE}..{MAX_SIZE}, default {default})")
+
+
+def add_backbone(parser: argparse.ArgumentParser, default: str) -> None:
+    parser.add_argument("--backbone", default=default, choices=list(BACKBONES), metavar="NAME",
+                        help=f"feature extractor: {', '.join(BACKBONES)} (default {default})")
+    parser.add_argument("--weights", default=None, metavar="PATH",
+                        help="explicit weight file for the backbone (otherwise found automatically)")
+
+
+def write_json(path: Path, data: Any) -> Path:
+    return save_text(path, json.dumps(data, indent=2, default=str) + "\n")
+
+
+__all__ = ["int_in", "float_in", "add_size", "add_backbone", "write_json", "check_size", "InputError"]

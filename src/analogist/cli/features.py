@@ -1,0 +1,38 @@
+"""``analogist features``: save a PCA picture of one feature map."""
+
+from __future__ import annotations
+
+import argparse
+
+import torch.nn.functional as F
+
+from ..errors import InputError
+from ..features import get_backbone
+from ..features.visualize import pca_rgb
+from ..io import check_output, load_image, save_image
+from .common import add_backbone, add_size
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("features", help="visualise one feature map of an image (PCA to RGB)")
+    p.add_argument("image", help="input image")
+    p.add_argument("--layer", default=None, help="layer name, e.g. relu3_1 or stage3 (default: the backbone's deepest default layer)")
+    p.add_argument("-o", "--output", required=True, help="output picture (.png/.jpg)")
+    p.add_argument("--upsample", action="store_true", help="resize the picture to the image size")
+    add_size(p, 448)
+    add_backbone(p, "vgg16-hed")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    out = check_output(args.output, [args.image])
+    image = load_image(args.image, args.size)
+    net = get_backbone(args.backbone, args.weights)
+    layer = args.layer or net.default_layers[-1]
+    if layer not in net.names:
+        raise InputError(f"backbone {net.name} has no layer {layer!r}; layers: {', '.join(net.names)}")
+    rgb = pca_rgb(net.extract(image, [layer])[layer])
+    if args.upsample:
+        rgb = F.interpolate(rgb, size=image.shape[-2:], mode="nearest")
+    save_image(out, rgb)
+    return 0
