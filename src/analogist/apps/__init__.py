@@ -1,0 +1,1 @@
+"""Applications built from the methods: alignment, hybrids, morphing, time-lapse."""

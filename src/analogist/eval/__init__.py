@@ -1,0 +1,1 @@
+"""Benchmarks: dataset readers, metrics (flow accuracy, PCK) and a runner over matchers."""

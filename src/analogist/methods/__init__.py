@@ -1,0 +1,1 @@
+"""One module per paper, each composing features, matching and synthesis behind a typed parameter set."""

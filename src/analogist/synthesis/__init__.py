@@ -1,0 +1,1 @@
+"""Making pixels and features from correspondences: warping, feature inversion, filtering, colour."""
