@@ -1,0 +1,301 @@
+"""Readers for the benchmark datasets in their published layouts.
+
+- ``tss``: Taniai et al.'s TSS folders ``<root>/{FG3DCar,JODS,PASCAL}/<pair>/`` holding ``image1.png``,
+  ``image2.png``, ``flow1.flo`` (image1 -> image2), ``flow2.flo`` (image2 -> image1), ``mask1.png``,
+  ``mask2.png``, ``corr.txt`` and ``flip_gt.txt``.
+- ``pairs-csv``: the PF-PASCAL / PF-WILLOW pair lists ``source_image,target_image,class,XA,YA,XB,YB``
+  (``;``-separated keypoint coordinates in original pixels, paths relative to the csv or a root).
+- ``spair``: SPair-71k, ``<root>/JPEGImages/<category>/<name>.jpg`` and
+  ``<root>/PairAnnotation/<split>/*.json``.
+
+Readers only list pairs and validate annotations; images are loaded when a pair is evaluated, so
+that a missing image skips one pair instead of failing the run.
+
+About ``flip_gt.txt`` (TSS): 1 marks pairs whose objects face opposite directions (image2 is a mirror
+view of image1). The ground-truth flows of such pairs are given in the *unmirrored* images' pixels
+(checked on the data: ``flow1`` agrees with ``corr.txt`` to < 1 px in raw coordinates, and is
+hundreds of pixels off if image2 were mirrored). The kit gives the flag so that methods which cannot
+match mirrored objects see image2 mirrored; :mod:`analogist.eval.runner` does that and mirrors the
+estimated flow back before scoring against the raw ground truth.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..errors import InputError
+from ..io import load_image, read_flo
+
+#: TSS subset folder names, in the order the papers' tables use.
+TSS_SUBSETS = ("FG3DCar", "JODS", "PASCAL")
+
+#: PF-PASCAL numbers its classes 1..20 in the PASCAL VOC order.
+PASCAL_CLASSES = (
+    "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow", "diningtable",
+    "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor",
+)
+
+
+# ------------------------------------------------------------------------------------------------ TSS
+
+@dataclass(frozen=True)
+class TSSPair:
+    """One TSS pair folder (paths only)."""
+
+    name: str  # "<subset>/<folder>", e.g. "FG3DCar/001_005"
+    subset: str  # 'FG3DCar' | 'JODS' | 'PASCAL'
+    image1: Path
+    image2: Path
+    flow1: Path  # image1 -> image2
+    flow2: Path  # image2 -> image1
+    mask1: Path
+    mask2: Path
+    corr: Path | None
+    flip: bool  # flip_gt.txt == 1: image2 is a mirror view of image1
+
+    def missing(self) -> list[Path]:
+        """Required files that do not exist."""
+        return [p for p in (self.image1, self.image2, self.flow1, self.flow2, self.mask1, self.mask2) if not p.is_file()]
+
+
+@dataclass(frozen=True)
+class TSSData:
+    """The arrays of one TSS pair at the files' resolution."""
+
+    image1: torch.Tensor  # (1, 3, H1, W1) RGB in [0, 1]
+    image2: torch.Tensor  # (1, 3, H2, W2)
+    flow1: np.ndarray  # (2, H1, W1) image1 -> image2, unknown > 1e9
+    flow2: np.ndarray  # (2, H2, W2) image2 -> image1
+    mask1: np.ndarray  # (H1, W1) bool foreground
+    mask2: np.ndarray  # (H2, W2) bool
+    corr: np.ndarray | None  # (N, 4) x1, y1, x2, y2 in pixels (corr.txt is normalised to [0, 1])
+
+
+def _read_flip(path: Path) -> bool:
+    if not path.is_file():
+        return False
+    text = path.read_text().strip()
+    try:
+        return bool(int(text or "0"))
+    except ValueError:
+        raise InputError(f"{path}: expected 0 or 1, got {text[:20]!r}") from None
+
+
+def tss_pairs(root: str | Path) -> list[TSSPair]:
+    """List the pairs of a TSS folder: ``root`` holds FG3DCar/JODS/PASCAL (or is one of them).
+
+    Raises:
+        InputError: ``root`` is not a folder or holds no TSS subset.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise InputError(f"TSS folder {root} does not exist")
+    subsets = [root / s for s in TSS_SUBSETS if (root / s).is_dir()]
+    if not subsets and root.name in TSS_SUBSETS:
+        subsets = [root]
+    if not subsets:
+        raise InputError(f"{root} is not a TSS folder: expected subfolders {', '.join(TSS_SUBSETS)}")
+    pairs = []
+    for sub in subsets:
+        for d in sorted(p for p in sub.iterdir() if p.is_dir()):
+            corr = d / "corr.txt"
+            pairs.append(TSSPair(
+                name=f"{sub.name}/{d.name}", subset=sub.name,
+                image1=d / "image1.png", image2=d / "image2.png", flow1=d / "flow1.flo", flow2=d / "flow2.flo",
+                mask1=d / "mask1.png", mask2=d / "mask2.png", corr=corr if corr.is_file() else None,
+                flip=_read_flip(d / "flip_gt.txt"),
+            ))
+    return pairs
+
+
+def read_mask(path: str | Path) -> np.ndarray:
+    """A foreground mask file as bool ``(H, W)``: any nonzero value (0/255 greyscale or 0/1 palette)."""
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            arr = np.asarray(im)
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read mask {path}: {exc}") from None
+    return (arr.reshape(arr.shape[0], arr.shape[1], -1) > 0).any(-1)
+
+
+def load_tss_pair(pair: TSSPair) -> TSSData:
+    """Read the images, flows, masks and sparse matches of one pair at the files' resolution."""
+    image1, image2 = load_image(pair.image1), load_image(pair.image2)
+    flow1, flow2 = read_flo(pair.flow1), read_flo(pair.flow2)
+    mask1, mask2 = read_mask(pair.mask1), read_mask(pair.mask2)
+    for img, flo, m, fname in ((image1, flow1, mask1, pair.flow1), (image2, flow2, mask2, pair.flow2)):
+        if flo.shape[-2:] != img.shape[-2:] or m.shape != img.shape[-2:]:
+            raise InputError(f"{fname}: flow {flo.shape[-2:]}, mask {m.shape} and image {tuple(img.shape[-2:])} sizes differ")
+    corr = None
+    if pair.corr is not None:
+        c = np.loadtxt(pair.corr, ndmin=2)
+        if c.size:
+            (h1, w1), (h2, w2) = image1.shape[-2:], image2.shape[-2:]
+            # normalised [0, 1] positions to pixel centres
+            corr = c[:, :4] * np.array([w1, h1, w2, h2]) - 0.5
+    return TSSData(image1, image2, flow1, flow2, mask1, mask2, corr)
+
+
+# ------------------------------------------------------------------------------------ keypoint datasets
+
+@dataclass(frozen=True)
+class KeypointPair:
+    """One annotated image pair for PCK: keypoints in original pixels, ``(x, y)``."""
+
+    name: str
+    category: str
+    source: Path
+    target: Path
+    source_points: np.ndarray = field(repr=False)  # (N, 2)
+    target_points: np.ndarray = field(repr=False)  # (N, 2)
+    source_bbox: np.ndarray | None = field(default=None, repr=False)  # (4,) x1, y1, x2, y2
+    target_bbox: np.ndarray | None = field(default=None, repr=False)
+
+    def missing(self) -> list[Path]:
+        return [p for p in (self.source, self.target) if not p.is_file()]
+
+
+def _image_size(path: Path) -> tuple[int, int] | None:
+    """``(W, H)`` from the file header, or None if the file is absent (reported later, not fatal)."""
+    if not path.is_file():
+        return None
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except (OSError, ValueError):
+        return None  # unreadable images are reported when the pair is loaded
+
+
+def _check_inside(points: np.ndarray, image: Path, where: str) -> None:
+    size = _image_size(image)
+    if size is None or len(points) == 0:
+        return
+    w, h = size
+    # 1-based annotations may sit on x == W, so the far edge is inclusive
+    bad = (points[:, 0] < 0) | (points[:, 1] < 0) | (points[:, 0] > w) | (points[:, 1] > h)
+    if bad.any():
+        x, y = points[np.argmax(bad)]
+        raise InputError(f"{where}: keypoint ({x:g}, {y:g}) lies outside {image.name} ({w}x{h})")
+
+
+def _parse_coords(text: str, where: str, column: str) -> np.ndarray:
+    try:
+        return np.array([float(v) for v in str(text).replace(",", ";").split(";") if v.strip() != ""], dtype=np.float64)
+    except ValueError:
+        raise InputError(f"{where}: column {column} is not a ';'-separated list of numbers: {str(text)[:40]!r}") from None
+
+
+def _column(row: dict[str, str], names: tuple[str, ...]) -> str | None:
+    for n in names:
+        if n in row and row[n] is not None:
+            return row[n]
+    return None
+
+
+def pairs_csv(path: str | Path, root: str | Path | None = None) -> list[KeypointPair]:
+    """Read a PF-PASCAL / PF-WILLOW pair list.
+
+    Columns (by header name): ``source_image``, ``target_image`` (or ``imageA``, ``imageB``), optional
+    ``class`` (a PF-PASCAL class number 1..20 or a name; otherwise the source image's folder name),
+    and ``XA, YA, XB, YB``. Keypoints with a NaN coordinate are dropped (absent in one image).
+
+    Args:
+        root: folder the image paths are relative to; default the csv's folder.
+
+    Raises:
+        InputError: unreadable csv, missing columns, malformed numbers, unequal keypoint counts, or
+            a keypoint outside its image (naming the file and row).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"no such pair list: {path}")
+    base = Path(root) if root is not None else path.parent
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as fh:
+            rows = list(csv.DictReader(fh))
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(f"cannot read {path}: {exc}") from None
+    pairs = []
+    for i, row in enumerate(rows, start=2):  # row 1 is the header
+        where = f"{path.name} row {i}"
+        row = {(k or "").strip(): v for k, v in row.items()}
+        src, trg = _column(row, ("source_image", "imageA")), _column(row, ("target_image", "imageB"))
+        if src is None or trg is None:
+            raise InputError(f"{where}: needs columns source_image and target_image")
+        coords = {}
+        for c in ("XA", "YA", "XB", "YB"):
+            if row.get(c) is None:
+                raise InputError(f"{where}: missing column {c}")
+            coords[c] = _parse_coords(row[c], where, c)
+        n = len(coords["XA"])
+        if any(len(v) != n for v in coords.values()):
+            raise InputError(f"{where}: XA, YA, XB, YB have different numbers of keypoints")
+        pa = np.stack([coords["XA"], coords["YA"]], 1)
+        pb = np.stack([coords["XB"], coords["YB"]], 1)
+        keep = np.isfinite(pa).all(1) & np.isfinite(pb).all(1)
+        pa, pb = pa[keep], pb[keep]
+        source, target = base / src.strip(), base / trg.strip()
+        _check_inside(pa, source, where)
+        _check_inside(pb, target, where)
+        cls = (_column(row, ("class", "category")) or "").strip()
+        if cls.isdigit() and 1 <= int(cls) <= len(PASCAL_CLASSES):
+            cls = PASCAL_CLASSES[int(cls) - 1]
+        pairs.append(KeypointPair(
+            name=f"{Path(src).stem}-{Path(trg).stem}", category=cls or source.parent.name,
+            source=source, target=target, source_points=pa, target_points=pb,
+        ))
+    return pairs
+
+
+def spair(root: str | Path, split: str = "test") -> list[KeypointPair]:
+    """Read SPair-71k's pair annotations ``<root>/PairAnnotation/<split>/*.json``.
+
+    Each json names ``src_imname``, ``trg_imname`` and ``category`` (images under
+    ``JPEGImages/<category>/``) and gives ``src_kps``, ``trg_kps`` (lists of ``[x, y]``) and the
+    boxes ``src_bndbox``, ``trg_bndbox`` ``[x1, y1, x2, y2]``.
+    """
+    root = Path(root)
+    folder = root / "PairAnnotation" / split
+    if not folder.is_dir():
+        raise InputError(f"{root} is not an SPair-71k folder: {folder} is missing")
+    pairs = []
+    for f in sorted(folder.glob("*.json")):
+        try:
+            ann = json.loads(f.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InputError(f"cannot read {f}: {exc}") from None
+        try:
+            cat = str(ann["category"])
+            src = root / "JPEGImages" / cat / str(ann["src_imname"])
+            trg = root / "JPEGImages" / cat / str(ann["trg_imname"])
+            pa = np.asarray(ann["src_kps"], dtype=np.float64).reshape(-1, 2)
+            pb = np.asarray(ann["trg_kps"], dtype=np.float64).reshape(-1, 2)
+            ba = np.asarray(ann["src_bndbox"], dtype=np.float64).reshape(4)
+            bb = np.asarray(ann["trg_bndbox"], dtype=np.float64).reshape(4)
+        except KeyError as exc:
+            raise InputError(f"{f.name}: missing field {exc.args[0]}") from None
+        except (TypeError, ValueError):
+            raise InputError(f"{f.name}: keypoints or boxes are not lists of numbers") from None
+        if len(pa) != len(pb):
+            raise InputError(f"{f.name}: src_kps and trg_kps have different lengths")
+        _check_inside(pa, src, f.name)
+        _check_inside(pb, trg, f.name)
+        pairs.append(KeypointPair(name=f.stem, category=cat, source=src, target=trg,
+                                  source_points=pa, target_points=pb, source_bbox=ba, target_bbox=bb))
+    if not pairs:
+        raise InputError(f"{folder} holds no .json pair annotations")
+    return pairs
+
+
+__all__ = [
+    "TSS_SUBSETS", "PASCAL_CLASSES", "TSSPair", "TSSData", "tss_pairs", "read_mask", "load_tss_pair",
+    "KeypointPair", "pairs_csv", "spair",
+]
