@@ -17,7 +17,7 @@ from ..errors import AnalogistError
 
 #: Subcommand modules of this package, in the order ``--help`` lists them. Each defines
 #: ``register(subparsers)``, which adds its parsers and sets ``func`` to a ``run(args) -> int``.
-COMMANDS = ("demo", "features", "info")
+COMMANDS = ("demo", "eval", "features", "info")
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
