@@ -17,8 +17,9 @@ from typing import Any, Callable
 import torch
 
 from ..errors import InputError
-from ..matching.flow import nnf_to_flow, resize_flow
+from ..matching.flow import nnf_to_flow
 from ..matching.nearest import nearest_neighbours
+from .metrics import flow_to_size
 
 Matcher = Callable[..., torch.Tensor]
 
@@ -89,7 +90,7 @@ def nn_matcher(image_a: torch.Tensor, image_b: torch.Tensor, *, backbone: str = 
     idx, _ = nearest_neighbours(fa.reshape(c, -1), fb.reshape(c, -1), chunk)
     nnf = torch.stack([idx % wb, idx // wb]).reshape(2, ha, wa).float()
     Hb, Wb = image_b.shape[-2:]
-    return resize_flow(nnf_to_flow(nnf), tuple(image_a.shape[-2:]), target_scale=(Wb / wb, Hb / hb))
+    return flow_to_size(nnf_to_flow(nnf), tuple(image_a.shape[-2:]), target_scale=(Wb / wb, Hb / hb))
 
 
 # ----------------------------------------------------------------------------------- paper methods

@@ -12,7 +12,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..matching.flow import resize_flow
 
 #: Ground-truth flow vectors larger than this (TSS and Middlebury store ~1e10) mean "unknown".
 UNKNOWN_FLOW = 1e9
@@ -34,18 +33,36 @@ def valid_flow(flow: ArrayLike) -> np.ndarray:
 
 
 def flow_to_size(flow: ArrayLike, size: tuple[int, int], target_scale: tuple[float, float] | None = None) -> torch.Tensor:
-    """Bring an estimated flow ``(2, h, w)`` to the ground truth's grid ``(2, H, W)``.
+    """Bring a flow ``(2, h, w)`` computed on resized images to another grid ``(2, H, W)``.
 
     This is how every benchmark here compares a flow computed on resized images with a ground truth
-    at the files' resolution: the absolute target coordinates are resampled bilinearly with pixel
-    centres aligned (:func:`analogist.matching.flow.resize_flow`) and scaled by ``target_scale``
-    ``(sx, sy)``, the factor from the target image the matcher saw to the target image of the ground
-    truth (default: the source's factor, right when both images were resized alike).
+    at the files' resolution, and how the ``nn`` matcher upsamples its feature-grid field. Pixel
+    centres are aligned: source pixel ``X`` sits at ``x = (X + 0.5) / s - 0.5``, and a target at ``t``
+    moves to ``(t + 0.5) * st - 0.5``, so the new displacement is
+    ``(X + 0.5) * (st / s - 1) + st * d(x)`` with ``d`` read bilinearly.
+
+    The *displacements* are interpolated (not the absolute coordinates as
+    :func:`analogist.matching.flow.resize_flow` does): beyond the outermost centres bilinear
+    interpolation holds the edge value, which for displacements keeps a constant flow constant up
+    to the border, whereas clamped coordinates bend it by up to half an input pixel there.
+
+    Args:
+        size: ``(H, W)`` of the new source grid.
+        target_scale: ``(sx, sy)`` from the target image the matcher saw to the new target image;
+            default: the source's factors (both images resized alike).
     """
     f = flow if isinstance(flow, torch.Tensor) else torch.from_numpy(np.asarray(flow, dtype=np.float32))
-    if tuple(f.shape[-2:]) == tuple(size) and target_scale in (None, (1.0, 1.0)):
-        return f.float()
-    return resize_flow(f.float(), size, target_scale)
+    f = f.float()
+    h, w = f.shape[-2:]
+    H, W = size
+    sx, sy = W / w, H / h
+    tx, ty = target_scale if target_scale is not None else (sx, sy)
+    if (h, w) == (H, W) and (tx, ty) == (1.0, 1.0):
+        return f
+    d = torch.nn.functional.interpolate(f[None], size=(H, W), mode="bilinear", align_corners=False)[0]
+    xs = torch.arange(W, dtype=torch.float32)[None, :] + 0.5
+    ys = torch.arange(H, dtype=torch.float32)[:, None] + 0.5
+    return torch.stack([xs * (tx / sx - 1.0) + tx * d[0], ys * (ty / sy - 1.0) + ty * d[1]])
 
 
 def endpoint_error(flow_est: ArrayLike, flow_gt: ArrayLike) -> np.ndarray:
