@@ -23,3 +23,38 @@ def backward_warp(source: torch.Tensor, flow: torch.Tensor, *, mode: str = "bili
     from ..matching.flow import flow_to_nnf
 
     return sample(source, flow_to_nnf(flow), mode=mode)
+
+
+def vote(source: torch.Tensor, nnf: torch.Tensor, patch: int) -> torch.Tensor:
+    """Average patch voting: rebuild a map from the patches of ``source`` an NNF points at.
+
+    Args:
+        source: ``(B, C, hs, ws)`` map the NNF points into.
+        nnf: ``(2, H, W)`` long absolute ``(x, y)`` coordinates into ``source``.
+        patch: odd patch side.
+
+    Returns:
+        ``(B, C, H, W)``: pixel ``p`` averages ``source[nnf[p - o] + o]`` over every offset ``o`` of
+        the patch for which ``p - o`` is inside the query and ``nnf[p - o] + o`` inside the source
+        (the overlapping patches of its neighbours, as in the authors' ``avg_vote``).
+    """
+    b, c, hs, ws = source.shape
+    h, w = nnf.shape[-2:]
+    r = patch // 2
+    flat = source.reshape(b, c, hs * ws)
+    total = source.new_zeros(b, c, h * w)
+    count = source.new_zeros(h * w)
+    ys_all, xs_all = torch.arange(h), torch.arange(w)
+    for dy in range(-r, r + 1):
+        for dx in range(-r, r + 1):
+            # neighbour q = p - o votes with its match shifted by o
+            sy, sx = ys_all - dy, xs_all - dx
+            inside = ((sy >= 0) & (sy < h))[:, None] & ((sx >= 0) & (sx < w))[None]
+            q = nnf[:, sy.clamp(0, h - 1)[:, None], sx.clamp(0, w - 1)[None]]
+            tx, ty = q[0] + dx, q[1] + dy
+            ok = inside & (tx >= 0) & (tx < ws) & (ty >= 0) & (ty < hs)
+            idx = (ty.clamp(0, hs - 1) * ws + tx.clamp(0, ws - 1)).flatten()
+            okf = ok.flatten().to(source.dtype)
+            total += flat.index_select(2, idx) * okf
+            count += okf
+    return (total / count.clamp_min(1)).view(b, c, h, w)
