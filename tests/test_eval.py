@@ -312,7 +312,7 @@ def test_cli_reports_missing_image_and_writes_json(tmp_path, rng, capsys, zero):
     (["--dataset", "pairs-csv", "{root}/bad.csv", "--method", "nn"], "row 2"),
     (["--dataset", "pairs-csv", "{root}/pairs.csv", "--method", "nn", "--alpha", "0.1,x"], "--alpha"),
     (["--dataset", "tss", "{root}", "--method", "nn"], "not a TSS folder"),
-    (["--dataset", "pairs-csv", "{root}/pairs.csv", "--method", "dia", "--layer", "relu4_3"], "nn method only"),
+    (["--dataset", "pairs-csv", "{root}/pairs.csv", "--method", "dia", "--layer", "relu4_3"], "does not apply"),
     (["--dataset", "pairs-csv", "{root}/pairs.csv", "--method", "nope"], "invalid choice"),
 ])
 def test_cli_bad_input_is_one_line(tmp_path, rng, capsys, argv, needle):

@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     for name, value in (("layer", args.layer), ("weights", args.weights)):
         if value is not None:
             if name not in spec.options:
-                raise InputError(f"--{name} applies to the nn method only, not {args.method}")
+                raise InputError(f"--{name} does not apply to the {args.method} method")
             options[name] = value
     alphas = parse_alphas(args.alpha)
     if args.root is not None and kind != "pairs-csv":

@@ -11,7 +11,7 @@ function, so listing the registry costs nothing).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import Any, Callable
 
 import torch
@@ -22,6 +22,8 @@ from ..matching.nearest import nearest_neighbours
 from .metrics import flow_to_size
 
 Matcher = Callable[..., torch.Tensor]
+#: ``both(image_a, image_b, *, backbone, **options) -> (flow_ab (2, Ha, Wa), flow_ba (2, Hb, Wb))``
+PairMatcher = Callable[..., tuple[torch.Tensor, torch.Tensor]]
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,8 @@ class MatcherSpec:
     description: str
     default_backbone: str
     options: tuple[str, ...] = ()
+    #: optional: both directions from one run, for methods that compute them together (TSS scores both)
+    both: PairMatcher | None = None
 
 
 MATCHERS: dict[str, MatcherSpec] = {}
@@ -44,6 +48,16 @@ def register(name: str, description: str, *, default_backbone: str = "vgg16-hed"
 
     def deco(fn: Matcher) -> Matcher:
         MATCHERS[name] = MatcherSpec(name, fn, description, default_backbone, options)
+        return fn
+
+    return deco
+
+
+def register_both(name: str) -> Callable[[PairMatcher], PairMatcher]:
+    """Decorator attaching a two-direction function to the already registered matcher ``name``."""
+
+    def deco(fn: PairMatcher) -> PairMatcher:
+        MATCHERS[name] = replace(MATCHERS[name], both=fn)
         return fn
 
     return deco
@@ -96,7 +110,11 @@ def nn_matcher(image_a: torch.Tensor, image_b: torch.Tensor, *, backbone: str = 
 # ----------------------------------------------------------------------------------- paper methods
 
 def _params(cls: type, backbone: str, options: dict[str, Any]) -> Any:
-    """Build a method's parameter dataclass, refusing option names it does not have."""
+    """Build a method's parameter dataclass, refusing option names it does not have.
+
+    ``size`` is set to ``None`` (work on the images as given) unless asked for: the runner has
+    already resized them to ``--size``, and resizing twice would make ``--size`` a lie.
+    """
     names = {f.name for f in fields(cls)}
     unknown = sorted(set(options) - names)
     if unknown:
@@ -104,32 +122,53 @@ def _params(cls: type, backbone: str, options: dict[str, Any]) -> Any:
     kw = dict(options)
     if "backbone" in names:
         kw["backbone"] = backbone
+    if "size" in names:
+        kw.setdefault("size", None)
     return cls(**kw)
 
 
-@register("dia", "Deep Image Analogy's dense NNF (coarse-to-fine PatchMatch over the backbone pyramid)")
+@register("dia", "Deep Image Analogy's dense NNF (coarse-to-fine PatchMatch over the backbone pyramid)",
+          options=("weights",))
 def dia_matcher(image_a: torch.Tensor, image_b: torch.Tensor, *, backbone: str = "vgg16-hed", **options: Any) -> torch.Tensor:
-    """``flow_ab`` of :func:`analogist.methods.analogy.deep_image_analogy`, ``(2, Ha, Wa)``."""
+    """``flow_ab`` (A -> B') of :func:`analogist.methods.analogy.deep_image_analogy`, ``(2, Ha, Wa)``.
+
+    ``options`` are fields of :class:`~analogist.methods.analogy.AnalogyParams` (the paper's defaults
+    otherwise).
+    """
+    return dia_both(image_a, image_b, backbone=backbone, **options)[0]
+
+
+@register_both("dia")
+def dia_both(image_a: torch.Tensor, image_b: torch.Tensor, *, backbone: str = "vgg16-hed",
+             **options: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(flow_ab, flow_ba)``: the method is symmetric in A and B', so one run gives both directions."""
     from ..methods.analogy import AnalogyParams, deep_image_analogy
 
     result = deep_image_analogy(image_a, image_b, _params(AnalogyParams, backbone, options))
-    return result.flow_ab.detach().float()
+    return result.flow_ab.detach().float(), result.flow_ba.detach().float()
 
 
-@register("buddies", "Neural Best-Buddies sparse pairs, densified by moving least squares")
+#: MLS flavour and evaluation step used to densify the best buddies (affine: the paper's default;
+#: every 4th pixel then bilinear, which the MLS module documents as visually exact).
+BUDDIES_MLS_KIND = "affine"
+BUDDIES_MLS_STEP = 4
+
+
+@register("buddies", "Neural Best-Buddies sparse pairs, densified by moving least squares",
+          options=("weights",))
 def buddies_matcher(image_a: torch.Tensor, image_b: torch.Tensor, *, backbone: str = "vgg16-hed", **options: Any) -> torch.Tensor:
-    """Sparse best buddies of :func:`analogist.methods.buddies.neural_best_buddies` made dense with
-    :func:`analogist.matching.mls.dense_flow`; ``(2, Ha, Wa)``."""
+    """All best-buddy pairs of :func:`analogist.methods.buddies.neural_best_buddies`, made dense with
+    :func:`analogist.matching.mls.dense_flow`; ``(2, Ha, Wa)``. ``options`` are fields of
+    :class:`~analogist.methods.buddies.BuddiesParams`."""
     from ..matching.mls import dense_flow
-    from ..methods import buddies
+    from ..methods.buddies import BuddiesParams, neural_best_buddies
 
-    params = _params(buddies.BuddiesParams, backbone, options)
-    result = buddies.neural_best_buddies(image_a, image_b, params)
-    pts = torch.as_tensor(result.points, dtype=torch.float32)
+    result = neural_best_buddies(image_a, image_b, _params(BuddiesParams, backbone, options))
+    pts = torch.as_tensor(result.points, dtype=torch.float64).reshape(-1, 4)
     h, w = image_a.shape[-2:]
-    if len(pts) < 3:
-        return torch.zeros(2, h, w)  # too few pairs for any deformation: the identity is the honest guess
-    return torch.as_tensor(dense_flow(pts[:, :2], pts[:, 2:], (h, w), "affine")).float()
+    # no pairs gives the identity, one a translation (dense_flow handles both)
+    flow = dense_flow(pts[:, :2], pts[:, 2:], (h, w), BUDDIES_MLS_KIND, step=BUDDIES_MLS_STEP)
+    return torch.as_tensor(flow).float()
 
 
-__all__ = ["Matcher", "MatcherSpec", "MATCHERS", "register", "get_matcher", "NN_LAYERS", "nn_matcher"]
+__all__ = ["Matcher", "PairMatcher", "MatcherSpec", "MATCHERS", "register", "register_both", "get_matcher", "NN_LAYERS", "nn_matcher"]

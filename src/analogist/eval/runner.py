@@ -110,15 +110,27 @@ def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
 
 
-def _match(config: EvalConfig, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    spec = get_matcher(config.method)
-    with torch.no_grad():
-        flow = spec.fn(a, b, backbone=config.backbone, **dict(config.options))
-    flow = torch.as_tensor(flow).float()
-    if tuple(flow.shape) != (2, *a.shape[-2:]):
+def _check_flow(config: EvalConfig, flow: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
+    flow = torch.as_tensor(flow).detach().float()
+    if tuple(flow.shape) != (2, *image.shape[-2:]):
         raise AnalogistError(f"matcher {config.method} returned a flow of shape {tuple(flow.shape)}, "
-                             f"expected (2, {a.shape[-2]}, {a.shape[-1]})")
+                             f"expected (2, {image.shape[-2]}, {image.shape[-1]})")
     return flow
+
+
+def _match(config: EvalConfig, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    # no torch.no_grad() here: Deep Image Analogy deconvolves features by gradient descent
+    spec = get_matcher(config.method)
+    return _check_flow(config, spec.fn(a, b, backbone=config.backbone, **dict(config.options)), a)
+
+
+def _match_both(config: EvalConfig, a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both directions: one run for methods that give them together, two otherwise."""
+    spec = get_matcher(config.method)
+    if spec.both is None:
+        return _match(config, a, b), _match(config, b, a)
+    f_ab, f_ba = spec.both(a, b, backbone=config.backbone, **dict(config.options))
+    return _check_flow(config, f_ab, a), _check_flow(config, f_ba, b)
 
 
 def _mirror_target(flow: torch.Tensor, width: int) -> torch.Tensor:
@@ -140,8 +152,7 @@ def _eval_tss(pair: TSSPair, config: EvalConfig) -> PairResult:
     if flip:
         b = b.flip(-1)
     t0 = time.perf_counter()
-    f_ab = _match(config, a, b)
-    f_ba = _match(config, b, a)
+    f_ab, f_ba = _match_both(config, a, b)
     seconds = time.perf_counter() - t0
     (H1, W1), (H2, W2) = d.image1.shape[-2:], d.image2.shape[-2:]
     (ha, wa), (hb, wb) = a.shape[-2:], b.shape[-2:]
