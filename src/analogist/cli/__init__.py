@@ -17,7 +17,7 @@ from ..errors import AnalogistError
 
 #: Subcommand modules of this package, in the order ``--help`` lists them. Each defines
 #: ``register(subparsers)``, which adds its parsers and sets ``func`` to a ``run(args) -> int``.
-COMMANDS = ("demo", "eval", "features", "info")
+COMMANDS = ("analogy", "buddies", "demo", "eval", "features", "info", "stylize", "web")
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
