@@ -73,13 +73,18 @@ def format_table(report: Report) -> str:
              f"{n_done} pairs ({len(report.skipped)} skipped), {report.seconds_per_pair:.2f} s/pair (median), "
              f"peak memory {report.peak_rss_mib:.0f} MiB, {report.workers} worker(s)"]
     published = PUBLISHED.get(report.dataset, {})
+    papers_subsets = [g for g in report.groups if g != "mean" and any(g in v for v in published.values())]
+    if not papers_subsets:
+        published = {}  # none of the papers' subsets was evaluated: nothing to compare with
+    # the papers' mean is over all of their subsets: compare it only when we evaluated them all
+    full = all(g in report.groups for v in published.values() for g in v if g != "mean")
     shown = [m for m in report.metrics if report.dataset != "tss" or m == "accuracy"]
     head = ["subset" if report.dataset == "tss" else "class", "pairs"]
     head += ["ours" if m == "accuracy" else m for m in shown] + [f"{k} (paper)" for k in published]
     rows = [head]
     for g, vals in report.groups.items():
         row = [g, str(report.counts.get(g, 0))] + [_fmt(vals[m]) for m in shown]
-        row += [_fmt(published[k].get(g)) for k in published]
+        row += [_fmt(published[k].get(g) if g != "mean" or full else None) for k in published]
         rows.append(row)
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     for r in rows:
@@ -131,3 +136,80 @@ def run(args: argparse.Namespace) -> int:
     if out is not None:
         write_json(Path(out), report.to_dict())
     return 0
+
+
+# ----------------------------------------------------------------------------------------------- demo
+
+#: The synthetic demo pair: image2 is image1 zoomed by ZOOM about its centre and shifted by SHIFT px.
+DEMO_ZOOM = 1.15
+DEMO_SHIFT = (6.0, -4.0)
+
+
+def write_synthetic_tss(root: Path, size: int = 256) -> Path:
+    """A one-pair TSS folder ``root/synthetic/cat_zoom`` from the bundled cat with a known affine flow."""
+    import cv2
+    import numpy as np
+    from PIL import Image
+
+    from ..data import example_path
+    from ..io import load_image, save_image, save_text, to_uint8, write_flo
+
+    pair = root / "synthetic" / "cat_zoom"
+    pair.mkdir(parents=True, exist_ok=True)
+    img1 = to_uint8(load_image(example_path("cat.jpg"), size))
+    h, w = img1.shape[:2]
+    c = np.array([(w - 1) / 2, (h - 1) / 2])
+    t = np.array(DEMO_SHIFT)
+    m = np.array([[DEMO_ZOOM, 0, (1 - DEMO_ZOOM) * c[0] + t[0]], [0, DEMO_ZOOM, (1 - DEMO_ZOOM) * c[1] + t[1]]])
+    img2 = cv2.warpAffine(img1, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
+    x2, y2 = DEMO_ZOOM * (xs - c[0]) + c[0] + t[0], DEMO_ZOOM * (ys - c[1]) + c[1] + t[1]
+    x1, y1 = (xs - c[0] - t[0]) / DEMO_ZOOM + c[0], (ys - c[1] - t[1]) / DEMO_ZOOM + c[1]
+    flow1 = np.stack([x2 - xs, y2 - ys])
+    flow2 = np.stack([x1 - xs, y1 - ys])
+    # no ground truth where the corresponding point leaves the other image (as TSS's 1e10)
+    flow1[:, (x2 < 0) | (x2 > w - 1) | (y2 < 0) | (y2 > h - 1)] = 1e10
+    flow2[:, (x1 < 0) | (x1 > w - 1) | (y1 < 0) | (y1 > h - 1)] = 1e10
+    save_image(pair / "image1.png", img1)
+    save_image(pair / "image2.png", img2)
+    write_flo(pair / "flow1.flo", flow1)
+    write_flo(pair / "flow2.flo", flow2)
+    for name in ("mask1.png", "mask2.png"):
+        Image.fromarray(np.full((h, w), 255, np.uint8)).save(pair / name)
+    save_text(pair / "flip_gt.txt", "0\n")
+    return pair
+
+
+def demo(outdir: Path, progress) -> list[Path]:
+    """``analogist eval`` on a synthetic TSS-format pair (the bundled cat, zoomed and shifted):
+    the nn baseline on both offline backbones, its flow pictures and the result table."""
+    import torch
+
+    from ..eval.datasets import load_tss_pair
+    from ..eval.metrics import flow_to_size
+    from ..io import resize_longer, save_image, save_text
+    from ..matching.flow import flow_to_color
+
+    outdir.mkdir(parents=True, exist_ok=True)
+    root = outdir / "tss-synthetic"
+    pair_dir = write_synthetic_tss(root)
+    written = sorted(p for p in pair_dir.iterdir())
+    pairs = tss_pairs(root)
+    data = load_tss_pair(pairs[0])
+    gt = torch.from_numpy(data.flow1)
+    top = float(gt[:, (gt.abs() < 1e9).all(0)].norm(dim=0).max())
+    written.append(save_image(outdir / "flow_ground_truth.png", flow_to_color(gt, top)))
+    tables = []
+    for backbone, size in progress([("vgg16-hed", 224), ("efficientnet-lite0", 256)], desc="eval demo"):
+        config = EvalConfig("nn", backbone, size)
+        report = evaluate("tss", pairs, config)
+        tables.append(format_table(report))
+        a, b = data.image1, data.image2
+        small_a, small_b = resize_longer(a, size), resize_longer(b, size)
+        flow = get_matcher("nn").fn(small_a, small_b, backbone=backbone)
+        flow = flow_to_size(flow, tuple(a.shape[-2:]), (b.shape[-1] / small_b.shape[-1], b.shape[-2] / small_b.shape[-2]))
+        written.append(save_image(outdir / f"flow_nn_{backbone}.png", flow_to_color(flow, top)))
+        write_json(outdir / f"results_nn_{backbone}.json", report.to_dict())
+        written.append(outdir / f"results_nn_{backbone}.json")
+    written.append(save_text(outdir / "results.txt", "\n\n".join(tables) + "\n"))
+    return written

@@ -91,17 +91,26 @@ def _read_flip(path: Path) -> bool:
 def tss_pairs(root: str | Path) -> list[TSSPair]:
     """List the pairs of a TSS folder: ``root`` holds FG3DCar/JODS/PASCAL (or is one of them).
 
+    Other subfolders with the same pair layout are read as further subsets (e.g. the synthetic pair
+    of ``analogist demo``).
+
     Raises:
         InputError: ``root`` is not a folder or holds no TSS subset.
     """
     root = Path(root)
     if not root.is_dir():
         raise InputError(f"TSS folder {root} does not exist")
-    subsets = [root / s for s in TSS_SUBSETS if (root / s).is_dir()]
-    if not subsets and root.name in TSS_SUBSETS:
+    def holds_pairs(folder: Path) -> bool:
+        return any((d / "image1.png").is_file() for d in folder.iterdir() if d.is_dir())
+
+    # the kit's three subsets in the papers' order, then any other subset laid out the same way
+    others = sorted(d for d in root.iterdir() if d.is_dir() and d.name not in TSS_SUBSETS and holds_pairs(d))
+    subsets = [root / s for s in TSS_SUBSETS if (root / s).is_dir()] + others
+    if not subsets and holds_pairs(root):
         subsets = [root]
     if not subsets:
-        raise InputError(f"{root} is not a TSS folder: expected subfolders {', '.join(TSS_SUBSETS)}")
+        raise InputError(f"{root} is not a TSS folder: expected subfolders {', '.join(TSS_SUBSETS)} "
+                         "holding pair folders with image1.png, image2.png, flow1.flo, ...")
     pairs = []
     for sub in subsets:
         for d in sorted(p for p in sub.iterdir() if p.is_dir()):

@@ -215,7 +215,8 @@ def _init_worker(threads: int) -> None:
 def _summarise(dataset: str, pairs: Sequence[PairResult]) -> tuple[list[str], dict[str, dict[str, float]], dict[str, int]]:
     done = [p for p in pairs if not p.skipped]
     metrics = list(done[0].scores) if done else []
-    order = list(TSS_SUBSETS) if dataset == "tss" else sorted({p.group for p in done})
+    seen = {p.group for p in done}
+    order = [g for g in TSS_SUBSETS if g in seen] + sorted(seen - set(TSS_SUBSETS))
     groups: dict[str, dict[str, float]] = {}
     counts: dict[str, int] = {}
     for g in order:
