@@ -338,3 +338,16 @@ def test_tss_sample_reader_matches_corr(shared_dir):
         ok = (np.abs(f) < 1e9).all(0)
         err = np.hypot(xi + f[0] - d.corr[:, 2], yi + f[1] - d.corr[:, 3])[ok]
         assert np.median(err) < 2.0, p.name
+
+
+def test_registry_builds_method_parameters():
+    from analogist.eval.matchers import _params
+    from analogist.methods.analogy import AnalogyParams
+    from analogist.methods.buddies import BuddiesParams
+
+    assert set(MATCHERS) >= {"nn", "dia", "buddies"} and MATCHERS["dia"].both is not None
+    p = _params(AnalogyParams, "efficientnet-lite0", {"pm_iters": 2})
+    assert (p.backbone, p.size, p.pm_iters) == ("efficientnet-lite0", None, 2)  # the runner already resized
+    assert _params(BuddiesParams, "vgg16-hed", {}).size is None
+    with pytest.raises(InputError, match="no parameter bogus"):
+        _params(BuddiesParams, "vgg16-hed", {"bogus": 1})
