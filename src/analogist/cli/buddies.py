@@ -1,0 +1,217 @@
+"""``analogist buddies``, ``align``, ``hybrid`` and ``morph``: Neural Best-Buddies and its applications."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io as _io
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from ..apps.align import align, buddies_flow, select_pairs
+from ..apps.hybrid import HybridParams, hybrid
+from ..apps.morph import morph
+from ..data import example_path
+from ..errors import InputError
+from ..io import check_output_dir, load_image, save_animation, save_image, save_text, write_flo
+from ..matching.flow import flow_to_color
+from ..matching.mls import KINDS
+from ..methods.buddies import BuddiesParams, BuddiesResult, draw_buddies, neural_best_buddies
+from ..progress import Progress, silent, terminal
+from .common import add_backbone, add_size, float_in, int_in, write_json
+
+DEMO_SIZE = 192
+DEMO_FRAMES = 9
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("buddies", help="Neural Best-Buddies: sparse cross-domain correspondences",
+                       description="Neural Best-Buddies (Aberman et al. 2018): mutual nearest neighbours of deep "
+                                   "features, coarse to fine. Writes points.csv / points.json (the k spread pairs), "
+                                   "all_points.csv (every pair with its rank) and buddies.png.")
+    _inputs(p)
+    p.add_argument("--k", type=int_in(1, 1000), default=10, help="number of spread pairs to report (default 10)")
+    p.add_argument("--no-circles", action="store_true", help="draw the points without receptive-field circles")
+    p.set_defaults(func=run_buddies)
+
+    a = sub.add_parser("align", help="warp two images onto the midpoints of their best buddies (MLS)",
+                       description="Moving-least-squares alignment of both images to the midpoints of the pairs "
+                                   "(section 5.1); also the dense A-to-B flow of the pairs (flow.flo, flow.png).")
+    _inputs(a)
+    _deform(a, k=15)
+    a.set_defaults(func=run_align)
+
+    h = sub.add_parser("hybrid", help="semantic hybrid of two aligned images (section 5.2)",
+                       description="Aligns the images on their best buddies, then picks per region the image "
+                                   "with the stronger activation, refined level by level by feature inversion.")
+    _inputs(h, size=224)
+    _deform(h, k=15)
+    h.add_argument("--iters", type=int_in(0, 200), default=HybridParams.iters,
+                   help=f"L-BFGS iterations per feature inversion (default {HybridParams.iters})")
+    h.set_defaults(func=run_hybrid)
+
+    m = sub.add_parser("morph", help="automatic morph sequence driven by best buddies (GIF, MP4, frames)")
+    _inputs(m)
+    _deform(m, k=15)
+    m.add_argument("--frames", type=int_in(2, 500), default=25, help="number of frames (default 25)")
+    m.add_argument("--fps", type=float_in(0.5, 60), default=12.0, help="frame rate (default 12)")
+    m.add_argument("--no-mp4", action="store_true", help="write the GIF and frames only")
+    m.set_defaults(func=run_morph)
+
+
+def _inputs(p: argparse.ArgumentParser, size: int = 448) -> None:
+    p.add_argument("image_a", metavar="A", help="first image")
+    p.add_argument("image_b", metavar="B", help="second image (any size and aspect ratio)")
+    p.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder")
+    add_size(p, size)
+    p.add_argument("--search-size", type=int_in(32, 1024), default=BuddiesParams.size,
+                   help=f"longer side the best-buddies search runs at (default {BuddiesParams.size}, as the paper)")
+    add_backbone(p, BuddiesParams.backbone)
+    p.add_argument("--gamma", type=float_in(0.0, 0.99), default=BuddiesParams.gamma,
+                   help=f"activation threshold of Eq. 8 (default {BuddiesParams.gamma})")
+
+
+def _deform(p: argparse.ArgumentParser, k: int) -> None:
+    p.add_argument("--k", type=int_in(3, 1000), default=k,
+                   help=f"consistent, spread pairs that drive the deformation (default {k})")
+    p.add_argument("--kind", choices=KINDS, default="affine", help="moving-least-squares variant (default affine)")
+
+
+def _params(args: argparse.Namespace) -> BuddiesParams:
+    return BuddiesParams(k=args.k, backbone=args.backbone, weights=args.weights, size=args.search_size,
+                         gamma=args.gamma)
+
+
+def _load(args: argparse.Namespace) -> tuple[Path, torch.Tensor, torch.Tensor]:
+    out = check_output_dir(args.output, [args.image_a, args.image_b])
+    return out, load_image(args.image_a, args.size), load_image(args.image_b, args.size)
+
+
+def _search(a: torch.Tensor, b: torch.Tensor, params: BuddiesParams, progress: Progress) -> BuddiesResult:
+    result = neural_best_buddies(a, b, params, progress=progress)
+    if result.points.shape[0] == 0:
+        raise InputError("no best buddies survived (the images share no strongly activated structure at this "
+                         "size): try a larger --search-size or a lower --gamma")
+    return result
+
+
+def _drivers(result: BuddiesResult, k: int) -> torch.Tensor:
+    return result.points[select_pairs(result.points, result.ranks, k)]
+
+
+# ------------------------------------------------------------------------------------------- writers
+
+
+def points_csv(points: torch.Tensor, ranks: torch.Tensor) -> str:
+    buf = _io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["xa", "ya", "xb", "yb", "rank"])
+    for (xa, ya, xb, yb), r in zip(points.tolist(), ranks.tolist()):
+        w.writerow([f"{xa:.2f}", f"{ya:.2f}", f"{xb:.2f}", f"{yb:.2f}", f"{r:.4f}"])
+    return buf.getvalue()
+
+
+def write_buddies(out: Path, a: torch.Tensor, b: torch.Tensor, result: BuddiesResult, args_info: dict,
+                  *, circles: bool = True) -> list[Path]:
+    """points.csv (spread top k), all_points.csv (every pair by rank), points.json, buddies.png."""
+    order = torch.argsort(result.ranks, descending=True)
+    top = result.top_k
+    data = {
+        **args_info,
+        "size_a": list(a.shape[-2:][::-1]), "size_b": list(b.shape[-2:][::-1]),
+        "pairs": int(result.points.shape[0]),
+        "levels": [{"layer": lv.layer, "stride": lv.stride, "patch": lv.patch, "regions": len(lv.regions),
+                    "found": lv.found, "kept": int(lv.points.shape[0])} for lv in result.levels],
+        "top_k": [{"xa": p[0], "ya": p[1], "xb": p[2], "yb": p[3], "rank": r}
+                  for p, r in zip(result.points[top].tolist(), result.ranks[top].tolist())],
+    }
+    return [
+        save_text(out / "points.csv", points_csv(result.points[top], result.ranks[top])),
+        save_text(out / "all_points.csv", points_csv(result.points[order], result.ranks[order])),
+        write_json(out / "points.json", data),
+        save_image(out / "buddies.png", draw_buddies(a, b, result, circles=circles)),
+    ]
+
+
+def _info(args: argparse.Namespace, params: BuddiesParams) -> dict:
+    return {"image_a": str(args.image_a), "image_b": str(args.image_b), "backbone": params.backbone,
+            "search_size": params.size, "gamma": params.gamma, "k": params.k}
+
+
+# ---------------------------------------------------------------------------------------- commands
+
+
+def run_buddies(args: argparse.Namespace) -> int:
+    out, a, b = _load(args)
+    params = _params(args)
+    result = _search(a, b, params, terminal)
+    write_buddies(out, a, b, result, _info(args, params), circles=not args.no_circles)
+    return 0
+
+
+def run_align(args: argparse.Namespace) -> int:
+    out, a, b = _load(args)
+    params = _params(args)
+    result = _search(a, b, params, terminal)
+    pts = _drivers(result, args.k)
+    al = align(a, b, pts, args.kind)
+    flow = buddies_flow(pts, tuple(a.shape[-2:]), tuple(b.shape[-2:]), args.kind, frame=True, step=2)
+    save_image(out / "aligned_a.png", al.a)
+    save_image(out / "aligned_b.png", al.b)
+    save_image(out / "blend.png", (al.a + al.b) / 2)
+    write_flo(out / "flow.flo", flow)
+    save_image(out / "flow.png", flow_to_color(flow))
+    save_text(out / "points.csv", points_csv(pts, torch.zeros(pts.shape[0])))
+    return 0
+
+
+def run_hybrid(args: argparse.Namespace) -> int:
+    out, a, b = _load(args)
+    params = _params(args)
+    result = _search(a, b, params, terminal)
+    hp = HybridParams(backbone=args.backbone, weights=args.weights, iters=args.iters, kind=args.kind)
+    hy = hybrid(a, b, _drivers(result, args.k), hp, progress=terminal)
+    save_image(out / "hybrid.png", hy.image)
+    save_image(out / "mask.png", hy.mask.expand(-1, 3, -1, -1))
+    save_image(out / "aligned_a.png", hy.alignment.a)
+    save_image(out / "aligned_b.png", hy.alignment.b)
+    return 0
+
+
+def run_morph(args: argparse.Namespace) -> int:
+    out, a, b = _load(args)
+    params = _params(args)
+    result = _search(a, b, params, terminal)
+    write_morph(out, a, b, _drivers(result, args.k), args.frames, args.fps, args.kind, mp4=not args.no_mp4,
+                progress=terminal)
+    return 0
+
+
+def write_morph(out: Path, a: torch.Tensor, b: torch.Tensor, points: torch.Tensor, frames: int, fps: float,
+                kind: str = "affine", *, mp4: bool = True, progress: Progress = silent) -> list[Path]:
+    seq = morph(a, b, points, frames, kind, progress=progress)
+    written = [save_image(out / "frames" / f"frame_{i:03d}.png", f) for i, f in enumerate(seq)]
+    # ping-pong so the loop returns to A smoothly
+    loop = seq + seq[-2:0:-1]
+    written.append(save_animation(out / "morph.gif", loop, fps))
+    if mp4:
+        written.append(save_animation(out / "morph.mp4", loop, fps))
+    return written
+
+
+def demo(outdir: Path, progress: Progress) -> list[Path]:
+    """Best buddies between the bundled cat and its (mirrored, re-framed) painting, and a short morph."""
+    out = check_output_dir(outdir)
+    a = load_image(example_path("cat.jpg"), DEMO_SIZE)
+    b = load_image(example_path("cat_painting.jpg"), DEMO_SIZE)
+    params = replace(BuddiesParams(), size=DEMO_SIZE)
+    result = neural_best_buddies(a, b, params, progress=progress)
+    info = {"image_a": "cat.jpg", "image_b": "cat_painting.jpg", "backbone": params.backbone,
+            "search_size": params.size, "gamma": params.gamma, "k": params.k}
+    written = write_buddies(out, a, b, result, info)
+    if result.points.shape[0] >= 3:
+        pts = result.points[select_pairs(result.points, result.ranks, 15)]
+        written += write_morph(out / "morph", a, b, pts, DEMO_FRAMES, 8.0, progress=progress)
+    return written
