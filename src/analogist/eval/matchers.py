@@ -141,10 +141,20 @@ def dia_matcher(image_a: torch.Tensor, image_b: torch.Tensor, *, backbone: str =
 @register_both("dia")
 def dia_both(image_a: torch.Tensor, image_b: torch.Tensor, *, backbone: str = "vgg16-hed",
              **options: Any) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(flow_ab, flow_ba)``: the method is symmetric in A and B', so one run gives both directions."""
+    """``(flow_ab, flow_ba)``: the method is symmetric in A and B', so one run gives both directions.
+
+    A backbone without the VGG layers (efficientnet-lite0) becomes ``match_backbone``, the semantic
+    guide of the coarsest level, with the default VGG reconstructing the features.
+    """
+    from ..features import get_backbone
     from ..methods.analogy import AnalogyParams, deep_image_analogy
 
-    result = deep_image_analogy(image_a, image_b, _params(AnalogyParams, backbone, options))
+    params = _params(AnalogyParams, backbone, options)
+    if any(layer not in get_backbone(backbone, params.weights).names for layer in params.layers):
+        # not a VGG (e.g. efficientnet-lite0): the method reconstructs features through VGG, so the
+        # backbone takes the one role it can have, the semantic guide of the coarsest match
+        params = replace(params, backbone=AnalogyParams.backbone, weights=None, match_backbone=backbone)
+    result = deep_image_analogy(image_a, image_b, params)
     return result.flow_ab.detach().float(), result.flow_ba.detach().float()
 
 
