@@ -1,0 +1,86 @@
+"""``analogist stylize``: Neural Neighbor Style Transfer (NNST-Opt, Kolkin et al. 2022)."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ..data import example_path
+from ..errors import InputError
+from ..io import check_output, check_output_dir, load_image, save_image
+from ..methods.stylize import BACKBONES, PRESETS, StylizeParams, preset, stylize
+from ..progress import Progress, terminal
+from .common import add_size, float_in, int_in
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("stylize", help="render a content image in the style of another (Neural Neighbor Style Transfer)")
+    p.add_argument("content", help="content image")
+    p.add_argument("style", help="style image (resized to the same longer side)")
+    p.add_argument("-o", "--output", required=True, help="output picture (.png/.jpg)")
+    add_size(p, 512)
+    p.add_argument("--preset", choices=list(PRESETS), default="paper",
+                   help="paper: the paper's settings (200 steps per scale); fast: fewer steps, a few times quicker")
+    p.add_argument("--alpha", type=float_in(0.0, 1.0), default=None,
+                   help="stylisation level: weight of the previous output in each scale's query (default 0.25)")
+    p.add_argument("--steps", type=int_in(0, 10000), default=None,
+                   help="Adam steps per scale and in the final splitting phase (default: the preset's)")
+    p.add_argument("--no-color", dest="color", action="store_false", help="skip the colour post-processing")
+    p.add_argument("--no-rotations", dest="rotations", action="store_false",
+                   help="do not add the style's 90/180/270 degree rotations as samples")
+    p.add_argument("--content-guide", default=None, metavar="IMAGE",
+                   help="label image of the content (regions of one colour take style from the same colour)")
+    p.add_argument("--style-guide", default=None, metavar="IMAGE", help="label image of the style")
+    p.add_argument("--seed", type=int_in(0, 2**31 - 1), default=0, help="random seed (default 0)")
+    p.add_argument("--backbone", choices=BACKBONES, default="vgg16-hed",
+                   help="VGG16 weights: vgg16-hed (offline, default) or vgg16 (ImageNet, if present)")
+    p.add_argument("--weights", default=None, metavar="PATH", help="explicit weight file for the backbone")
+    p.set_defaults(func=run)
+
+
+def params_from_args(args: argparse.Namespace) -> StylizeParams:
+    overrides: dict[str, object] = {"color": args.color, "rotations": args.rotations, "seed": args.seed,
+                                    "backbone": args.backbone, "weights": args.weights}
+    if args.alpha is not None:
+        overrides["alpha"] = args.alpha
+    if args.steps is not None:
+        overrides["steps"] = overrides["split_steps"] = args.steps
+    return preset(args.preset, **overrides)
+
+
+def run(args: argparse.Namespace) -> int:
+    if (args.content_guide is None) != (args.style_guide is None):
+        raise InputError("--content-guide and --style-guide go together")
+    inputs = [args.content, args.style] + [g for g in (args.content_guide, args.style_guide) if g]
+    out = check_output(args.output, inputs)
+    params = params_from_args(args)
+    content = load_image(args.content, args.size)
+    style = load_image(args.style, args.size)
+    guides = {}
+    if args.content_guide:
+        # label maps must line up with their images whatever their own resolution
+        guides["content_guide"] = F.interpolate(
+            load_image(args.content_guide), size=content.shape[-2:], mode="nearest")
+        guides["style_guide"] = F.interpolate(
+            load_image(args.style_guide), size=style.shape[-2:], mode="nearest")
+    result = stylize(content, style, params, progress=terminal, **guides)
+    save_image(out, result)
+    return 0
+
+
+def demo(outdir: Path, progress: Progress) -> list[Path]:
+    """The bundled astronaut in the bundled swirls style at 192 px with the fast preset."""
+    outdir = check_output_dir(outdir)
+    content = load_image(example_path("astronaut.jpg"), 192)
+    style = load_image(example_path("swirls.jpg"), 192)
+    params = replace(PRESETS["fast"], steps=30, split_steps=15)
+    result = stylize(content, style, params, progress=progress)
+    written = [save_image(outdir / "astronaut_swirls.png", result)]
+    style_row = F.interpolate(style, size=content.shape[-2:], mode="bilinear", align_corners=False, antialias=True)
+    sheet = torch.cat([content, style_row, result], dim=3)
+    written.append(save_image(outdir / "content_style_result.png", sheet))
+    return written

@@ -1,0 +1,395 @@
+"""Neural Neighbor Style Transfer, optimisation variant NNST-Opt (Kolkin et al. 2022).
+
+The content's VGG16 hypercolumns (relu1_1 ... relu4_3, 2688 channels, each layer divided by its
+channel count, at a quarter of the image resolution) are replaced by their zero-centred cosine nearest
+neighbours among the style's (and its 90/180/270 degree rotations'), and an image parameterised as a
+Laplacian pyramid is optimised with Adam so that its features point the same way (mean cosine
+distance, Eq. 8). This runs coarse to fine over four scales; a final phase at full resolution matches
+every layer separately against the current output after each update (feature splitting). Colour
+post-processing (section 3.5) and optional guidance (section 5) finish it.
+
+Facts taken from the authors' code: the output starts as the content pyramid with its finest levels
+zeroed; the query at each scale after the first mixes the content with the previous output carrying
+the content's band at that scale; rotated style features are extra samples; the splitting phase
+subsamples large maps on a grid with a random offset per step.
+
+Speed on a CPU comes from running the network and the matching products in bfloat16 where the CPU has
+AMX/AVX512-BF16 (``precision="auto"``), caching the style features per scale, and bounding the number
+of style samples and splitting-phase queries (seeded subsampling, see :class:`StylizeParams`).
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import threading
+from dataclasses import dataclass, replace
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import InputError
+from ..features import Backbone, get_backbone
+from ..matching.hypercolumn import Keys, flatten, hypercolumns, match
+from ..progress import Progress, silent
+from ..synthesis import color, pyramid
+
+#: The layers whose hypercolumns NNST matches: every conv of VGG16 up to block 4 (the authors drop
+#: block 5 for speed "without hurting quality").
+LAYERS = ("relu1_1", "relu1_2", "relu2_1", "relu2_2", "relu3_1", "relu3_2", "relu3_3", "relu4_1", "relu4_2", "relu4_3")
+#: Backbones with that VGG16 structure (2688 channels over :data:`LAYERS`).
+BACKBONES = ("vgg16-hed", "vgg16")
+#: Hypercolumns live at this fraction of the image resolution (the relu3 stride).
+HYPER_STRIDE = 4
+
+
+@dataclass(frozen=True)
+class StylizeParams:
+    """Parameters of NNST-Opt; defaults are the paper's ("paper" preset) where the paper gives one.
+
+    Attributes:
+        alpha: stylisation level: weight of the previous output (against ``1 - alpha`` of the content)
+            in the image whose features are matched at every scale after the first.
+        scales: coarse-to-fine scales, each half the next (4: eighth, quarter, half, full).
+        lr: Adam learning rate on the pyramid coefficients.
+        steps: Adam steps per scale.
+        split_steps: Adam steps of the final feature-splitting phase at full resolution (0 skips it).
+        levels: Laplacian pyramid levels of the output parameterisation.
+        zero_levels: finest pyramid levels of the content zeroed to start the output (authors: 3
+            below 1024 px, 2 above).
+        rotations: add the style rotated by 90, 180 and 270 degrees as extra samples.
+        color: colour post-processing of section 3.5 (skipped by itself for near-monochrome styles).
+        w_cos, w_guide: weights of the cosine and the guidance terms when guides are given (section 5).
+        seed: seeds every random choice (style subsampling, splitting-phase grid offsets).
+        max_style_samples: style hypercolumns kept per scale (seeded random subset above it); bounds
+            the matching memory and time. At 512 px the style with rotations has about 65k.
+        split_queries: output positions matched per splitting-phase step; larger maps are read on a
+            grid of stride ``ceil(sqrt(positions / split_queries))`` with a random offset per step
+            (authors: 128**2; ours is smaller because every step pays for it on a CPU).
+        split_style_samples: style samples per layer in the splitting phase (seeded random subset).
+        backbone: one of :data:`BACKBONES`; ``weights``: explicit weight file or ``None``.
+        precision: ``"fp32"``, ``"bf16"`` (network and matching products in bfloat16) or ``"auto"``
+            (bf16 where the CPU has AMX tiles, else fp32).
+        chunk: queries per matching product (memory about ``chunk * style samples`` floats).
+        color_radius: guided-filter radius in pixels at 512 px (scaled with the image).
+    """
+
+    alpha: float = 0.25
+    scales: int = 4
+    lr: float = 2e-3
+    steps: int = 200
+    split_steps: int = 200
+    levels: int = 8
+    zero_levels: int = 3
+    rotations: bool = True
+    color: bool = True
+    w_cos: float = 0.5
+    w_guide: float = 0.5
+    seed: int = 0
+    max_style_samples: int = 32768
+    split_queries: int = 4096
+    split_style_samples: int = 8192
+    backbone: str = "vgg16-hed"
+    weights: str | None = None
+    precision: str = "auto"
+    chunk: int = 2048
+    color_radius: int = 4
+
+    def __post_init__(self) -> None:
+        checks = [
+            (0.0 <= self.alpha <= 1.0, "alpha must be between 0 and 1"),
+            (1 <= self.scales <= 6, "scales must be 1..6"),
+            (self.levels >= self.scales, "levels must be at least scales"),
+            (0 <= self.zero_levels < self.levels, "zero_levels must be below levels"),
+            (self.lr > 0, "lr must be positive"),
+            (self.steps >= 0 and self.split_steps >= 0, "steps must not be negative"),
+            (self.w_cos >= 0 and self.w_guide >= 0, "w_cos and w_guide must not be negative"),
+            (self.max_style_samples >= 1 and self.split_queries >= 1 and self.split_style_samples >= 1,
+             "sample counts must be positive"),
+            (self.backbone in BACKBONES, f"backbone must be one of {', '.join(BACKBONES)}"),
+            (self.precision in ("auto", "fp32", "bf16"), "precision must be auto, fp32 or bf16"),
+            (self.chunk >= 1 and self.color_radius >= 1, "chunk and color_radius must be positive"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise InputError(f"{message} (got {self})")
+
+
+#: Named settings. "fast" trades optimisation steps for time (under 90 s at 512 px on 2 cores): the
+#: matches are the same, the image is optimised less, so strokes are softer (see benchmarks/stylize.py).
+PRESETS: dict[str, StylizeParams] = {
+    "paper": StylizeParams(),
+    "fast": StylizeParams(steps=50, split_steps=25, max_style_samples=16384),
+}
+
+
+# ------------------------------------------------------------------------------------------- features
+def _use_bf16(precision: str) -> bool:
+    if precision != "auto":
+        return precision == "bf16"
+    probe = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    return bool(probe and probe())
+
+
+_NETS: dict[tuple[int, bool], nn.ModuleDict] = {}
+_NETS_LOCK = threading.Lock()
+
+
+class Extractor:
+    """The VGG16 layers of :data:`LAYERS` as a function of an RGB image, in fp32 or bfloat16.
+
+    The bfloat16 copy (channels-last, which oneDNN runs on AMX) is made once per backbone and kept.
+    """
+
+    def __init__(self, backbone: Backbone, bf16: bool) -> None:
+        missing = [n for n in LAYERS if n not in backbone.names]
+        if missing or sum(backbone.channels(n) for n in LAYERS) != 2688:
+            raise InputError(f"backbone {backbone.name} does not have the VGG16 layers NNST needs")
+        self.backbone, self.bf16 = backbone, bf16
+        self.names = backbone.names[: backbone.names.index(LAYERS[-1]) + 1]
+        self.channels = [backbone.channels(n) for n in LAYERS]
+        key = (id(backbone), bf16)
+        with _NETS_LOCK:
+            if key not in _NETS:
+                ops = nn.ModuleDict({n: backbone.ops[n] for n in self.names})
+                if bf16:
+                    ops = copy.deepcopy(ops).to(torch.bfloat16).to(memory_format=torch.channels_last)
+                _NETS[key] = ops
+        self.ops = _NETS[key]
+
+    def layers(self, image: torch.Tensor) -> list[torch.Tensor]:
+        """``[(1, C_l, h_l, w_l) for l in LAYERS]`` of RGB ``(1, 3, H, W)``; differentiable."""
+        x = self.backbone.preprocess(image)
+        if self.bf16:
+            x = x.to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+        out = []
+        for name in self.names:
+            x = self.ops[name](x)
+            if name in LAYERS:
+                out.append(x)
+        return out
+
+    def hyper(self, image: torch.Tensor) -> torch.Tensor:
+        """Hypercolumns ``(1, 2688, ceil(H/4), ceil(W/4))`` float32 of RGB ``(1, 3, H, W)``."""
+        h, w = image.shape[-2:]
+        return hypercolumns(self.layers(image), (math.ceil(h / HYPER_STRIDE), math.ceil(w / HYPER_STRIDE)))
+
+
+def _grid_size(image: torch.Tensor) -> tuple[int, int]:
+    h, w = image.shape[-2:]
+    return math.ceil(h / HYPER_STRIDE), math.ceil(w / HYPER_STRIDE)
+
+
+def _guide_at(guide: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Guide image ``(1, 3, H, W)`` resized to ``size`` by area averaging, as ``(3, h*w)``."""
+    return flatten(F.interpolate(guide.float(), size=size, mode="area"))
+
+
+def _subsample(n: int, keep: int, generator: torch.Generator) -> torch.Tensor | None:
+    """Sorted seeded random subset of ``range(n)`` of size ``keep``, or ``None`` if ``n <= keep``."""
+    if n <= keep:
+        return None
+    return torch.randperm(n, generator=generator)[:keep].sort().values
+
+
+@dataclass(frozen=True)
+class StyleSet:
+    """Style hypercolumns as samples: ``feats`` ``(C, N)`` float32 and their ``guide`` ``(3, N)`` or None."""
+
+    feats: torch.Tensor
+    guide: torch.Tensor | None
+
+
+@torch.no_grad()
+def style_samples(
+    extractor: Extractor,
+    style: torch.Tensor,
+    *,
+    rotations: bool,
+    max_samples: int,
+    generator: torch.Generator,
+    guide: torch.Tensor | None = None,
+) -> StyleSet:
+    """Hypercolumns of ``style`` ``(1, 3, Hs, Ws)`` (and of its three rotations) as ``(2688, N)``.
+
+    Above ``max_samples`` a seeded random subset is kept. ``guide`` ``(1, 3, Hs, Ws)`` is rotated
+    and sampled alongside.
+    """
+    feats, guides = [], []
+    for k in range(4 if rotations else 1):
+        image = torch.rot90(style, k, dims=(2, 3))
+        feats.append(flatten(extractor.hyper(image)))
+        if guide is not None:
+            guides.append(_guide_at(torch.rot90(guide, k, dims=(2, 3)), _grid_size(image)))
+    all_feats = torch.cat(feats, dim=1)
+    all_guides = torch.cat(guides, dim=1) if guide is not None else None
+    keep = _subsample(all_feats.shape[1], max_samples, generator)
+    if keep is not None:
+        all_feats = all_feats[:, keep]
+        all_guides = all_guides[:, keep] if all_guides is not None else None
+    return StyleSet(all_feats.contiguous(), all_guides)
+
+
+def nearest_targets(
+    query: torch.Tensor,
+    style: StyleSet,
+    keys: Keys,
+    *,
+    query_guide: torch.Tensor | None,
+    params: StylizeParams,
+) -> torch.Tensor:
+    """Replace every hypercolumn of ``query`` ``(1, C, h, w)`` by its style neighbour: ``(1, C, h, w)``."""
+    idx = match(flatten(query), keys, query_guide=query_guide, w_cos=params.w_cos, w_guide=params.w_guide,
+                chunk=params.chunk)
+    return style.feats[:, idx].reshape(query.shape)
+
+
+# ---------------------------------------------------------------------------------------- optimisation
+def _cosine_distance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Mean over positions of ``1 - cos`` between ``(C, N)`` (or ``(1, C, h, w)``) along ``C`` (Eq. 8)."""
+    return (1.0 - F.cosine_similarity(x, y, dim=-3 if x.dim() == 4 else 0)).mean()
+
+
+def _optimise(
+    bands: list[torch.Tensor], target: torch.Tensor, extractor: Extractor, params: StylizeParams,
+    steps: int, progress: Progress, desc: str,
+) -> list[torch.Tensor]:
+    """Adam on pyramid ``bands`` (finest first) so the collapsed image's hypercolumns point at ``target``."""
+    variables = [b.detach().clone().requires_grad_(True) for b in bands]
+    opt = torch.optim.Adam(variables, lr=params.lr)
+    for _ in progress(range(steps), total=steps, desc=desc):
+        opt.zero_grad(set_to_none=True)
+        loss = _cosine_distance(extractor.hyper(pyramid.collapse(variables)), target)
+        loss.backward()
+        opt.step()
+    return [v.detach() for v in variables]
+
+
+def _split_phase(
+    bands: list[torch.Tensor], style: StyleSet, extractor: Extractor, params: StylizeParams,
+    content_guide: torch.Tensor | None, generator: torch.Generator, progress: Progress, desc: str,
+) -> list[torch.Tensor]:
+    """Final phase: every layer matched separately against the current output after each update."""
+    dtype = torch.bfloat16 if extractor.bf16 else torch.float32
+    keep = _subsample(style.feats.shape[1], params.split_style_samples, generator)
+    feats = style.feats if keep is None else style.feats[:, keep]
+    guide = style.guide if keep is None or style.guide is None else style.guide[:, keep]
+    bounds = torch.tensor([0, *extractor.channels]).cumsum(0).tolist()
+    slices = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+    layer_feats = [feats[s].contiguous() for s in slices]
+    layer_keys = [Keys.build(f, guide, dtype=dtype) for f in layer_feats]
+
+    variables = [b.detach().clone().requires_grad_(True) for b in bands]
+    opt = torch.optim.Adam(variables, lr=params.lr)
+    h, w = _grid_size(pyramid.collapse(bands))
+    stride = max(1, math.ceil(math.sqrt(h * w / params.split_queries)))
+    for _ in progress(range(params.split_steps), total=params.split_steps, desc=desc):
+        oy, ox = torch.randint(stride, (2,), generator=generator).tolist()
+        pos = (torch.arange(h)[oy::stride, None] * w + torch.arange(w)[None, ox::stride]).reshape(-1)
+        qguide = content_guide[:, pos] if content_guide is not None else None
+        opt.zero_grad(set_to_none=True)
+        out = flatten(extractor.hyper(pyramid.collapse(variables)))[:, pos]  # (C, n)
+        loss = out.new_zeros(())
+        for s, lf, keys in zip(slices, layer_feats, layer_keys):
+            with torch.no_grad():
+                idx = match(out[s].detach(), keys, query_guide=qguide, w_cos=params.w_cos,
+                            w_guide=params.w_guide, chunk=params.chunk)
+            loss = loss + _cosine_distance(out[s], lf[:, idx])
+        (loss / len(slices)).backward()
+        opt.step()
+    return [v.detach() for v in variables]
+
+
+# ------------------------------------------------------------------------------------------ the method
+def _check_image(image: torch.Tensor, name: str) -> None:
+    if not isinstance(image, torch.Tensor) or image.dim() != 4 or image.shape[:2] != (1, 3):
+        shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
+        raise InputError(f"{name} must be an RGB image tensor (1, 3, H, W), got {shape}")
+    if min(image.shape[-2:]) < 16:
+        raise InputError(f"{name} is {image.shape[-1]}x{image.shape[-2]}: NNST needs at least 16 pixels a side")
+
+
+def stylize(
+    content: torch.Tensor,
+    style: torch.Tensor,
+    params: StylizeParams = StylizeParams(),
+    *,
+    content_guide: torch.Tensor | None = None,
+    style_guide: torch.Tensor | None = None,
+    progress: Progress = silent,
+) -> torch.Tensor:
+    """Render ``content`` in the style of ``style`` (NNST-Opt).
+
+    Args:
+        content: ``(1, 3, H, W)`` RGB in [0, 1]; the output has its size.
+        style: ``(1, 3, Hs, Ws)`` RGB in [0, 1] (any size; the authors use the content's longer side).
+        params: see :class:`StylizeParams` (and :data:`PRESETS`).
+        content_guide, style_guide: optional label images ``(1, 3, H, W)`` / ``(1, 3, Hs, Ws)`` in
+            [0, 1], both or neither: regions of one colour take their style from the same colour.
+        progress: one bar per scale.
+
+    Returns:
+        ``(1, 3, H, W)`` float32 RGB in [0, 1]; identical for identical inputs and ``params.seed``.
+    """
+    _check_image(content, "content")
+    _check_image(style, "style")
+    if (content_guide is None) != (style_guide is None):
+        raise InputError("give both a content guide and a style guide, or neither")
+    if content_guide is not None:
+        _check_image(content_guide, "content guide")
+        _check_image(style_guide, "style guide")
+        content_guide = F.interpolate(content_guide.float(), size=content.shape[-2:], mode="area")
+        style_guide = F.interpolate(style_guide.float(), size=style.shape[-2:], mode="area")
+    extractor = Extractor(get_backbone(params.backbone, params.weights), _use_bf16(params.precision))
+    generator = torch.Generator().manual_seed(params.seed)
+    content, style = content.float().detach(), style.float().detach()
+
+    c_pyr = pyramid.build(content, params.levels)
+    s_pyr = pyramid.build(style, params.levels)
+    g_pyr = pyramid.build(style_guide, params.levels) if style_guide is not None else None
+    out = [torch.zeros_like(b) if i < params.zero_levels else b.clone() for i, b in enumerate(c_pyr)]
+
+    for i, s in enumerate(reversed(range(params.scales))):
+        content_s = pyramid.collapse(c_pyr[s:])
+        style_s = pyramid.collapse(s_pyr[s:])
+        with torch.no_grad():
+            if i == 0:
+                query = content_s  # nothing to mix with yet
+            else:
+                previous = pyramid.collapse([c_pyr[s]] + out[s + 1:])  # content's band at this scale
+                query = params.alpha * previous + (1.0 - params.alpha) * content_s
+            styles = style_samples(
+                extractor, style_s, rotations=params.rotations, max_samples=params.max_style_samples,
+                generator=generator, guide=pyramid.collapse(g_pyr[s:]).clamp(0, 1) if g_pyr else None)
+            keys = Keys.build(styles.feats, styles.guide, dtype=torch.bfloat16 if extractor.bf16 else torch.float32)
+            qf = extractor.hyper(query)
+            qguide = _guide_at(content_guide, qf.shape[-2:]) if content_guide is not None else None
+            target = nearest_targets(qf, styles, keys, query_guide=qguide, params=params)
+            del keys
+        h, w = content_s.shape[-2:]
+        out[s:] = _optimise(out[s:], target, extractor, params, params.steps, progress,
+                            f"scale {i + 1}/{params.scales} {w}x{h}")
+
+    if params.split_steps:
+        qguide = _guide_at(content_guide, _grid_size(content)) if content_guide is not None else None
+        out = _split_phase(out, styles, extractor, params, qguide, generator, progress,
+                           f"splitting {content.shape[-1]}x{content.shape[-2]}")
+
+    with torch.no_grad():
+        result = pyramid.collapse(out).clamp(0.0, 1.0)
+    if params.color:
+        radius = max(1, round(params.color_radius * max(content.shape[-2:]) / 512))
+        result = color.postprocess(result, content, style, radius=radius)
+    return result
+
+
+def preset(name: str, **overrides: object) -> StylizeParams:
+    """A named preset of :data:`PRESETS` with some fields replaced."""
+    if name not in PRESETS:
+        raise InputError(f"unknown preset {name!r}: choose one of {', '.join(PRESETS)}")
+    return replace(PRESETS[name], **overrides)
+
+
+__all__ = ["LAYERS", "BACKBONES", "StylizeParams", "PRESETS", "preset", "Extractor", "StyleSet", "style_samples",
+           "nearest_targets", "stylize"]
