@@ -31,7 +31,7 @@ def zero_matcher(image_a: torch.Tensor, image_b: torch.Tensor, *, backbone: str,
 
 @pytest.fixture
 def zero(monkeypatch) -> str:
-    monkeypatch.setitem(MATCHERS, "zero", MatcherSpec("zero", zero_matcher, "identity", "vgg16-hed"))
+    monkeypatch.setitem(MATCHERS, "zero", MatcherSpec("zero", zero_matcher, "identity"))
     return "zero"
 
 

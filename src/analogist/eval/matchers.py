@@ -28,12 +28,12 @@ PairMatcher = Callable[..., tuple[torch.Tensor, torch.Tensor]]
 
 @dataclass(frozen=True)
 class MatcherSpec:
-    """A registered matcher: its function, a one-line description and the options it accepts."""
+    """A registered matcher: its function, a one-line description and the CLI options it accepts
+    (``layer``, ``weights``; anything else reaches it only from Python)."""
 
     name: str
     fn: Matcher
     description: str
-    default_backbone: str
     options: tuple[str, ...] = ()
     #: optional: both directions from one run, for methods that compute them together (TSS scores both)
     both: PairMatcher | None = None
@@ -42,12 +42,11 @@ class MatcherSpec:
 MATCHERS: dict[str, MatcherSpec] = {}
 
 
-def register(name: str, description: str, *, default_backbone: str = "vgg16-hed",
-             options: tuple[str, ...] = ()) -> Callable[[Matcher], Matcher]:
+def register(name: str, description: str, *, options: tuple[str, ...] = ()) -> Callable[[Matcher], Matcher]:
     """Decorator adding a matcher function to :data:`MATCHERS` under ``name``."""
 
     def deco(fn: Matcher) -> Matcher:
-        MATCHERS[name] = MatcherSpec(name, fn, description, default_backbone, options)
+        MATCHERS[name] = MatcherSpec(name, fn, description, options)
         return fn
 
     return deco

@@ -98,7 +98,18 @@ class Report:
         d = asdict(self)
         d["config"]["options"] = dict(self.config.options)
         d["published"] = PUBLISHED.get(self.dataset, {})
-        return d
+        return _json_safe(d)
+
+
+def _json_safe(x: Any) -> Any:
+    """NaN (a pair or group without any scorable point) becomes null: JSON has no NaN."""
+    if isinstance(x, float) and x != x:
+        return None
+    if isinstance(x, dict):
+        return {k: _json_safe(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_json_safe(v) for v in x]
+    return x
 
 
 def pair_seed(name: str) -> int:
