@@ -8,10 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
-from ..matching.mls import Kind, dense_flow, warp_image, with_frame
+from ..matching.mls import Kind, dense_flow, leave_one_out, warp_image, with_frame
 
 
 def _b_in_a_frame(points: torch.Tensor, shape_a: tuple[int, int], shape_b: tuple[int, int]) -> torch.Tensor:
@@ -22,45 +21,48 @@ def _b_in_a_frame(points: torch.Tensor, shape_a: tuple[int, int], shape_b: tuple
     return torch.stack([(b[:, 0] + 0.5) * sx - 0.5, (b[:, 1] + 0.5) * sy - 0.5], dim=1)
 
 
-def consistent(points: torch.Tensor, neighbours: int = 10, tol: float = 0.05) -> torch.Tensor:
-    """Pairs whose displacement agrees with the median of their nearest pairs in A.
+def consistent(points: torch.Tensor, tol: float = 0.08, kind: Kind = "similarity") -> torch.Tensor:
+    """Pairs that agree with the deformation the other pairs imply (leave-one-out MLS).
 
-    Deformations through sparse pairs fold wherever two close pairs disagree; a pair that is not
-    supported by its neighbours is such an outlier. (Best buddies come in dense clusters, so each
-    real match has neighbours.)
+    A deformation through sparse pairs folds wherever nearby pairs disagree. Each pair's B point is
+    predicted from all other pairs by MLS; the pair with the worst prediction is dropped and the
+    test repeats until every remaining pair is predicted within ``tol`` of B's diagonal. Meant for a
+    few dozen spread pairs (it is quadratic in their number).
 
     Args:
         points: ``(N, 4)`` ``(xa, ya, xb, yb)``.
-        tol: largest allowed disagreement as a share of A's point spread (bounding-box diagonal).
 
     Returns:
-        boolean mask ``(N,)``.
+        boolean mask ``(N,)``; at least three pairs stay.
     """
-    from scipy.spatial import cKDTree
-
     n = points.shape[0]
-    if n <= 2:
-        return torch.ones(n, dtype=torch.bool)
-    p = points.double().numpy()
-    disp = p[:, 2:4] - p[:, 0:2]
-    kk = min(neighbours + 1, n)
-    _, nb = cKDTree(p[:, 0:2]).query(p[:, 0:2], k=kk)
-    med = np.median(disp[nb[:, 1:]], axis=1)
-    diag = float(np.hypot(*(p[:, 0:2].max(0) - p[:, 0:2].min(0)))) or 1.0
-    return torch.from_numpy(np.hypot(*(disp - med).T) <= tol * diag)
+    keep = torch.ones(n, dtype=torch.bool)
+    p = points.double()
+    b = p[:, 2:4]
+    diag = float((b.max(0).values - b.min(0).values).norm()) or 1.0
+    while int(keep.sum()) > 3:
+        idx = keep.nonzero()[:, 0]
+        pred = leave_one_out(p[idx, 0:2], p[idx, 2:4], kind)
+        err = (pred - b[idx]).norm(dim=1)
+        worst = int(err.argmax())
+        if float(err[worst]) <= tol * diag:
+            break
+        keep[idx[worst]] = False
+    return keep
 
 
-def select_pairs(points: torch.Tensor, ranks: torch.Tensor, k: int, *, seed: int = 0,
-                 neighbours: int = 10, tol: float = 0.05) -> torch.Tensor:
-    """Indices of ``k`` consistent (:func:`consistent`), spread (k-means, best rank per cluster) pairs
-    to drive a deformation; falls back to all pairs when too few are consistent."""
+def select_pairs(points: torch.Tensor, ranks: torch.Tensor, k: int, *, seed: int = 0, tol: float = 0.08
+                 ) -> torch.Tensor:
+    """Indices of at most ``k`` spread, mutually consistent pairs to drive a deformation.
+
+    ``2k`` spread candidates (k-means over the 4-D points, best rank per cluster) are thinned by
+    :func:`consistent`, then the best spread ``k`` of the survivors are kept.
+    """
     from ..matching.buddies import spread_top_k
 
-    keep = consistent(points, neighbours, tol)
-    if int(keep.sum()) < min(k, 3):
-        keep = torch.ones_like(keep)
-    idx = keep.nonzero()[:, 0]
-    return idx[spread_top_k(points[idx], ranks[idx], k, seed=seed)]
+    cand = spread_top_k(points, ranks, 2 * k, seed=seed)
+    cand = cand[consistent(points[cand], tol)]
+    return cand[spread_top_k(points[cand], ranks[cand], k, seed=seed)]
 
 
 @dataclass(frozen=True)

@@ -55,10 +55,7 @@ def mls_transform(points: torch.Tensor, src: torch.Tensor, dst: torch.Tensor, ki
     if src.shape[0] == 0:
         return pts.clone()
     p, q = src.double(), dst.double()
-    # per control point: 1, p, q, p p^T (xx, xy, yy), q p^T (qx px, qx py, qy px, qy py)
-    feats = torch.stack([torch.ones_like(p[:, 0]), p[:, 0], p[:, 1], q[:, 0], q[:, 1],
-                         p[:, 0] * p[:, 0], p[:, 0] * p[:, 1], p[:, 1] * p[:, 1],
-                         q[:, 0] * p[:, 0], q[:, 0] * p[:, 1], q[:, 1] * p[:, 0], q[:, 1] * p[:, 1]], dim=1)
+    feats = _moments(p, q)
     step = max(1, chunk // p.shape[0])
     out = torch.empty_like(pts)
     for s in range(0, pts.shape[0], step):
@@ -66,9 +63,30 @@ def mls_transform(points: torch.Tensor, src: torch.Tensor, dst: torch.Tensor, ki
     return out
 
 
+def _moments(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    # per control point: 1, p, q, p p^T (xx, xy, yy), q p^T (qx px, qx py, qy px, qy py)
+    return torch.stack([torch.ones_like(p[:, 0]), p[:, 0], p[:, 1], q[:, 0], q[:, 1],
+                        p[:, 0] * p[:, 0], p[:, 0] * p[:, 1], p[:, 1] * p[:, 1],
+                        q[:, 0] * p[:, 0], q[:, 0] * p[:, 1], q[:, 1] * p[:, 0], q[:, 1] * p[:, 1]], dim=1)
+
+
+def leave_one_out(src: torch.Tensor, dst: torch.Tensor, kind: Kind = "similarity", *, alpha: float = 1.0
+                  ) -> torch.Tensor:
+    """``(N, 2)``: where the MLS map of all *other* pairs sends each ``src`` point (outlier tests).
+
+    Args:
+        src, dst: ``(N, 2)`` control points and targets, ``N >= 2``.
+    """
+    _check(src, dst, kind)
+    p, q = src.double(), dst.double()
+    return _mls_chunk(p, p, q, _moments(p, q), kind, alpha, exclude_self=True)
+
+
 def _mls_chunk(v: torch.Tensor, p: torch.Tensor, q: torch.Tensor, feats: torch.Tensor, kind: str,
-               alpha: float) -> torch.Tensor:
+               alpha: float, exclude_self: bool = False) -> torch.Tensor:
     d2 = torch.cdist(v, p).square_()  # (P, N)
+    if exclude_self:
+        d2.fill_diagonal_(float("inf"))
     nearest, hit = d2.min(dim=1)
     w = d2.clamp_min_(_HIT).pow_(-alpha)
     # weights are only defined up to scale per point: normalise so moments stay well conditioned
@@ -182,4 +200,4 @@ def with_frame(src: torch.Tensor, dst: torch.Tensor, shape_src: tuple[int, int],
     return torch.cat([src.double(), frame_src]), torch.cat([dst.double(), frame_dst])
 
 
-__all__ = ["KINDS", "mls_transform", "dense_flow", "warp_image", "with_frame"]
+__all__ = ["KINDS", "mls_transform", "leave_one_out", "dense_flow", "warp_image", "with_frame"]
