@@ -179,6 +179,8 @@ def test_nn_matcher_recovers_a_shift(rng):
     assert flow.shape == (2, 96, 128)
     inner = flow[:, 24:72, 32:96].reshape(2, -1)
     assert (inner[0] - 16).abs().median() < 2 and (inner[1] - 8).abs().median() < 2
+    ab, ba = MATCHERS["nn"].both(a, b, backbone="vgg16-hed", layer="relu3_3")
+    assert torch.equal(ab, flow) and torch.equal(ba, nn_matcher(b, a, backbone="vgg16-hed", layer="relu3_3"))
 
 
 # -------------------------------------------------------------------------------------------- readers

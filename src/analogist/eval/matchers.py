@@ -82,7 +82,7 @@ NN_LAYERS: dict[str, str] = {
 
 
 @register("nn", "plain cosine nearest neighbour on one feature map, bilinearly upsampled",
-          options=("layer", "chunk", "weights"))
+          options=("layer", "weights"))
 def nn_matcher(image_a: torch.Tensor, image_b: torch.Tensor, *, backbone: str = "vgg16-hed",
                layer: str | None = None, chunk: int = 4096, weights: str | None = None) -> torch.Tensor:
     """Exact cosine nearest neighbour of every A feature among B's, on one layer.
@@ -90,14 +90,32 @@ def nn_matcher(image_a: torch.Tensor, image_b: torch.Tensor, *, backbone: str = 
     The feature-grid field is converted to pixel flow with cell centres aligned and upsampled
     bilinearly to A's size. Returns ``(2, Ha, Wa)``.
     """
+    fa, fb = _nn_features(image_a, image_b, backbone, layer, weights)
+    return _nn_flow(fa, fb, image_a, image_b, chunk)
+
+
+@register_both("nn")
+def nn_both(image_a: torch.Tensor, image_b: torch.Tensor, *, backbone: str = "vgg16-hed",
+            layer: str | None = None, chunk: int = 4096, weights: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both directions of :func:`nn_matcher` from one feature extraction per image."""
+    fa, fb = _nn_features(image_a, image_b, backbone, layer, weights)
+    return _nn_flow(fa, fb, image_a, image_b, chunk), _nn_flow(fb, fa, image_b, image_a, chunk)
+
+
+def _nn_features(image_a: torch.Tensor, image_b: torch.Tensor, backbone: str, layer: str | None,
+                 weights: str | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(C, ha, wa)`` and ``(C, hb, wb)`` features of the chosen layer."""
     from ..features import get_backbone
 
     net = get_backbone(backbone, weights)
     layer = layer or NN_LAYERS.get(backbone, net.default_layers[-1])
     if layer not in net.names:
         raise InputError(f"backbone {net.name} has no layer {layer!r}; layers: {', '.join(net.names)}")
-    fa = net.extract(image_a, [layer])[layer][0]
-    fb = net.extract(image_b, [layer])[layer][0]
+    return net.extract(image_a, [layer])[layer][0], net.extract(image_b, [layer])[layer][0]
+
+
+def _nn_flow(fa: torch.Tensor, fb: torch.Tensor, image_a: torch.Tensor, image_b: torch.Tensor, chunk: int) -> torch.Tensor:
+    """Feature-grid nearest neighbours A -> B as a pixel flow ``(2, Ha, Wa)``."""
     c, ha, wa = fa.shape
     _, hb, wb = fb.shape
     idx, _ = nearest_neighbours(fa.reshape(c, -1), fb.reshape(c, -1), chunk)
