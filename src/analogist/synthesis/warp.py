@@ -41,8 +41,9 @@ def vote(source: torch.Tensor, nnf: torch.Tensor, patch: int) -> torch.Tensor:
     b, c, hs, ws = source.shape
     h, w = nnf.shape[-2:]
     r = patch // 2
-    flat = source.reshape(b, c, hs * ws)
-    total = source.new_zeros(b, c, h * w)
+    # channels-last rows: each gather copies whole feature vectors
+    flat = source.reshape(b, c, hs * ws).transpose(1, 2).contiguous()
+    total = source.new_zeros(b, h * w, c)
     count = source.new_zeros(h * w)
     ys_all, xs_all = torch.arange(h), torch.arange(w)
     for dy in range(-r, r + 1):
@@ -55,6 +56,6 @@ def vote(source: torch.Tensor, nnf: torch.Tensor, patch: int) -> torch.Tensor:
             ok = inside & (tx >= 0) & (tx < ws) & (ty >= 0) & (ty < hs)
             idx = (ty.clamp(0, hs - 1) * ws + tx.clamp(0, ws - 1)).flatten()
             okf = ok.flatten().to(source.dtype)
-            total += flat.index_select(2, idx) * okf
+            total += flat.index_select(1, idx) * okf[:, None]
             count += okf
-    return (total / count.clamp_min(1)).view(b, c, h, w)
+    return (total / count.clamp_min(1)[:, None]).transpose(1, 2).reshape(b, c, h, w)
