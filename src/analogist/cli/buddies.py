@@ -193,11 +193,9 @@ def write_morph(out: Path, a: torch.Tensor, b: torch.Tensor, points: torch.Tenso
                 kind: str = "affine", *, mp4: bool = True, progress: Progress = silent) -> list[Path]:
     seq = morph(a, b, points, frames, kind, progress=progress)
     written = [save_image(out / "frames" / f"frame_{i:03d}.png", f) for i, f in enumerate(seq)]
-    # ping-pong so the loop returns to A smoothly
-    loop = seq + seq[-2:0:-1]
-    written.append(save_animation(out / "morph.gif", loop, fps))
+    written.append(save_animation(out / "morph.gif", seq, fps))
     if mp4:
-        written.append(save_animation(out / "morph.mp4", loop, fps))
+        written.append(save_animation(out / "morph.mp4", seq, fps))
     return written
 
 

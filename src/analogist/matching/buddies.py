@@ -171,12 +171,15 @@ def patch_correlation(ca: torch.Tensor, cb: torch.Tensor, patch: int) -> torch.T
     ehb, ewb = cb.shape[1:3]
     ha, wa, hb, wb = eha - patch + 1, ewa - patch + 1, ehb - patch + 1, ewb - patch + 1
     dots = torch.bmm(ca.reshape(n, -1, c), cb.reshape(n, -1, c).transpose(1, 2))
-    dots = dots.view(n, eha, ewa, ehb, ewb)
-    acc = dots[:, :ha, :wa, :hb, :wb].clone()
-    for dy in range(patch):
-        for dx in range(patch):
-            if dy or dx:
-                acc += dots[:, dy:dy + ha, dx:dx + wa, dy:dy + hb, dx:dx + wb]
+    # (n, y, y', x, x'): the shared offsets are summed separably, first along x, then along y
+    dots = dots.view(n, eha, ewa, ehb, ewb).permute(0, 1, 3, 2, 4)
+    row = dots[:, :, :, :wa, :wb].clone()
+    for dx in range(1, patch):
+        row += dots[:, :, :, dx:dx + wa, dx:dx + wb]
+    acc = row[:, :ha, :hb].clone()
+    for dy in range(1, patch):
+        acc += row[:, dy:dy + ha, dy:dy + hb]
+    acc = acc.permute(0, 1, 3, 2, 4)
     na = _patch_norm(ca, patch).reshape(n, ha * wa, 1)
     nb = _patch_norm(cb, patch).reshape(n, 1, hb * wb)
     return acc.reshape(n, ha * wa, hb * wb) / (na * nb).clamp_min(1e-12)
