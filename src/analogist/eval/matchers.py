@@ -70,9 +70,10 @@ def get_matcher(name: str) -> MatcherSpec:
 
 # ------------------------------------------------------------------------------------------------- nn
 
-#: Layer the ``nn`` baseline matches on when none is given. Measured on the six TSS sample pairs
-#: (benchmarks/eval_tss.py): the deepest layers win for semantic matching, the stride-32 stage6
-#: of EfficientNet-Lite0 (at 448 px) and relu4_3 of VGG16 (at 224 px).
+#: Layer the ``nn`` baseline matches on when none is given: the best of a sweep on the six TSS
+#: sample pairs (``benchmarks/eval_tss.py --sweep``, mean accuracy). vgg16-hed at 224 px: relu3_3
+#: 0.17, relu4_1 0.37, relu4_3 0.44, relu5_1 0.32, relu5_3 0.17; efficientnet-lite0 at 448 px:
+#: stage4 0.35, stage5 0.51, stage6 0.68, stage7 0.60, head 0.48. (vgg16/vgg19: by analogy, unmeasured.)
 NN_LAYERS: dict[str, str] = {
     "vgg16-hed": "relu4_3",
     "vgg16": "relu4_3",
