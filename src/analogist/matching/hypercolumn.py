@@ -51,8 +51,10 @@ class Keys:
     """A reference set prepared for repeated queries.
 
     Attributes:
-        unit: ``(N, C)`` centred unit vectors, in the matching dtype (row-major for the GEMM).
-        guide: ``(N, G)`` float32 guide values of the keys, or ``None``.
+        unit: ``(C, N)`` centred unit vectors in the matching dtype. Scores are computed as
+            ``(n, C) @ (C, N)`` so the argmax runs along contiguous rows (several times faster on a
+            CPU than reducing over the first dimension).
+        guide: ``(G, N)`` float32 guide values of the keys, or ``None``.
         guide_sq: ``(N,)`` squared norms of ``guide`` (for squared distances by one product).
     """
 
@@ -63,11 +65,11 @@ class Keys:
     @classmethod
     def build(cls, feats: torch.Tensor, guide: torch.Tensor | None = None, *, dtype: torch.dtype = torch.float32) -> "Keys":
         """From key features ``(C, N)`` and optional key guides ``(G, N)``."""
-        unit = centre_normalise(feats.float()).T.contiguous().to(dtype)
+        unit = centre_normalise(feats.float()).to(dtype).contiguous()
         if guide is None:
             return cls(unit, None, None)
-        g = guide.float().T.contiguous()
-        return cls(unit, g, (g * g).sum(dim=1))
+        g = guide.float().contiguous()
+        return cls(unit, g, (g * g).sum(dim=0))
 
 
 def match(
@@ -97,16 +99,16 @@ def match(
     """
     if (query_guide is None) != (keys.guide is None):
         raise ValueError("query and key guides must be given together")
-    q = centre_normalise(queries.float()).to(keys.unit.dtype)
-    n = q.shape[1]
+    q = centre_normalise(queries.float()).T.to(keys.unit.dtype)  # (Nq, C)
+    n = q.shape[0]
     out = torch.empty(n, dtype=torch.int64)
     for s in range(0, n, chunk):
-        scores = (keys.unit @ q[:, s:s + chunk]).float()  # (N, n)
+        scores = q[s:s + chunk].contiguous() @ keys.unit  # (n, N)
         if query_guide is not None:
-            g = query_guide[:, s:s + chunk].float()
-            dist = keys.guide_sq[:, None] + (g * g).sum(dim=0)[None] - 2.0 * (keys.guide @ g)
-            scores = w_cos * scores - w_guide * dist
-        out[s:s + chunk] = scores.argmax(dim=0)
+            g = query_guide[:, s:s + chunk].float().T.contiguous()  # (n, G)
+            dist = (g * g).sum(dim=1, keepdim=True) + keys.guide_sq[None] - 2.0 * (g @ keys.guide)
+            scores = w_cos * scores.float() - w_guide * dist
+        out[s:s + chunk] = scores.max(dim=1).indices
     return out
 
 
