@@ -33,7 +33,7 @@ def deconvolve(
     Returns:
         ``(1, C', H', W')`` the optimised input (detached). ``iters=0`` returns ``init``.
     """
-    x = init.detach().clone()
+    x = init.detach().clone(memory_format=torch.contiguous_format)
     if iters <= 0:
         return x
     x.requires_grad_(True)

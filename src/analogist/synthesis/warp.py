@@ -58,4 +58,4 @@ def vote(source: torch.Tensor, nnf: torch.Tensor, patch: int) -> torch.Tensor:
             okf = ok.flatten().to(source.dtype)
             total += flat.index_select(1, idx) * okf[:, None]
             count += okf
-    return (total / count.clamp_min(1)[:, None]).transpose(1, 2).reshape(b, c, h, w)
+    return (total / count.clamp_min(1)[:, None]).transpose(1, 2).reshape(b, c, h, w).contiguous()
