@@ -197,7 +197,7 @@ def _check_inside(points: np.ndarray, image: Path, where: str) -> None:
 
 def _parse_coords(text: str, where: str, column: str) -> np.ndarray:
     try:
-        return np.array([float(v) for v in str(text).replace(",", ";").split(";") if v.strip() != ""], dtype=np.float64)
+        return np.array([float(v) for v in str(text).split(";") if v.strip() != ""], dtype=np.float64)
     except ValueError:
         raise InputError(f"{where}: column {column} is not a ';'-separated list of numbers: {str(text)[:40]!r}") from None
 
