@@ -270,3 +270,18 @@ def test_cli_bad_input_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str
     with pytest.raises(SystemExit) as exc:
         main(["buddies", str(CAT), str(PAINTING), "-o", str(tmp_path / "o"), "--k", "0"])
     assert exc.value.code == 2
+
+
+def test_hybrid_composites_the_aligned_images_by_its_mask(shifted) -> None:
+    from analogist.apps.hybrid import HybridParams, hybrid
+
+    a, b, _, result = shifted
+    a, b = a[..., :64, :96], b[..., :64, :96]
+    pts = result.points[result.top_k]
+    pts = pts[(pts[:, [0, 2]] < 90).all(1) & (pts[:, [1, 3]] < 60).all(1)]
+    hy = hybrid(a, b, pts, HybridParams(iters=2))
+    assert len(hy.level_masks) == 5
+    assert all(set(m.unique().tolist()) <= {0.0, 1.0} for m in hy.level_masks)
+    m = hy.mask
+    assert m.shape == (1, 1, 64, 96) and 0 <= m.min() and m.max() <= 1
+    assert torch.allclose(hy.image, (m * hy.alignment.a + (1 - m) * hy.alignment.b).clamp(0, 1), atol=1e-6)
