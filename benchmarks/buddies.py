@@ -7,7 +7,8 @@
 ``pairs`` runs the lion/cat pair of the paper and the first pair of every other kind listed in
 ``../shared/data/demo-pairs/pairs.csv`` (``--kinds all`` for all 25), each configuration in a fresh
 process so that the peak resident memory (ru_maxrss) is that configuration's; the time is the median
-of ``--repeat`` runs of the whole hierarchy after the backbone is loaded.
+of ``--repeat`` runs of the whole hierarchy after the backbone is loaded, and the CPU time (all
+threads; on a busy machine, CPU time / cores is a better estimate of the idle wall time).
 ``morph`` times the buddies search and a ``--frames``-frame morph of the lion/cat pair.
 ``tss`` transfers the sparse ``corr.txt`` matches of the TSS sample through the MLS field of the
 best buddies (evaluated at the keypoints, as the paper does) and prints PCK@0.05 / 0.1 of the
@@ -55,12 +56,13 @@ def run_one(a_path: str, b_path: str, size: int, repeat: int, backbone: str) -> 
     params = BuddiesParams(size=size, backbone=backbone)
     get_backbone(backbone)
     a, b = load_image(a_path), load_image(b_path)
-    times, result = [], None
+    times, cpus, result = [], [], None
     for _ in range(repeat):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         result = neural_best_buddies(a, b, params)
         times.append(time.perf_counter() - t)
-    return {"time": statistics.median(times), "maxrss_mb": _maxrss_mb(), "pairs": int(result.points.shape[0]),
+        cpus.append(time.process_time() - c)
+    return {"time": statistics.median(times), "cpu": statistics.median(cpus), "maxrss_mb": _maxrss_mb(), "pairs": int(result.points.shape[0]),
             "per_level": [int(lv.points.shape[0]) for lv in result.levels]}
 
 
@@ -76,7 +78,7 @@ def pairs(args: argparse.Namespace) -> None:
                 seen.add(r["kind"])
         rows = chosen
     sizes = [int(s) for s in args.sizes.split(",")]
-    print(f"{'pair':44s} {'size':>5s} {'time s':>8s} {'peak MB':>8s} {'pairs':>6s}  per level (coarse to fine)")
+    print(f"{'pair':44s} {'size':>5s} {'time s':>8s} {'cpu s':>7s} {'peak MB':>8s} {'pairs':>6s}  per level (coarse to fine)")
     for r in rows:
         for size in sizes:
             a, b = SHARED / "demo-pairs" / r["image_A"], SHARED / "demo-pairs" / r["image_B"]
@@ -85,7 +87,7 @@ def pairs(args: argparse.Namespace) -> None:
             out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
             res = json.loads(out)
             name = f"{r['kind']}: {Path(r['image_A']).name} / {Path(r['image_B']).name}"
-            print(f"{name:44s} {size:5d} {res['time']:8.2f} {res['maxrss_mb']:8.0f} {res['pairs']:6d}  "
+            print(f"{name:44s} {size:5d} {res['time']:8.2f} {res['cpu']:7.2f} {res['maxrss_mb']:8.0f} {res['pairs']:6d}  "
                   f"{res['per_level']}", flush=True)
 
 
