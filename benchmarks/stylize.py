@@ -49,7 +49,7 @@ def pairs() -> list[tuple[str, str, str]]:
             if r["image_A"].startswith("dia/"):
                 name = r["image_A"].split("/")[1][:7] + "-" + name
             out.append((name, str(SHARED / r["image_A"]), str(SHARED / r["image_B"])))
-    return out
+    return sorted(out, key=lambda p: "/dia/" in p[1])  # the NNST pairs first
 
 
 def quality(result, content, style) -> dict[str, float]:  # type: ignore[no-untyped-def]

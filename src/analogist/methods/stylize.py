@@ -176,6 +176,22 @@ class Extractor:
         h, w = image.shape[-2:]
         return hypercolumns(self.layers(image), (math.ceil(h / HYPER_STRIDE), math.ceil(w / HYPER_STRIDE)))
 
+    def rows(self, image: torch.Tensor) -> list[torch.Tensor]:
+        """The hypercolumn of ``(1, 3, H, W)`` split by layer as rows: ``[(h*w, C_l) float32]``.
+
+        Not divided by the channel counts (the losses fold them in). This is the differentiable path
+        of the optimisation: resizing before the cast and reducing along contiguous rows keeps the
+        per-step cost close to the convolutions' (reducing 2688 channels of an NCHW map along dim 1
+        cost more than the network).
+        """
+        size = _grid_size(image)
+        out = []
+        for f in self.layers(image):
+            if tuple(f.shape[-2:]) != size:
+                f = F.interpolate(f, size=size, mode="bilinear", align_corners=False)
+            out.append(f.permute(0, 2, 3, 1).reshape(-1, f.shape[1]).float())
+        return out
+
 
 def _grid_size(image: torch.Tensor) -> tuple[int, int]:
     h, w = image.shape[-2:]
@@ -247,9 +263,20 @@ def nearest_targets(
 
 
 # ---------------------------------------------------------------------------------------- optimisation
-def _cosine_distance(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Mean over positions of ``1 - cos`` between ``(C, N)`` (or ``(1, C, h, w)``) along ``C`` (Eq. 8)."""
-    return (1.0 - F.cosine_similarity(x, y, dim=-3 if x.dim() == 4 else 0)).mean()
+def _unit_rows(target: torch.Tensor, channels: list[int]) -> list[torch.Tensor]:
+    """Target hypercolumns ``(1, C, h, w)`` as unit vectors, split by layer: ``[(h*w, C_l)]``."""
+    t = F.normalize(flatten(target), dim=0).T.contiguous()
+    return list(torch.split(t, channels, dim=1))
+
+
+def _hyper_cosine_distance(rows: list[torch.Tensor], unit: list[torch.Tensor], divisors: list[int]) -> torch.Tensor:
+    """Eq. 8: mean ``1 - cos`` between hypercolumns given by layer, each layer divided by its divisor.
+
+    ``rows`` ``[(N, C_l)]`` as from :meth:`Extractor.rows`; ``unit`` the target's unit rows.
+    """
+    dot = sum((x * t).sum(dim=1) / d for x, t, d in zip(rows, unit, divisors))
+    sq = sum(x.square().sum(dim=1) / (d * d) for x, d in zip(rows, divisors))
+    return (1.0 - dot / sq.sqrt().clamp_min(1e-12)).mean()
 
 
 def _optimise(
@@ -257,11 +284,12 @@ def _optimise(
     steps: int, progress: Progress, desc: str,
 ) -> list[torch.Tensor]:
     """Adam on pyramid ``bands`` (finest first) so the collapsed image's hypercolumns point at ``target``."""
+    unit = _unit_rows(target, extractor.channels)
     variables = [b.detach().clone().requires_grad_(True) for b in bands]
     opt = torch.optim.Adam(variables, lr=params.lr)
     for _ in progress(range(steps), total=steps, desc=desc):
         opt.zero_grad(set_to_none=True)
-        loss = _cosine_distance(extractor.hyper(pyramid.collapse(variables)), target)
+        loss = _hyper_cosine_distance(extractor.rows(pyramid.collapse(variables)), unit, extractor.channels)
         loss.backward()
         opt.step()
     return [v.detach() for v in variables]
@@ -278,8 +306,9 @@ def _split_phase(
     guide = style.guide if keep is None or style.guide is None else style.guide[:, keep]
     bounds = torch.tensor([0, *extractor.channels]).cumsum(0).tolist()
     slices = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
-    layer_feats = [feats[s].contiguous() for s in slices]
+    layer_feats = [feats[s] for s in slices]
     layer_keys = [Keys.build(f, guide, dtype=dtype) for f in layer_feats]
+    layer_units = [F.normalize(f, dim=0).T.contiguous() for f in layer_feats]  # (N, C_l) targets
 
     variables = [b.detach().clone().requires_grad_(True) for b in bands]
     opt = torch.optim.Adam(variables, lr=params.lr)
@@ -290,14 +319,15 @@ def _split_phase(
         pos = (torch.arange(h)[oy::stride, None] * w + torch.arange(w)[None, ox::stride]).reshape(-1)
         qguide = content_guide[:, pos] if content_guide is not None else None
         opt.zero_grad(set_to_none=True)
-        out = flatten(extractor.hyper(pyramid.collapse(variables)))[:, pos]  # (C, n)
-        loss = out.new_zeros(())
-        for s, lf, keys in zip(slices, layer_feats, layer_keys):
+        rows = [r[pos] for r in extractor.rows(pyramid.collapse(variables))]  # [(n, C_l)]
+        loss = rows[0].new_zeros(())
+        for x, unit, keys in zip(rows, layer_units, layer_keys):
             with torch.no_grad():
-                idx = match(out[s].detach(), keys, query_guide=qguide, w_cos=params.w_cos,
+                idx = match(x.detach().T, keys, query_guide=qguide, w_cos=params.w_cos,
                             w_guide=params.w_guide, chunk=params.chunk)
-            loss = loss + _cosine_distance(out[s], lf[:, idx])
-        (loss / len(slices)).backward()
+            # per-layer cosine: the division by the channel count cancels
+            loss = loss + (1.0 - (x * unit[idx]).sum(dim=1) / x.norm(dim=1).clamp_min(1e-12)).mean()
+        (loss / len(rows)).backward()
         opt.step()
     return [v.detach() for v in variables]
 
