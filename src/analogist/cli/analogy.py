@@ -122,8 +122,9 @@ def run_timelapse(args: argparse.Namespace) -> int:
 
 
 def demo(outdir: Path, progress: Progress = silent) -> list[Path]:
-    """Bundled cat photo -> painted cat (photo2style) at a small size; writes ``outdir/analogy/``."""
-    out = check_output_dir(Path(outdir) / "analogy")
+    """Bundled cat photo -> painted cat (photo2style) at a small size, written into ``outdir``
+    (``analogist demo`` passes ``<demo folder>/analogy``)."""
+    out = check_output_dir(Path(outdir))
     a = load_image(example_path("cat.jpg"), DEMO_SIZE)
     bp = load_image(example_path("cat_painting.jpg"), DEMO_SIZE)
     params = AnalogyParams(size=None, mode="photo2style")

@@ -8,7 +8,6 @@ down by warping, deconvolution (Eq. 5) and weight-map blending (Eq. 4-6).
 
 from __future__ import annotations
 
-import logging
 import time
 from dataclasses import dataclass, field
 from typing import Literal
@@ -24,8 +23,6 @@ from ..progress import Progress, silent
 from ..synthesis.deconv import deconvolve
 from ..synthesis.filters import wls_filter
 from ..synthesis.warp import vote
-
-log = logging.getLogger("analogist")
 
 Mode = Literal["photo2style", "style2style", "style2photo", "photo2photo"]
 
