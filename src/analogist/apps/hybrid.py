@@ -77,6 +77,9 @@ def hybrid(image_a: torch.Tensor, image_b: torch.Tensor, points: torch.Tensor, p
         da = (inverted - fa[fine]).norm(dim=1, keepdim=True)
         db = (inverted - fb[fine]).norm(dim=1, keepdim=True)
         mask = (da < db).float()
+        # a 3x3 majority vote removes isolated flips, which at fine levels are texture noise
+        # rather than semantic choices
+        mask = (F.avg_pool2d(F.pad(mask, (1, 1, 1, 1), mode="replicate"), 3, stride=1) > 0.5).float()
         masks.append(mask)
     full = F.interpolate(mask, size=al.a.shape[-2:], mode="bilinear", align_corners=False)
     if params.feather > 0:
