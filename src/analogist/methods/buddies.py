@@ -191,7 +191,7 @@ def neural_best_buddies(image_a: torch.Tensor, image_b: torch.Tensor, params: Bu
         points, region = points[first], region[first]
         found = points.shape[0]
         act_a, act_b = nbb.normalized_activation(fa), nbb.normalized_activation(fb)
-        keep = nbb.activation_filter(points, act_a, act_b, params.gamma) if found else torch.zeros(0, dtype=torch.bool)
+        keep = nbb.activation_filter(points, act_a, act_b, params.gamma)
         points, region = points[keep], region[keep]
         levels.append(BuddiesLevel(layer=layer, stride=backbone.stride(layer), patch=patch, points=points,
                                    region=region, regions=regions, parent=parent_of_region[region],
