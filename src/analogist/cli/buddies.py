@@ -98,7 +98,8 @@ def _search(a: torch.Tensor, b: torch.Tensor, params: BuddiesParams, progress: P
 
 
 def _drivers(result: BuddiesResult, k: int) -> torch.Tensor:
-    return result.points[select_pairs(result.points, result.ranks, k)]
+    """Indices of the consistent, spread pairs that drive a deformation."""
+    return select_pairs(result.points, result.ranks, k)
 
 
 # ------------------------------------------------------------------------------------------- writers
@@ -155,7 +156,8 @@ def run_align(args: argparse.Namespace) -> int:
     out, a, b = _load(args)
     params = _params(args)
     result = _search(a, b, params, terminal)
-    pts = _drivers(result, args.k)
+    idx = _drivers(result, args.k)
+    pts = result.points[idx]
     al = align(a, b, pts, args.kind)
     flow = buddies_flow(pts, tuple(a.shape[-2:]), tuple(b.shape[-2:]), args.kind, frame=True, step=2)
     save_image(out / "aligned_a.png", al.a)
@@ -163,7 +165,7 @@ def run_align(args: argparse.Namespace) -> int:
     save_image(out / "blend.png", (al.a + al.b) / 2)
     write_flo(out / "flow.flo", flow)
     save_image(out / "flow.png", flow_to_color(flow))
-    save_text(out / "points.csv", points_csv(pts, torch.zeros(pts.shape[0])))
+    save_text(out / "points.csv", points_csv(pts, result.ranks[idx]))
     return 0
 
 
@@ -172,7 +174,7 @@ def run_hybrid(args: argparse.Namespace) -> int:
     params = _params(args)
     result = _search(a, b, params, terminal)
     hp = HybridParams(backbone=args.backbone, weights=args.weights, iters=args.iters, kind=args.kind)
-    hy = hybrid(a, b, _drivers(result, args.k), hp, progress=terminal)
+    hy = hybrid(a, b, result.points[_drivers(result, args.k)], hp, progress=terminal)
     save_image(out / "hybrid.png", hy.image)
     save_image(out / "mask.png", hy.mask.expand(-1, 3, -1, -1))
     save_image(out / "aligned_a.png", hy.alignment.a)
@@ -184,7 +186,7 @@ def run_morph(args: argparse.Namespace) -> int:
     out, a, b = _load(args)
     params = _params(args)
     result = _search(a, b, params, terminal)
-    write_morph(out, a, b, _drivers(result, args.k), args.frames, args.fps, args.kind, mp4=not args.no_mp4,
+    write_morph(out, a, b, result.points[_drivers(result, args.k)], args.frames, args.fps, args.kind, mp4=not args.no_mp4,
                 progress=terminal)
     return 0
 
