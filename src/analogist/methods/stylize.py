@@ -133,7 +133,7 @@ def _use_bf16(precision: str) -> bool:
     return bool(probe and probe())
 
 
-_NETS: dict[tuple[int, bool], nn.ModuleDict] = {}
+_NETS: dict[tuple[str, str, bool], nn.ModuleDict] = {}
 _NETS_LOCK = threading.Lock()
 
 
@@ -150,7 +150,7 @@ class Extractor:
         self.backbone, self.bf16 = backbone, bf16
         self.names = backbone.names[: backbone.names.index(LAYERS[-1]) + 1]
         self.channels = [backbone.channels(n) for n in LAYERS]
-        key = (id(backbone), bf16)
+        key = (backbone.name, backbone.source, bf16)
         with _NETS_LOCK:
             if key not in _NETS:
                 ops = nn.ModuleDict({n: backbone.ops[n] for n in self.names})
