@@ -129,6 +129,9 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path):
                 raise exc()
     assert target.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's private 0600
 
 
 def test_output_may_not_be_an_input(tmp_path):

@@ -7,15 +7,12 @@ import importlib
 import time
 from pathlib import Path
 
-from ..data import example_path
 from ..errors import InputError
-from ..features import get_backbone
-from ..features.visualize import pca_rgb
-from ..io import check_output_dir, load_image, save_image
-from ..progress import Progress, terminal
+from ..io import check_output_dir
+from ..progress import terminal
 
 #: CLI modules whose ``demo(outdir, progress) -> list[Path]`` runs their method on bundled examples.
-DEMOS = ("features",)
+DEMOS = ("analogy", "buddies", "stylize", "features")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,26 +34,11 @@ def fresh_folder(path: Path) -> Path:
     return check_output_dir(candidate)
 
 
-def features_demo(outdir: Path, progress: Progress) -> list[Path]:
-    """PCA pictures of the vgg16-hed and efficientnet-lite0 pyramids of the bundled cat."""
-    outdir.mkdir(parents=True, exist_ok=True)
-    image = load_image(example_path("cat.jpg"), 256)
-    written = [save_image(outdir / "cat.png", image)]
-    for name, layer in progress([("vgg16-hed", "relu3_1"), ("vgg16-hed", "relu4_1"), ("efficientnet-lite0", "stage4")],
-                                desc="features"):
-        feats = get_backbone(name).extract(image, [layer])[layer]
-        written.append(save_image(outdir / f"{name}_{layer}.png", pca_rgb(feats)))
-    return written
-
-
 def run(args: argparse.Namespace) -> int:
     outdir = fresh_folder(Path(args.output))
     for name in args.only or DEMOS:
         start = time.perf_counter()
-        if name == "features":
-            written = features_demo(outdir / "features", terminal)
-        else:
-            written = importlib.import_module(f"{__package__}.{name}").demo(outdir / name, terminal)
+        written = importlib.import_module(f"{__package__}.{name}").demo(outdir / name, terminal)
         print(f"{name}: {len(written)} files in {outdir / name} ({time.perf_counter() - start:.1f} s)")
     print(f"demo outputs: {outdir}")
     return 0

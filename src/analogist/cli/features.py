@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import torch.nn.functional as F
 
 from ..errors import InputError
 from ..features import get_backbone
 from ..features.visualize import pca_rgb
-from ..io import check_output, load_image, save_image
+from ..data import example_path
+from ..io import check_output, check_output_dir, load_image, save_image
+from ..progress import Progress
 from .common import add_backbone, add_size
 
 
@@ -36,3 +39,15 @@ def run(args: argparse.Namespace) -> int:
         rgb = F.interpolate(rgb, size=image.shape[-2:], mode="nearest")
     save_image(out, rgb)
     return 0
+
+
+def demo(outdir: Path, progress: Progress) -> list[Path]:
+    """PCA pictures of the vgg16-hed and efficientnet-lite0 pyramids of the bundled cat."""
+    outdir = check_output_dir(outdir)
+    image = load_image(example_path("cat.jpg"), 256)
+    written = [save_image(outdir / "cat.png", image)]
+    for name, layer in progress([("vgg16-hed", "relu3_1"), ("vgg16-hed", "relu4_1"), ("efficientnet-lite0", "stage4")],
+                                desc="features"):
+        feats = get_backbone(name).extract(image, [layer])[layer]
+        written.append(save_image(outdir / f"{name}_{layer}.png", pca_rgb(feats)))
+    return written
