@@ -33,6 +33,16 @@ MAX_PIXELS = 120_000_000
 PathLike = str | os.PathLike
 
 
+def _read_umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+#: Read once at import (single-threaded then): os.umask can only be read by setting it.
+_UMASK = _read_umask()
+
+
 def check_size(size: int | None, *, lo: int = MIN_SIZE, hi: int = MAX_SIZE, name: str = "--size") -> int | None:
     """Validate a longer-side size; ``None`` means "keep the image's own size"."""
     if size is None:
@@ -209,9 +219,7 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
     os.close(fd)
     tmp_path = Path(tmp)
     # mkstemp creates 0600; outputs get the permissions an ordinary open() would give them
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp_path, 0o666 & ~umask)
+    os.chmod(tmp_path, 0o666 & ~_UMASK)
     try:
         yield tmp_path
         os.replace(tmp_path, path)
