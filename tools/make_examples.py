@@ -23,9 +23,13 @@ def fit(img: np.ndarray, longer: int) -> np.ndarray:
 
 
 def painted_cat(cat: np.ndarray) -> np.ndarray:
-    """A painted-looking, mirrored, re-framed copy of the cat: a cross-domain partner for it."""
+    """A painted-looking, zoomed and re-framed copy of the cat: a cross-domain partner for it.
+
+    Not mirrored: like the TSS kit, which mirrors flipped pairs back before matching, the demos
+    show correspondences that PatchMatch-style propagation can follow.
+    """
     h, w = cat.shape[:2]
-    crop = cat[int(0.04 * h):, int(0.10 * w): int(0.96 * w)][:, ::-1]
+    crop = cat[int(0.06 * h): int(0.94 * h), int(0.12 * w): int(0.94 * w)]
     crop = np.ascontiguousarray(crop)
     bgr = cv2.cvtColor(crop, cv2.COLOR_RGB2BGR)
     paint = cv2.stylization(bgr, sigma_s=80, sigma_r=0.5)

@@ -202,7 +202,7 @@ def write_morph(out: Path, a: torch.Tensor, b: torch.Tensor, points: torch.Tenso
 
 
 def demo(outdir: Path, progress: Progress) -> list[Path]:
-    """Best buddies between the bundled cat and its (mirrored, re-framed) painting, and a short morph."""
+    """Best buddies between the bundled cat and its (zoomed, re-framed) painting, and a short morph."""
     out = check_output_dir(outdir)
     a = load_image(example_path("cat.jpg"), DEMO_SIZE)
     b = load_image(example_path("cat_painting.jpg"), DEMO_SIZE)
