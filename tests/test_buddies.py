@@ -246,13 +246,13 @@ def test_cli_buddies_writes_valid_outputs(tmp_path: Path) -> None:
 
 def test_cli_morph_and_align(tmp_path: Path) -> None:
     assert main(["-q", "morph", str(CAT), str(PAINTING), "-o", str(tmp_path / "m"), "--size", "96",
-                 "--search-size", "96", "--frames", "3"]) == 0
+                 "--search-size", "128", "--frames", "3"]) == 0
     assert len(list((tmp_path / "m" / "frames").glob("frame_*.png"))) == 3
     with Image.open(tmp_path / "m" / "morph.gif") as im:
         assert im.n_frames == 3
     assert (tmp_path / "m" / "morph.mp4").stat().st_size > 0
     assert main(["-q", "align", str(CAT), str(PAINTING), "-o", str(tmp_path / "a"), "--size", "96",
-                 "--search-size", "96"]) == 0
+                 "--search-size", "128"]) == 0
     from analogist.io import read_flo
 
     assert read_flo(tmp_path / "a" / "flow.flo").shape[0] == 2
