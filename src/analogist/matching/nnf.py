@@ -258,6 +258,7 @@ def search(
     iters: int = 4,
     budget: float = EXACT_BUDGET,
     dims: int | None = None,
+    generator: torch.Generator | None = None,
     progress: Progress = silent,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Best available NNF ``(2, ha, wa)`` and distances: exact search when it costs at most ``budget``
@@ -277,7 +278,7 @@ def search(
         ys, xs = torch.meshgrid(torch.arange(ha), torch.arange(wa), indexing="ij")
         guide = torch.stack([xs * wb // wa, ys * hb // ha])
         radius = None
-    return patchmatch(fa, fb, patch, guide, iters=iters, radius=radius, progress=progress)
+    return patchmatch(fa, fb, patch, guide, iters=iters, radius=radius, generator=generator, progress=progress)
 
 
 # ----------------------------------------------------------------------------------------- upsampling

@@ -149,9 +149,11 @@ def _prepare(image: torch.Tensor, name: str, size: int | None) -> torch.Tensor:
 
 
 def _semantic_guide(a: torch.Tensor, bp: torch.Tensor, shape_a: tuple[int, int], shape_b: tuple[int, int],
-                    params: AnalogyParams) -> torch.Tensor:
+                    params: AnalogyParams) -> tuple[torch.Tensor, torch.Tensor]:
     """Both coarsest-level NNFs seeded by the semantic backbone: ``(2, ha, wa)`` A->B', ``(2, hb, wb)`` B'->A."""
     net = get_backbone(params.match_backbone)  # type: ignore[arg-type]
+    if params.match_layer not in net.names:
+        raise InputError(f"backbone {net.name} has no layer {params.match_layer!r}; layers: {', '.join(net.names)}")
     fa = nnfs.normalize(net.extract(a, [params.match_layer])[params.match_layer])
     fb = nnfs.normalize(net.extract(bp, [params.match_layer])[params.match_layer])
     p = params.patch_sizes[0]
@@ -217,8 +219,9 @@ def deep_image_analogy(
             sa, sb = tuple(fa[name].shape[-2:]), tuple(fbp[name].shape[-2:])
             g_ab = nnfs.upsample_nnf(nnf_ab, tuple(fbp[prev].shape[-2:]), sa, sb)
             g_ba = nnfs.upsample_nnf(nnf_ba, tuple(fa[prev].shape[-2:]), sb, sa)
-        nnf_ab, _ = nnfs.search(qa, qb, patch, guide=g_ab, radius=radius, iters=params.pm_iters, dims=params.pm_dims)
-        nnf_ba, _ = nnfs.search(qb, qa, patch, guide=g_ba, radius=radius, iters=params.pm_iters, dims=params.pm_dims)
+        kw = dict(iters=params.pm_iters, dims=params.pm_dims, generator=gen)
+        nnf_ab, _ = nnfs.search(qa, qb, patch, guide=g_ab, radius=radius, **kw)
+        nnf_ba, _ = nnfs.search(qb, qa, patch, guide=g_ba, radius=radius, **kw)
         timings[f"match_{name}"] = time.perf_counter() - t
         if i == len(layers) - 1:
             break
