@@ -137,7 +137,10 @@ def test_known_scaling_is_recovered(cat: torch.Tensor) -> None:
 
 
 def test_every_pair_is_mutual_at_every_level(shifted) -> None:
-    a, b, params, result = shifted
+    assert_mutual_at_every_level(*shifted)
+
+
+def assert_mutual_at_every_level(a: torch.Tensor, b: torch.Tensor, params: BuddiesParams, result) -> None:
     net = get_backbone(params.backbone)
     feats_a, feats_b = net.extract(a), net.extract(b)
     for i, lv in enumerate(result.levels):
@@ -159,6 +162,41 @@ def test_every_pair_is_mutual_at_every_level(shifted) -> None:
         # every ancestor also passed the activation filter of its level
         act_a, act_b = nbb.normalized_activation(feats_a[lv.layer]), nbb.normalized_activation(feats_b[lv.layer])
         assert nbb.activation_filter(pts, act_a, act_b, params.gamma).all()
+
+
+def test_start_level_needs_room_for_one_neighbourhood() -> None:
+    from analogist.methods.buddies import start_level
+
+    p = BuddiesParams()
+    # 224 px (the paper's size): relu5_1 is 14x14, its interior 12 spans four 3x3 neighbourhoods
+    paper = [(14, 14), (28, 28), (56, 56), (112, 112), (224, 224)]
+    assert start_level(p, paper, paper) == 0
+    # 96 px cat: relu5_1 is 4x6, interior 2 rows < 3: the search starts at relu4_1
+    small_a = [(4, 6), (8, 12), (16, 24), (32, 48), (64, 96)]
+    small_b = [(5, 6), (9, 12), (18, 24), (36, 48), (72, 96)]
+    assert start_level(p, small_a, small_b) == 1
+    assert start_level(p, small_b, small_b) == 0  # 5 rows: interior 3 is just enough
+    assert start_level(BuddiesParams(min_start_extent=0), small_a, small_b) == 0
+    from analogist.errors import InputError
+
+    with pytest.raises(InputError):
+        start_level(p, [(1, 1), (1, 1), (1, 2), (2, 3), (4, 5)], paper)
+
+
+def test_small_images_find_mutual_buddies(cat: torch.Tensor) -> None:
+    """At 64x96 px relu5_1 is 4x6: the search starts one level finer and still recovers a shift."""
+    a = cat[:, :, 40:104, 40:136]
+    b = cat[:, :, 48:112, 52:148]
+    params = BuddiesParams(size=None, k=6)
+    result = neural_best_buddies(a, b, params)
+    assert [lv.layer for lv in result.levels] == ["relu4_1", "relu3_1", "relu2_1", "relu1_1"]
+    assert result.points.shape[0] > 100
+    d = result.points[:, 2:] - result.points[:, :2]
+    good = ((d - torch.tensor([-12.0, -8.0])).abs() <= 1.0).all(dim=1).float()
+    assert good.mean() > 0.9
+    assert good[result.top_k].mean() >= 0.66
+    assert_mutual_at_every_level(a, b, params, result)
+    assert torch.allclose(result.ranks, sum(lv.activation[result.ancestors(i)] for i, lv in enumerate(result.levels)))
 
 
 def test_ranks_accumulate_activations_along_the_chain(shifted) -> None:
@@ -251,8 +289,9 @@ def test_cli_morph_and_align(tmp_path: Path) -> None:
     with Image.open(tmp_path / "m" / "morph.gif") as im:
         assert im.n_frames == 3
     assert (tmp_path / "m" / "morph.mp4").stat().st_size > 0
+    # 96 px: the painted cat's relu5_1 map is too small to start from; the search starts at relu4_1
     assert main(["-q", "align", str(CAT), str(PAINTING), "-o", str(tmp_path / "a"), "--size", "96",
-                 "--search-size", "128"]) == 0
+                 "--search-size", "96"]) == 0
     from analogist.io import read_flo
 
     assert read_flo(tmp_path / "a" / "flow.flo").shape[0] == 2

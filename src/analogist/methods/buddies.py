@@ -50,6 +50,13 @@ class BuddiesParams:
     size: int | None = 224
     #: common-appearance normalisation of Eq. 4-6 (off only for ablations)
     common_appearance: bool = True
+    #: the search starts at the coarsest level whose *interior* (positions whose whole neighbourhood
+    #: lies inside the map, the only ones ever matched) spans at least this many neighbourhoods
+    #: along the shorter side of both maps. With fewer, mutual nearest neighbours have almost no
+    #: choice and Eq. 7's min-max normalisation over a handful of positions sends the weakest
+    #: below gamma, so small images (e.g. 96 px: a 4x6 relu5_1 map with a 2x4 interior) found no
+    #: buddies at all. At the paper's 224 px every level qualifies, so nothing changes there.
+    min_start_extent: float = 1.0
     #: seed of the k-means spreading
     seed: int = 0
 
@@ -87,7 +94,8 @@ class BuddiesResult:
     ranks: torch.Tensor
     #: indices into :attr:`points` of the ``k`` spread pairs, best rank first
     top_k: torch.Tensor
-    #: coarsest level first
+    #: the searched levels, coarsest first (small images skip the coarsest: see
+    #: :attr:`BuddiesParams.min_start_extent`)
     levels: list[BuddiesLevel] = field(default_factory=list)
     #: ``(sx, sy)`` of the given image per working-image pixel, for A and B
     scale_a: tuple[float, float] = (1.0, 1.0)
@@ -139,6 +147,8 @@ def check_params(params: BuddiesParams, backbone: Backbone) -> tuple[str, ...]:
         raise InputError("radii must be non-negative")
     if not 0.0 <= params.gamma < 1.0:
         raise InputError(f"gamma must be in [0, 1), got {params.gamma}")
+    if params.min_start_extent < 0:
+        raise InputError(f"min_start_extent must be non-negative, got {params.min_start_extent}")
     if params.k < 0:
         raise InputError(f"k must be non-negative, got {params.k}")
     strides = [backbone.stride(name) for name in layers]
@@ -146,6 +156,25 @@ def check_params(params: BuddiesParams, backbone: Backbone) -> tuple[str, ...]:
         raise InputError(f"layers {', '.join(layers)} of {backbone.name} do not halve the resolution level "
                          f"by level (strides {strides}); Neural Best-Buddies refines by factors of two")
     return layers
+
+
+def start_level(params: BuddiesParams, shapes_a: list[tuple[int, int]], shapes_b: list[tuple[int, int]]) -> int:
+    """Index (coarsest first) of the level the search starts at: the coarsest whose interior, in both
+    images, is at least ``min_start_extent`` neighbourhoods wide along its shorter side.
+
+    Args:
+        shapes_a, shapes_b: ``(h, w)`` of each level's map, coarsest first.
+
+    Raises:
+        InputError: when not even the finest level qualifies (an image of a few pixels).
+    """
+    for i, patch in enumerate(params.neighbourhood):
+        interior = min(min(shapes_a[i]), min(shapes_b[i])) - 2 * (patch // 2)
+        if interior >= params.min_start_extent * patch:
+            return i
+    raise InputError(f"the images are too small for Neural Best-Buddies: the finest feature maps {shapes_a[-1]} "
+                     f"and {shapes_b[-1]} have no room for a {params.neighbourhood[-1]}x{params.neighbourhood[-1]} "
+                     "neighbourhood search")
 
 
 def _check_image(image: torch.Tensor, name: str) -> None:
@@ -175,7 +204,10 @@ def neural_best_buddies(image_a: torch.Tensor, image_b: torch.Tensor, params: Bu
     feats_a = backbone.extract(work_a, layers)
     feats_b = backbone.extract(work_b, layers)
 
-    coarse_to_fine = list(reversed(layers))
+    start = start_level(params, [tuple(feats_a[n].shape[-2:]) for n in reversed(layers)],
+                        [tuple(feats_b[n].shape[-2:]) for n in reversed(layers)])
+    coarse_to_fine = list(reversed(layers))[start:]
+    neighbourhood, radius = params.neighbourhood[start:], params.radius[start:]
     levels: list[BuddiesLevel] = []
     fa0, fb0 = feats_a[coarse_to_fine[0]], feats_b[coarse_to_fine[0]]
     # the coarsest search region pair covers both whole maps (Algorithm 1)
@@ -185,7 +217,7 @@ def neural_best_buddies(image_a: torch.Tensor, image_b: torch.Tensor, params: Bu
     for i in progress(range(len(coarse_to_fine)), total=len(coarse_to_fine), desc="best buddies"):
         layer = coarse_to_fine[i]
         fa, fb = feats_a[layer], feats_b[layer]
-        patch = params.neighbourhood[i]
+        patch = neighbourhood[i]
         points, region = nbb.find_buddies(fa, fb, regions, patch, common=params.common_appearance)
         first = nbb.unique_pairs(points)
         points, region = points[first], region[first]
@@ -197,7 +229,7 @@ def neural_best_buddies(image_a: torch.Tensor, image_b: torch.Tensor, params: Bu
                                    region=region, regions=regions, parent=parent_of_region[region],
                                    activation=nbb.pair_activation(points, act_a, act_b), found=found))
         if i + 1 < len(coarse_to_fine):
-            regions = nbb.refine_regions(points, params.radius[i])
+            regions = nbb.refine_regions(points, radius[i])
             parent_of_region = torch.arange(points.shape[0])
 
     finest = levels[-1]
