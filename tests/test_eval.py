@@ -348,8 +348,8 @@ def test_registry_builds_method_parameters():
     from analogist.methods.buddies import BuddiesParams
 
     assert set(MATCHERS) >= {"nn", "dia", "buddies"} and MATCHERS["dia"].both is not None
-    p = _params(AnalogyParams, "efficientnet-lite0", {"pm_iters": 2})
-    assert (p.backbone, p.size, p.pm_iters) == ("efficientnet-lite0", None, 2)  # the runner already resized
+    p = _params(AnalogyParams, "vgg16-hed", {"pm_iters": 2})
+    assert (p.backbone, p.size, p.pm_iters) == ("vgg16-hed", None, 2)  # the runner already resized
     assert _params(BuddiesParams, "vgg16-hed", {}).size is None
     with pytest.raises(InputError, match="no parameter bogus"):
         _params(BuddiesParams, "vgg16-hed", {"bogus": 1})

@@ -161,8 +161,10 @@ def dia_both(image_a: torch.Tensor, image_b: torch.Tensor, *, backbone: str = "v
              **options: Any) -> tuple[torch.Tensor, torch.Tensor]:
     """``(flow_ab, flow_ba)``: the method is symmetric in A and B', so one run gives both directions.
 
-    A backbone without the VGG layers (efficientnet-lite0) becomes ``match_backbone``, the semantic
-    guide of the coarsest level, with the default VGG reconstructing the features.
+    ``--backbone`` picks the variant so that each table row is one thing: a VGG backbone runs the
+    paper's method on it alone (``match_backbone=None`` unless given); a backbone without the VGG
+    layers (efficientnet-lite0) becomes ``match_backbone``, the semantic guide of the coarsest
+    level, with the default VGG reconstructing the features (the method's own default setting).
     """
     from ..features import get_backbone
     from ..methods.analogy import AnalogyParams, deep_image_analogy
@@ -172,6 +174,9 @@ def dia_both(image_a: torch.Tensor, image_b: torch.Tensor, *, backbone: str = "v
         # not a VGG (e.g. efficientnet-lite0): the method reconstructs features through VGG, so the
         # backbone takes the one role it can have, the semantic guide of the coarsest match
         params = replace(params, backbone=AnalogyParams.backbone, weights=None, match_backbone=backbone)
+    elif "match_backbone" not in options:
+        # a VGG backbone alone is the paper's method; the semantic guide is what the lite0 row measures
+        params = replace(params, match_backbone=None)
     result = deep_image_analogy(image_a, image_b, params)
     return result.flow_ab.detach().float(), result.flow_ba.detach().float()
 
