@@ -145,7 +145,8 @@ def _params(cls: type, backbone: str, options: dict[str, Any]) -> Any:
     return cls(**kw)
 
 
-@register("dia", "Deep Image Analogy's dense NNF (coarse-to-fine PatchMatch over the backbone pyramid)",
+@register("dia", "Deep Image Analogy's dense NNF (coarse-to-fine PatchMatch over the VGG pyramid; "
+                 "--backbone efficientnet-lite0 guides its coarsest match with Lite0)",
           options=("weights",))
 def dia_matcher(image_a: torch.Tensor, image_b: torch.Tensor, *, backbone: str = "vgg16-hed", **options: Any) -> torch.Tensor:
     """``flow_ab`` (A -> B') of :func:`analogist.methods.analogy.deep_image_analogy`, ``(2, Ha, Wa)``.
