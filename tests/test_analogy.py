@@ -66,7 +66,7 @@ def test_shifted_crop_recovers_shift_and_is_consistent(photo: torch.Tensor) -> N
 def test_different_sizes_and_aspect() -> None:
     a = load_image(example_path("cat.jpg"), 48)
     b = load_image(example_path("coffee.jpg"), 44)[..., :36, :]
-    res = deep_image_analogy(a, b, replace(FAST, match_backbone=None))  # VGG alone, as in the paper
+    res = deep_image_analogy(a, b, replace(FAST, match_backbone="efficientnet-lite0"))  # semantic seeding
     assert res.a_prime.shape == a.shape and res.b.shape == b.shape
     assert res.flow_ab.shape == (2, *a.shape[-2:]) and res.flow_ba.shape == (2, *b.shape[-2:])
     # every flow lands inside the other image

@@ -55,10 +55,11 @@ class AnalogyParams:
         backbone: reconstruction and fine-matching network (``vgg16-hed`` offline; ``vgg19`` if present).
         match_backbone, match_layer, match_radius: optional semantic network for the coarsest
             match: its NNF (exact search on ``match_layer``) seeds the coarsest VGG layer, which is
-            then searched only within ``match_radius`` of it. ``None`` = VGG alone (the paper).
-            Default efficientnet-lite0 (offline): TSS sample accuracy 0.731 against 0.656 for
-            VGG alone at 224 px, for about 1 s more (benchmarks/analogy.py); HED's VGG features
-            are edge-tuned and weakly semantic, so e.g. mirrored pairs go astray without it.
+            then searched only within ``match_radius`` of it. ``None`` (default) = VGG alone, as in
+            the paper. ``"efficientnet-lite0"`` (offline) raises the TSS sample accuracy from 0.656
+            to 0.731 at 224 px for about 1 s more (benchmarks/analogy.py) and fixes mirrored pairs,
+            but its stride-32 match is coarse: on portraits it can lose thin regions such as hair
+            in A', so the paper's choice stays the default for attribute transfer.
         size: longer side the images are processed at (``None`` = as given); outputs keep the
             input sizes (the final NNFs are upsampled and voted at full resolution).
         mode: application preset (photo2style, style2style, style2photo, photo2photo).
@@ -82,7 +83,7 @@ class AnalogyParams:
     vote_patch: int = 3
     backbone: str = "vgg16-hed"
     weights: str | None = None
-    match_backbone: str | None = "efficientnet-lite0"
+    match_backbone: str | None = None
     match_layer: str = "stage7"
     match_radius: int = 2
     size: int | None = 448
