@@ -143,8 +143,14 @@ def test_every_pair_is_mutual_at_every_level(shifted) -> None:
 def assert_mutual_at_every_level(a: torch.Tensor, b: torch.Tensor, params: BuddiesParams, result) -> None:
     net = get_backbone(params.backbone)
     feats_a, feats_b = net.extract(a), net.extract(b)
+    g = torch.Generator().manual_seed(0)
     for i, lv in enumerate(result.levels):
         anc = result.ancestors(i).unique()
+        # recomputing every region pair of the fine levels costs seconds: check the ancestors of the
+        # top k and a seeded sample of the rest (all of them at the coarse levels)
+        if len(anc) > 300:
+            sample = anc[torch.randperm(len(anc), generator=g)[:300]]
+            anc = torch.cat([result.ancestors(i)[result.top_k], sample]).unique()
         reg = lv.regions
         pad_a, pad_b = nbb.pad_map(feats_a[lv.layer], lv.patch // 2), nbb.pad_map(feats_b[lv.layer], lv.patch // 2)
         for chunk in anc.split(512):
@@ -318,7 +324,7 @@ def test_hybrid_composites_the_aligned_images_by_its_mask(shifted) -> None:
     a, b = a[..., :64, :96], b[..., :64, :96]
     pts = result.points[result.top_k]
     pts = pts[(pts[:, [0, 2]] < 90).all(1) & (pts[:, [1, 3]] < 60).all(1)]
-    hy = hybrid(a, b, pts, HybridParams(iters=2))
+    hy = hybrid(a, b, pts, HybridParams(iters=1))
     assert len(hy.level_masks) == 5
     assert all(set(m.unique().tolist()) <= {0.0, 1.0} for m in hy.level_masks)
     m = hy.mask
