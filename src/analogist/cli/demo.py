@@ -12,7 +12,7 @@ from ..io import check_output_dir
 from ..progress import terminal
 
 #: CLI modules whose ``demo(outdir, progress) -> list[Path]`` runs their method on bundled examples.
-DEMOS = ("analogy", "buddies", "stylize", "features")
+DEMOS = ("analogy", "buddies", "stylize", "eval", "features")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
