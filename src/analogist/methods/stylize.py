@@ -116,12 +116,13 @@ class StylizeParams:
                 raise InputError(f"{message} (got {self})")
 
 
-#: Named settings. "fast" takes a fifth of the paper's steps with a 4x larger Adam step, so each
-#: coefficient can still travel as far (50 x 8e-3 = 200 x 2e-3), and half the style samples; the
-#: matching is the paper's. See benchmarks/stylize.py for time and quality side by side.
+#: Named settings. "fast" takes a fifth of the paper's steps with a 2x larger Adam step and half the
+#: style samples; the matching is the paper's. A 4x step (so coefficients could travel as far as in
+#: the paper) washed sparse styles (pencil on white paper) out to white. See benchmarks/stylize.py
+#: for time and quality side by side.
 PRESETS: dict[str, StylizeParams] = {
     "paper": StylizeParams(),
-    "fast": StylizeParams(steps=40, split_steps=20, lr=8e-3, max_style_samples=16384),
+    "fast": StylizeParams(steps=40, split_steps=20, lr=4e-3, max_style_samples=16384),
 }
 
 
