@@ -15,7 +15,7 @@ from analogist.cli import main
 from analogist.data import example_path
 from analogist.errors import InputError
 from analogist.io import load_image, read_flo
-from analogist.matching.flow import compose
+from analogist.synthesis.warp import compose
 from analogist.methods.analogy import AnalogyParams, deep_image_analogy, weight_map
 
 FAST = AnalogyParams(size=None, lbfgs_iters=2, pm_iters=2)

@@ -9,25 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from analogist.cli import main
+from cli_helpers import run_cli
 from analogist.data import example_path
 from analogist.io import load_image
-
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def run_exit(capsys, *argv: str) -> tuple[int, str, str]:
-    """Like :func:`run`, for argparse errors that raise SystemExit."""
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def assert_one_line_error(code: int, err: str) -> None:
@@ -44,7 +28,7 @@ def test_module_entry_point_lists_commands():
 
 
 def test_info_reports_offline_backbones(capsys):
-    code, out, _ = run(capsys, "info")
+    code, out, _ = run_cli(capsys, "info")
     assert code == 0
     lines = {line.split()[0]: line for line in out.splitlines() if line.startswith("  ")}
     assert "available offline" in lines["vgg16-hed"]
@@ -54,7 +38,7 @@ def test_info_reports_offline_backbones(capsys):
 
 def test_features_writes_pca_picture(tmp_path, capsys):
     out = tmp_path / "f.png"
-    code, _, err = run(capsys, "features", str(example_path("cat.jpg")), "--size", "64", "--layer", "relu2_1",
+    code, _, err = run_cli(capsys, "features", str(example_path("cat.jpg")), "--size", "64", "--layer", "relu2_1",
                        "-o", str(out))
     assert code == 0, err
     im = np.asarray(Image.open(out))
@@ -88,7 +72,7 @@ def test_bad_inputs_give_one_line_errors(tmp_path, image_file, capsys):
     ]
     before = image_file.read_bytes()
     for argv in cases:
-        code, _, err = run_exit(capsys, *argv)
+        code, _, err = run_cli(capsys, *argv)
         assert_one_line_error(code, err)
     assert image_file.read_bytes() == before
     assert not (tmp_path / "o.png").exists()
@@ -98,7 +82,7 @@ def test_demo_writes_into_a_fresh_folder(tmp_path, capsys):
     target = tmp_path / "demo"
     target.mkdir()
     (target / "keep.txt").write_text("mine")
-    code, out, err = run(capsys, "demo", "-o", str(target), "--only", "features")
+    code, out, err = run_cli(capsys, "demo", "-o", str(target), "--only", "features")
     assert code == 0, err
     assert (target / "keep.txt").read_text() == "mine"
     fresh = tmp_path / "demo-2" / "features"

@@ -11,13 +11,13 @@ import pytest
 import torch
 from PIL import Image
 
-from analogist.cli import main
 from analogist.errors import InputError
 from analogist.eval import datasets, metrics
 from analogist.eval.matchers import MATCHERS, MatcherSpec, nn_matcher
 from analogist.eval.runner import EvalConfig, evaluate
 from analogist.io import write_flo
 from analogist.matching.nearest import nearest_neighbours
+from cli_helpers import run_cli
 
 FIXTURES = Path(__file__).parent / "fixtures" / "eval"
 
@@ -88,15 +88,6 @@ def _write_pair(d: Path, im1, im2, f1, f2, m1, m2, flip: int) -> None:
     (d / "flip_gt.txt").write_text(f"{flip}\n")
     (d / "corr.txt").write_text("0.5\t0.5\t0.5\t0.5\n")
     (d / "pair.txt").write_text("Image1,Image2\na.jpg,b.jpg\n")
-
-
-def cli(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        code = main(list(argv))
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 # ----------------------------------------------------------------------------------------- metrics
@@ -300,7 +291,7 @@ def test_cli_reports_missing_image_and_writes_json(tmp_path, rng, capsys, zero):
     root = keypoint_dataset(tmp_path, rng)
     (root / "JPEGImages" / "c.png").unlink()
     out = tmp_path / "r.json"
-    code, table, err = cli(capsys, "eval", "--dataset", "pairs-csv", str(root / "pairs.csv"), "--method", "zero",
+    code, table, err = run_cli(capsys, "eval", "--dataset", "pairs-csv", str(root / "pairs.csv"), "--method", "zero",
                            "--size", "200", "--alpha", "0.05,0.1", "--pck-norm", "bbox", "--json", str(out))
     assert code == 0, err
     assert "skipped" in err and "c.png" in err
@@ -321,7 +312,7 @@ def test_cli_bad_input_is_one_line(tmp_path, rng, capsys, argv, needle):
     root = keypoint_dataset(tmp_path, rng)
     (root / "bad.csv").write_text("source_image,target_image,class,XA,YA,XB,YB\n"
                                   "JPEGImages/a.png,JPEGImages/b.png,1,5,500,5,5\n")
-    code, _, err = cli(capsys, "eval", *[a.format(root=root) for a in argv])
+    code, _, err = run_cli(capsys, "eval", *[a.format(root=root) for a in argv])
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], err

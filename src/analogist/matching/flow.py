@@ -1,4 +1,4 @@
-"""Dense flow fields: conventions, composition, resizing and colour-wheel pictures.
+"""Dense flow fields: conventions, resizing and colour-wheel pictures (composition: synthesis.warp).
 
 A flow is a float tensor ``(2, H, W)`` holding ``(dx, dy)`` in pixels: pixel ``(x, y)`` of the source
 corresponds to ``(x + dx, y + dy)`` in the target. A nearest-neighbour field (NNF) is the same thing
@@ -44,14 +44,6 @@ def resize_flow(flow: torch.Tensor, size: tuple[int, int], target_scale: tuple[f
     up = F.interpolate(nnf[None], size=(H, W), mode="bilinear", align_corners=False)[0]
     up = torch.stack([(up[0] + 0.5) * sx - 0.5, (up[1] + 0.5) * sy - 0.5])
     return up - identity_grid(H, W, dtype=up.dtype)
-
-
-def compose(flow_ab: torch.Tensor, flow_bc: torch.Tensor) -> torch.Tensor:
-    """Flow A to C from A to B and B to C: ``f_ac(p) = f_ab(p) + f_bc(p + f_ab(p))`` (bilinear lookup)."""
-    from ..synthesis.warp import sample
-
-    nnf = flow_to_nnf(flow_ab)
-    return flow_ab + sample(flow_bc[None], nnf)[0]
 
 
 def flow_to_color(flow: torch.Tensor | np.ndarray, max_norm: float | None = None) -> np.ndarray:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..matching.flow import flow_to_nnf
+
 
 def sample(source: torch.Tensor, coords: torch.Tensor, *, mode: str = "bilinear") -> torch.Tensor:
     """Read ``source`` ``(B, C, h, w)`` at absolute pixel coordinates ``coords`` ``(2, H, W)`` (x, y).
@@ -20,8 +22,6 @@ def sample(source: torch.Tensor, coords: torch.Tensor, *, mode: str = "bilinear"
 
 def backward_warp(source: torch.Tensor, flow: torch.Tensor, *, mode: str = "bilinear") -> torch.Tensor:
     """Pull ``source`` ``(B, C, h, w)`` through ``flow`` ``(2, H, W)``: ``out[p] = source[p + flow[p]]``."""
-    from ..matching.flow import flow_to_nnf
-
     return sample(source, flow_to_nnf(flow), mode=mode)
 
 
@@ -59,3 +59,9 @@ def vote(source: torch.Tensor, nnf: torch.Tensor, patch: int) -> torch.Tensor:
             total += flat.index_select(1, idx) * okf[:, None]
             count += okf
     return (total / count.clamp_min(1)[:, None]).transpose(1, 2).reshape(b, c, h, w).contiguous()
+
+
+def compose(flow_ab: torch.Tensor, flow_bc: torch.Tensor) -> torch.Tensor:
+    """Flow A to C from A to B and B to C: ``f_ac(p) = f_ab(p) + f_bc(p + f_ab(p))`` (bilinear lookup)."""
+    nnf = flow_to_nnf(flow_ab)
+    return flow_ab + sample(flow_bc[None], nnf)[0]
