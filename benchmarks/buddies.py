@@ -12,8 +12,8 @@ threads; on a busy machine, CPU time / cores is a better estimate of the idle wa
 ``morph`` times the buddies search and a ``--frames``-frame morph of the lion/cat pair.
 ``tss`` transfers the sparse ``corr.txt`` matches of the TSS sample through the MLS field of the
 best buddies (evaluated at the keypoints, as the paper does) and prints PCK@0.05 / 0.1 of the
-target image's longer side, for each backbone, with and without the common-appearance
-normalisation, and for three choices of driving pairs: the spread top k, k spread pairs thinned by
+target image's longer side, for each backbone and common appearance (``--common``: Eq. 4-6
+``paper``, the authors' warp-and-deconvolve variant ``authors``, ``none``), and for three choices of driving pairs: the spread top k, k spread pairs thinned by
 leave-one-out consistency (what ``align`` and ``morph`` use), and every pair.
 Timings depend on what else runs on the machine: say so when quoting them.
 
@@ -132,7 +132,7 @@ def tss(args: argparse.Namespace) -> None:
     ways = ("top-k", "consistent-k", "all")
     data = [(p, load_tss_pair(p)) for p in tss_pairs(SHARED / "tss-sample")]
     for backbone in args.backbones.split(","):
-        for common in (True, False):
+        for common in args.common.split(","):
             params = BuddiesParams(size=args.size, backbone=backbone, common_appearance=common, k=20)
             get_backbone(backbone)
             scores = {w: {0.05: [], 0.1: []} for w in ways}
@@ -148,7 +148,7 @@ def tss(args: argparse.Namespace) -> None:
                     pred = _transfer(result, kp1, w)
                     for alpha in (0.05, 0.1):
                         scores[w][alpha].append(pck(pred, kp2, image_threshold(alpha, tuple(d.image2.shape[-2:]))))
-            tag = f"{backbone:18s} common-appearance={'on ' if common else 'off'}"
+            tag = f"{backbone:18s} common-appearance={common:7s}"
             for w in ways:
                 print(f"{tag} {w:15s} PCK@0.05 {np.nanmean(scores[w][0.05]):.3f}  PCK@0.1 "
                       f"{np.nanmean(scores[w][0.1]):.3f}  (per pair @0.1: "
@@ -177,6 +177,8 @@ def main() -> None:
     t = sub.add_parser("tss")
     t.add_argument("--size", type=int, default=224)
     t.add_argument("--backbones", default="vgg16-hed,efficientnet-lite0")
+    t.add_argument("--common", default="paper,authors,none",
+                   help="common-appearance variants to compare (BuddiesParams.common_appearance)")
     args = ap.parse_args()
     if args.cmd == "one":
         print(json.dumps(run_one(args.a, args.b, args.size, args.repeat, args.backbone)))

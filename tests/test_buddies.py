@@ -205,6 +205,51 @@ def test_small_images_find_mutual_buddies(cat: torch.Tensor) -> None:
     assert torch.allclose(result.ranks, sum(lv.activation[result.ancestors(i)] for i, lv in enumerate(result.levels)))
 
 
+def test_pairs_flow_takes_the_nearest_pairs_displacement() -> None:
+    pts = torch.tensor([[1, 1, 3, 2], [4, 6, 4, 4]])  # (ya, xa, yb, xb)
+    flow = nbb.pairs_flow(pts, (6, 8))
+    assert flow.shape == (2, 6, 8)
+    assert flow[:, 0, 0].tolist() == [1.0, 2.0] and flow[:, 2, 2].tolist() == [1.0, 2.0]
+    assert flow[:, 5, 7].tolist() == [-2.0, 0.0] and flow[:, 4, 6].tolist() == [-2.0, 0.0]
+
+
+def test_authors_common_appearance_finds_mutual_buddies(cat: torch.Tensor) -> None:
+    """The authors' variant (warp B one level coarser, invert to this level, average with A): every
+    pair is mutual under the features it was compared with, and a known shift is mostly recovered."""
+    from analogist.methods.buddies import authors_common_appearance
+
+    a = cat[:, :, 40:104, 40:136]
+    b = cat[:, :, 48:112, 52:148]
+    params = BuddiesParams(size=None, k=6, common_appearance="authors", deconv_iters=2)
+    result = neural_best_buddies(a, b, params)
+    assert result.points.shape[0] > 100
+    d = result.points[:, 2:] - result.points[:, :2]
+    good = ((d - torch.tensor([-12.0, -8.0])).abs() <= 1.0).all(dim=1).float()
+    assert good.mean() > 0.5
+    net = get_backbone(params.backbone)
+    feats_a, feats_b = net.extract(a), net.extract(b)
+    for i, lv in enumerate(result.levels):
+        fa, fb = feats_a[lv.layer], feats_b[lv.layer]
+        if i > 0:
+            prev, pts = result.levels[i - 1].layer, result.levels[i - 1].points
+            ca = authors_common_appearance(net, lv.layer, prev, fa, tuple(feats_a[prev].shape[-2:]), fb,
+                                           feats_b[prev], pts, params.deconv_iters)
+            cb = fb
+            assert not torch.allclose(ca, fa)  # B's features were mixed in
+        else:
+            ca, cb = fa, fb
+        reg = lv.regions
+        sub = nbb.RegionPairs(reg.corners_a[lv.region], reg.corners_b[lv.region], reg.size_a, reg.size_b)
+        corr, va, vb = nbb.region_correlation(ca, cb, sub, lv.patch, common=False)
+        corr = corr.masked_fill(~(va[:, :, None] & vb[:, None, :]), float("-inf"))
+        pts = lv.points
+        ia = (pts[:, 0] - sub.corners_a[:, 0]) * reg.size_a[1] + pts[:, 1] - sub.corners_a[:, 1]
+        ib = (pts[:, 2] - sub.corners_b[:, 0]) * reg.size_b[1] + pts[:, 3] - sub.corners_b[:, 1]
+        rows = torch.arange(len(pts))
+        assert torch.equal(corr[rows, ia].argmax(dim=1), ib), lv.layer
+        assert torch.equal(corr[rows, :, ib].argmax(dim=1), ia), lv.layer
+
+
 def test_ranks_accumulate_activations_along_the_chain(shifted) -> None:
     _, _, _, result = shifted
     total = sum(lv.activation[result.ancestors(i)] for i, lv in enumerate(result.levels))
@@ -237,6 +282,8 @@ def test_bad_shapes_and_tables_are_refused(cat: torch.Tensor) -> None:
         neural_best_buddies(cat[0], cat)
     with pytest.raises(InputError):
         neural_best_buddies(cat, cat, BuddiesParams(neighbourhood=(3, 3)))
+    with pytest.raises(InputError):
+        neural_best_buddies(cat, cat, BuddiesParams(common_appearance="both"))  # type: ignore[arg-type]
 
 
 # ------------------------------------------------------------------------------------ applications

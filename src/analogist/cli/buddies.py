@@ -18,7 +18,7 @@ from ..errors import InputError
 from ..io import check_output_dir, load_image, save_animation, save_image, save_text, write_flo
 from ..matching.flow import flow_to_color
 from ..matching.mls import KINDS
-from ..methods.buddies import BuddiesParams, BuddiesResult, draw_buddies, neural_best_buddies
+from ..methods.buddies import COMMON_APPEARANCES, BuddiesParams, BuddiesResult, draw_buddies, neural_best_buddies
 from ..progress import Progress, silent, terminal
 from .common import add_backbone, add_size, float_in, int_in, write_json
 
@@ -71,6 +71,9 @@ def _inputs(p: argparse.ArgumentParser, size: int = 448) -> None:
     add_backbone(p, BuddiesParams.backbone)
     p.add_argument("--gamma", type=float_in(0.0, 0.99), default=BuddiesParams.gamma,
                    help=f"activation threshold of Eq. 8 (default {BuddiesParams.gamma})")
+    p.add_argument("--common-appearance", choices=COMMON_APPEARANCES, default=BuddiesParams.common_appearance,
+                   help="common appearance of the compared features: the paper's Eq. 4-6, the authors' code's "
+                        f"warp and feature inversion, or none (default {BuddiesParams.common_appearance})")
 
 
 def _deform(p: argparse.ArgumentParser, k: int) -> None:
@@ -81,7 +84,7 @@ def _deform(p: argparse.ArgumentParser, k: int) -> None:
 
 def _params(args: argparse.Namespace) -> BuddiesParams:
     return BuddiesParams(k=args.k, backbone=args.backbone, weights=args.weights, size=args.search_size,
-                         gamma=args.gamma)
+                         gamma=args.gamma, common_appearance=args.common_appearance)
 
 
 def _load(args: argparse.Namespace) -> tuple[Path, torch.Tensor, torch.Tensor]:

@@ -310,6 +310,30 @@ def refine_regions(points: torch.Tensor, radius: int) -> RegionPairs:
     return RegionPairs(points[:, 0:2] * 2 - half, points[:, 2:4] * 2 - half, (side, side), (side, side))
 
 
+def pairs_flow(points: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+    """A dense A-to-B flow on A's map from sparse pairs: each position takes the displacement of the pair
+    nearest to it in A (piecewise constant, like a translation per region pair).
+
+    Args:
+        points: ``(M, 4)`` integer ``(ya, xa, yb, xb)`` map coordinates, ``M >= 1``.
+        shape: ``(h, w)`` of A's map.
+
+    Returns:
+        ``(2, h, w)`` float flow ``(dx, dy)``; ``out[:, y, x]`` points from ``(x, y)`` in A into B.
+    """
+    from scipy.ndimage import distance_transform_edt
+
+    h, w = shape
+    disp = torch.zeros(2, h, w)
+    # a point found in several region pairs keeps one of its displacements (the last written)
+    disp[0, points[:, 0], points[:, 1]] = (points[:, 3] - points[:, 1]).float()
+    disp[1, points[:, 0], points[:, 1]] = (points[:, 2] - points[:, 0]).float()
+    empty = torch.ones(h, w, dtype=torch.bool)
+    empty[points[:, 0], points[:, 1]] = False
+    _, (iy, ix) = distance_transform_edt(empty.numpy(), return_indices=True)
+    return disp[:, torch.from_numpy(iy), torch.from_numpy(ix)]
+
+
 # ------------------------------------------------------------------------------------ rank and spread
 
 

@@ -15,6 +15,7 @@ k-means. Each level is one batched computation over all its region pairs
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import torch
 
@@ -23,6 +24,8 @@ from ..features import Backbone, get_backbone
 from ..io import resize_longer
 from ..matching import buddies as nbb
 from ..progress import Progress, silent
+from ..synthesis.deconv import deconvolve
+from ..synthesis.warp import backward_warp
 
 
 @dataclass(frozen=True)
@@ -48,8 +51,16 @@ class BuddiesParams:
     layers: tuple[str, ...] | None = None
     #: longer image side the search runs at (the paper's 224); ``None`` keeps the given size
     size: int | None = 224
-    #: common-appearance normalisation of Eq. 4-6 (off only for ablations)
-    common_appearance: bool = True
+    #: how both images are brought to a common appearance before patches are compared:
+    #: ``"paper"`` (Eq. 4-6) moves each region pair to the per-channel mean and deviation halfway
+    #: between its two regions; ``"authors"`` follows the authors' code (as far as is known): below
+    #: the coarsest level, B's features one level coarser are warped into A's layout through the
+    #: pairs found there, deconvolved to this level (feature inversion, L-BFGS) and averaged with
+    #: A's features, which are then compared with B's raw features (the coarsest level compares raw
+    #: features); ``"none"`` compares raw features (ablation). ``benchmarks/buddies.py`` compares them.
+    common_appearance: Literal["paper", "authors", "none"] = "paper"
+    #: L-BFGS iterations of each feature inversion of the ``"authors"`` common appearance
+    deconv_iters: int = 10
     #: the search starts at the coarsest level whose *interior* (positions whose whole neighbourhood
     #: lies inside the map, the only ones ever matched) spans at least this many neighbourhoods
     #: along the shorter side of both maps. With fewer, mutual nearest neighbours have almost no
@@ -132,6 +143,37 @@ def _to_image(points: torch.Tensor, stride: int, scale_a: tuple[float, float], s
     return out.float()
 
 
+COMMON_APPEARANCES = ("paper", "authors", "none")
+
+
+def authors_common_appearance(backbone: Backbone, fine: str, coarse: str, feat_fine: torch.Tensor,
+                              coarse_shape: tuple[int, int], other_fine: torch.Tensor, other_coarse: torch.Tensor,
+                              points: torch.Tensor, iters: int) -> torch.Tensor:
+    """The authors' common appearance of one image at level ``fine``: its features averaged with the
+    other image's features brought into its layout.
+
+    The other image's ``coarse`` features are warped through the pairs found at ``coarse`` (nearest
+    pair's displacement, :func:`analogist.matching.buddies.pairs_flow`) and inverted through the
+    backbone block between the two layers; the inversion starts from the other image's ``fine``
+    features warped by the same displacements (twice as long), so that a few iterations suffice.
+
+    Args:
+        feat_fine: ``(1, C, h, w)`` this image at ``fine``; coarse_shape: ``(h2, w2)`` of its map at
+            ``coarse``; other_fine ``(1, C, h', w')`` and other_coarse ``(1, C2, h2', w2')``: the other
+            image.
+        points: ``(M, 4)`` integer pairs at ``coarse``, this image's ``(y, x)`` first, ``M >= 1``.
+
+    Returns:
+        ``(1, C, h, w)``.
+    """
+    flow = nbb.pairs_flow(points, coarse_shape)
+    target = backward_warp(other_coarse, flow, mode="nearest")
+    flow_fine = torch.nn.functional.interpolate(flow[None], size=tuple(feat_fine.shape[-2:]), mode="nearest")[0] * 2
+    init = backward_warp(other_fine, flow_fine, mode="nearest")
+    inverted = deconvolve(backbone.subnet(fine, coarse), target, init, iters)
+    return (feat_fine + inverted) / 2
+
+
 def check_params(params: BuddiesParams, backbone: Backbone) -> tuple[str, ...]:
     """The pyramid layers (shallow to deep) after checking the level tables against them."""
     layers = tuple(backbone.check_layers(params.layers or backbone.default_layers))
@@ -149,6 +191,11 @@ def check_params(params: BuddiesParams, backbone: Backbone) -> tuple[str, ...]:
         raise InputError(f"gamma must be in [0, 1), got {params.gamma}")
     if params.min_start_extent < 0:
         raise InputError(f"min_start_extent must be non-negative, got {params.min_start_extent}")
+    if params.common_appearance not in COMMON_APPEARANCES:
+        raise InputError(f"common_appearance must be one of {', '.join(COMMON_APPEARANCES)}, got "
+                         f"{params.common_appearance!r}")
+    if params.deconv_iters < 0:
+        raise InputError(f"deconv_iters must be non-negative, got {params.deconv_iters}")
     if params.k < 0:
         raise InputError(f"k must be non-negative, got {params.k}")
     strides = [backbone.stride(name) for name in layers]
@@ -218,7 +265,16 @@ def neural_best_buddies(image_a: torch.Tensor, image_b: torch.Tensor, params: Bu
         layer = coarse_to_fine[i]
         fa, fb = feats_a[layer], feats_b[layer]
         patch = neighbourhood[i]
-        points, region = nbb.find_buddies(fa, fb, regions, patch, common=params.common_appearance)
+        if params.common_appearance == "authors" and levels and levels[-1].points.shape[0] > 0:
+            prev, pts = coarse_to_fine[i - 1], levels[-1].points
+            ca = authors_common_appearance(backbone, layer, prev, fa, tuple(feats_a[prev].shape[-2:]), fb,
+                                           feats_b[prev], pts, params.deconv_iters)
+            # one-sided: averaging both sides would make every coarser pair a perfect match of itself
+            # (C_A(p) = C_B(p + w) exactly for the warp w), freezing the coarse estimate
+            cb = fb
+        else:
+            ca, cb = fa, fb
+        points, region = nbb.find_buddies(ca, cb, regions, patch, common=params.common_appearance == "paper")
         first = nbb.unique_pairs(points)
         points, region = points[first], region[first]
         found = points.shape[0]
