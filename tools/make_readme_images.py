@@ -43,7 +43,8 @@ def analogy() -> None:
 
     a = load_image(example_path("cat.jpg"), 224)
     bp = load_image(example_path("cat_painting.jpg"), 224)
-    r = deep_image_analogy(a, bp, AnalogyParams(size=None))
+    # seeded by EfficientNet-Lite0 at the coarsest level, as the README's caption says
+    r = deep_image_analogy(a, bp, AnalogyParams(size=None, match_backbone="efficientnet-lite0"))
     save("analogy.jpg", grid([[to_uint8(a), to_uint8(r.a_prime)], [to_uint8(bp), to_uint8(r.b)]]))
 
 
