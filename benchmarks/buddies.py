@@ -17,15 +17,19 @@ target image's longer side, for each backbone and common appearance (``--common`
 leave-one-out consistency (what ``align`` and ``morph`` use), and every pair.
 Timings depend on what else runs on the machine: say so when quoting them.
 
-Measured (2026-11-22, ``tss --backbones vgg16-hed``, 224 px, the 6 TSS sample pairs, machine under
-heavy load so the times are inflated), PCK@0.05 / PCK@0.1:
+Measured (2026-11-22 08:53-08:59 UTC, ``tss --backbones vgg16-hed``, 224 px, the 6 TSS sample
+pairs, other jobs running: load average 2-6 on 2 cores, so times are inflated), PCK@0.05 / PCK@0.1
+and the median search time per pair (whole hierarchy):
 
-    common appearance (Eq. 4-6)   top-k          consistent-k   all pairs
-    on  (paper, the default)      0.542 / 0.720  0.668 / 0.800  0.596 / 0.739
-    off                           0.341 / 0.571  0.571 / 0.699  0.481 / 0.633
+    common appearance              top-k          consistent-k   all pairs      s / pair
+    paper (Eq. 4-6, the default)   0.542 / 0.720  0.668 / 0.800  0.596 / 0.739   4.3
+    authors (warp + inversion)     0.434 / 0.687  0.562 / 0.733  0.503 / 0.738  34.7
+    none                           0.341 / 0.571  0.571 / 0.699  0.481 / 0.633  10.6
 
-The authors' code forms the common appearance by deconvolving a warp instead; that variant is not
-implemented yet, so it is not compared here.
+(``none`` took longer than ``paper`` under the heavier load of its turn; it also keeps more pairs.)
+The authors' variant (``deconv_iters=10`` L-BFGS iterations per level) beats no common appearance
+but not the paper's Eq. 4-6, at about 8x the time: the four feature inversions through the VGG
+blocks dominate. The paper's version stays the default.
 """
 
 from __future__ import annotations
