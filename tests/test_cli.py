@@ -76,6 +76,11 @@ def test_bad_inputs_give_one_line_errors(tmp_path, image_file, capsys):
         assert_one_line_error(code, err)
     assert image_file.read_bytes() == before
     assert not (tmp_path / "o.png").exists()
+    for command in ("analogy", "buddies", "morph"):  # no output folder is made for inputs that fail
+        code, _, err = run_cli(capsys, command, str(tmp_path / "missing.png"), str(image_file), "-o",
+                               str(tmp_path / command))
+        assert_one_line_error(code, err)
+        assert not (tmp_path / command).exists()
 
 
 def test_demo_writes_into_a_fresh_folder(tmp_path, capsys):

@@ -98,9 +98,9 @@ def write_outputs(outdir: Path, a: torch.Tensor, bp: torch.Tensor, result: Analo
 
 
 def run(args: argparse.Namespace) -> int:
-    outdir = check_output_dir(args.output, [args.image_a, args.image_b])
     a = load_image(args.image_a, args.size)
     bp = load_image(args.image_b, args.size)
+    outdir = check_output_dir(args.output, [args.image_a, args.image_b])  # only once the inputs are good
     params = _params(args, args.mode)
     result = deep_image_analogy(a, bp, params, progress=terminal)
     write_outputs(outdir, a, bp, result, params, {"inputs": [str(args.image_a), str(args.image_b)]})
@@ -108,9 +108,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_timelapse(args: argparse.Namespace) -> int:
-    outdir = check_output_dir(args.output, [args.source, *args.references])
     src = load_image(args.source, args.size)
     refs = [load_image(r, args.size) for r in args.references]
+    outdir = check_output_dir(args.output, [args.source, *args.references])
     params = _params(args, "photo2photo")
     frames = timelapse(src, refs, params, transition=args.transition, progress=terminal)
     step = args.transition + 1

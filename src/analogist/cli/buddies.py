@@ -88,8 +88,8 @@ def _params(args: argparse.Namespace) -> BuddiesParams:
 
 
 def _load(args: argparse.Namespace) -> tuple[Path, torch.Tensor, torch.Tensor]:
-    out = check_output_dir(args.output, [args.image_a, args.image_b])
-    return out, load_image(args.image_a, args.size), load_image(args.image_b, args.size)
+    a, b = load_image(args.image_a, args.size), load_image(args.image_b, args.size)
+    return check_output_dir(args.output, [args.image_a, args.image_b]), a, b  # folder only for good inputs
 
 
 def _search(a: torch.Tensor, b: torch.Tensor, params: BuddiesParams, progress: Progress) -> BuddiesResult:
