@@ -61,6 +61,19 @@ def check_range(value: float, lo: float, hi: float, name: str) -> float:
     return value
 
 
+def check_image(image: object, name: str, *, min_side: int = 1) -> torch.Tensor:
+    """Refuse anything but an RGB image tensor ``(1, 3, H, W)`` with both sides at least ``min_side``.
+
+    The methods call this at their boundary, so API users get the same one-line errors as the CLI.
+    """
+    if not isinstance(image, torch.Tensor) or image.dim() != 4 or tuple(image.shape[:2]) != (1, 3):
+        shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
+        raise InputError(f"{name} must be an RGB image tensor (1, 3, H, W), got {shape}")
+    if min(image.shape[-2:]) < min_side:
+        raise InputError(f"{name} is {image.shape[-1]}x{image.shape[-2]} pixels: at least {min_side} are needed on each side")
+    return image
+
+
 def _open_checked(path: Path) -> Image.Image:
     if not path.exists():
         raise InputError(f"no such file: {path}")

@@ -16,7 +16,7 @@ import torch
 
 from ..errors import InputError
 from ..features import INPUT, Backbone, get_backbone
-from ..io import resize_longer
+from ..io import check_image, resize_longer
 from ..matching import nnf as nnfs
 from ..matching.flow import nnf_to_flow
 from ..progress import Progress, silent
@@ -142,10 +142,7 @@ def weight_map(feat: torch.Tensor, alpha: float, params: AnalogyParams) -> torch
 
 
 def _prepare(image: torch.Tensor, name: str, size: int | None) -> torch.Tensor:
-    if image.dim() != 4 or image.shape[:2] != (1, 3):
-        raise InputError(f"{name} must have shape (1, 3, H, W), got {tuple(image.shape)}")
-    if min(image.shape[-2:]) < 16:
-        raise InputError(f"{name} is {image.shape[-1]}x{image.shape[-2]} pixels: at least 16 are needed on each side")
+    check_image(image, name, min_side=16)
     return resize_longer(image.float().clamp(0, 1), size)
 
 

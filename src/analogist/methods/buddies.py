@@ -21,7 +21,7 @@ import torch
 
 from ..errors import InputError
 from ..features import Backbone, get_backbone
-from ..io import resize_longer
+from ..io import check_image, resize_longer
 from ..matching import buddies as nbb
 from ..progress import Progress, silent
 from ..synthesis.deconv import deconvolve
@@ -224,11 +224,6 @@ def start_level(params: BuddiesParams, shapes_a: list[tuple[int, int]], shapes_b
                      "neighbourhood search")
 
 
-def _check_image(image: torch.Tensor, name: str) -> None:
-    if image.dim() != 4 or image.shape[0] != 1 or image.shape[1] != 3:
-        raise InputError(f"{name} must have shape (1, 3, H, W), got {tuple(image.shape)}")
-
-
 def neural_best_buddies(image_a: torch.Tensor, image_b: torch.Tensor, params: BuddiesParams = BuddiesParams(), *,
                         progress: Progress = silent) -> BuddiesResult:
     """Sparse correspondences between two images of possibly different sizes and domains.
@@ -240,8 +235,8 @@ def neural_best_buddies(image_a: torch.Tensor, image_b: torch.Tensor, params: Bu
     Returns:
         :class:`BuddiesResult` whose ``points`` are ``(N, 4)`` ``(xa, ya, xb, yb)`` in the given images.
     """
-    _check_image(image_a, "image A")
-    _check_image(image_b, "image B")
+    check_image(image_a, "image A")
+    check_image(image_b, "image B")
     backbone = get_backbone(params.backbone, params.weights)
     layers = check_params(params, backbone)
     work_a = resize_longer(image_a.float(), params.size)

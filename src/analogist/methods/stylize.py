@@ -31,6 +31,7 @@ from torch import nn
 
 from ..errors import InputError
 from ..features import Backbone, get_backbone
+from ..io import check_image
 from ..matching.hypercolumn import Keys, flatten, hypercolumns, match
 from ..progress import Progress, silent
 from ..synthesis import color, pyramid
@@ -335,14 +336,6 @@ def _split_phase(
 
 
 # ------------------------------------------------------------------------------------------ the method
-def _check_image(image: torch.Tensor, name: str) -> None:
-    if not isinstance(image, torch.Tensor) or image.dim() != 4 or image.shape[:2] != (1, 3):
-        shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
-        raise InputError(f"{name} must be an RGB image tensor (1, 3, H, W), got {shape}")
-    if min(image.shape[-2:]) < 16:
-        raise InputError(f"{name} is {image.shape[-1]}x{image.shape[-2]}: NNST needs at least 16 pixels a side")
-
-
 def stylize(
     content: torch.Tensor,
     style: torch.Tensor,
@@ -365,13 +358,13 @@ def stylize(
     Returns:
         ``(1, 3, H, W)`` float32 RGB in [0, 1]; identical for identical inputs and ``params.seed``.
     """
-    _check_image(content, "content")
-    _check_image(style, "style")
+    check_image(content, "content", min_side=16)
+    check_image(style, "style", min_side=16)
     if (content_guide is None) != (style_guide is None):
         raise InputError("give both a content guide and a style guide, or neither")
     if content_guide is not None:
-        _check_image(content_guide, "content guide")
-        _check_image(style_guide, "style guide")
+        check_image(content_guide, "content guide", min_side=16)
+        check_image(style_guide, "style guide", min_side=16)
         content_guide = F.interpolate(content_guide.float(), size=content.shape[-2:], mode="area")
         style_guide = F.interpolate(style_guide.float(), size=style.shape[-2:], mode="area")
     extractor = Extractor(get_backbone(params.backbone, params.weights), _use_bf16(params.precision))
