@@ -32,7 +32,7 @@ from torch import nn
 from ..errors import InputError
 from ..features import Backbone, get_backbone
 from ..io import check_image
-from ..matching.hypercolumn import Keys, flatten, hypercolumns, match
+from ..matching.hypercolumn import Keys, flatten, grid_rows, hypercolumns, match, tap_rows
 from ..progress import Progress, silent
 from ..synthesis import color, pyramid
 
@@ -162,11 +162,15 @@ class Extractor:
                 _NETS[key] = ops
         self.ops = _NETS[key]
 
-    def layers(self, image: torch.Tensor) -> list[torch.Tensor]:
-        """``[(1, C_l, h_l, w_l) for l in LAYERS]`` of RGB ``(1, 3, H, W)``; differentiable."""
+    def _input(self, image: torch.Tensor) -> torch.Tensor:
         x = self.backbone.preprocess(image)
         if self.bf16:
             x = x.to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
+        return x
+
+    def layers(self, image: torch.Tensor) -> list[torch.Tensor]:
+        """``[(1, C_l, h_l, w_l) for l in LAYERS]`` of RGB ``(1, 3, H, W)``; differentiable."""
+        x = self._input(image)
         out = []
         for name in self.names:
             x = self.ops[name](x)
@@ -179,20 +183,29 @@ class Extractor:
         h, w = image.shape[-2:]
         return hypercolumns(self.layers(image), (math.ceil(h / HYPER_STRIDE), math.ceil(w / HYPER_STRIDE)))
 
+    @property
+    def dtype(self) -> torch.dtype:
+        """The dtype of the network and of :meth:`rows`."""
+        return torch.bfloat16 if self.bf16 else torch.float32
+
     def rows(self, image: torch.Tensor) -> list[torch.Tensor]:
-        """The hypercolumn of ``(1, 3, H, W)`` split by layer as rows: ``[(h*w, C_l) float32]``.
+        """The hypercolumn of ``(1, 3, H, W)`` split by layer as rows: ``[(h*w, C_l)]`` in :attr:`dtype`.
 
         Not divided by the channel counts (the losses fold them in). This is the differentiable path
-        of the optimisation: resizing before the cast and reducing along contiguous rows keeps the
-        per-step cost close to the convolutions' (reducing 2688 channels of an NCHW map along dim 1
-        cost more than the network).
+        of the optimisation: rows along contiguous channels-last memory, in the network's dtype, keep
+        the per-step cost close to the convolutions' (reducing 2688 channels of an NCHW map along
+        dim 1, or casting full-size maps to float32, cost more than the network).
         """
         size = _grid_size(image)
+        x = self._input(image)
         out = []
-        for f in self.layers(image):
-            if tuple(f.shape[-2:]) != size:
-                f = F.interpolate(f, size=size, mode="bilinear", align_corners=False)
-            out.append(f.permute(0, 2, 3, 1).reshape(-1, f.shape[1]).float())
+        for name in self.names:
+            x = self.ops[name](x)
+            if name == LAYERS[-1]:
+                out.append(grid_rows(x, size))
+            elif name in LAYERS:
+                x, rows = tap_rows(x, size)
+                out.append(rows)
         return out
 
 
@@ -246,8 +259,8 @@ def style_samples(
     all_guides = torch.cat(guides, dim=1) if guide is not None else None
     keep = _subsample(all_feats.shape[1], max_samples, generator)
     if keep is not None:
-        all_feats = all_feats[:, keep]
-        all_guides = all_guides[:, keep] if all_guides is not None else None
+        all_feats = all_feats.index_select(1, keep)
+        all_guides = all_guides.index_select(1, keep) if all_guides is not None else None
     return StyleSet(all_feats.contiguous(), all_guides)
 
 
@@ -266,20 +279,47 @@ def nearest_targets(
 
 
 # ---------------------------------------------------------------------------------------- optimisation
-def _unit_rows(target: torch.Tensor, channels: list[int]) -> list[torch.Tensor]:
-    """Target hypercolumns ``(1, C, h, w)`` as unit vectors, split by layer: ``[(h*w, C_l)]``."""
-    t = F.normalize(flatten(target), dim=0).T.contiguous()
-    return list(torch.split(t, channels, dim=1))
+def _unit_rows(target: torch.Tensor, channels: list[int], dtype: torch.dtype) -> list[torch.Tensor]:
+    """Target hypercolumns ``(1, C, h, w)`` as unit vectors split by layer, each layer divided by its
+    channel count (so a plain dot product with the undivided rows gives Eq. 8's numerator):
+    ``[(h*w, C_l)]`` in ``dtype``."""
+    t = F.normalize(flatten(target), dim=0).T
+    return [(u / c).to(dtype).contiguous() for u, c in zip(torch.split(t, channels, dim=1), channels)]
 
 
-def _hyper_cosine_distance(rows: list[torch.Tensor], unit: list[torch.Tensor], divisors: list[int]) -> torch.Tensor:
-    """Eq. 8: mean ``1 - cos`` between hypercolumns given by layer, each layer divided by its divisor.
+class _HyperCosineDistance(torch.autograd.Function):
+    """Eq. 8, mean ``1 - cos`` between hypercolumns given as per-layer rows, with a closed-form
+    backward pass.
 
-    ``rows`` ``[(N, C_l)]`` as from :meth:`Extractor.rows`; ``unit`` the target's unit rows.
+    For one position with layer rows ``x_l`` (divided by ``c_l`` in the hypercolumn), scaled unit
+    target rows ``u_l`` (from :func:`_unit_rows`), ``D = sum_l x_l . u_l`` and
+    ``s^2 = sum_l |x_l|^2 / c_l^2``, the loss is ``1 - D / s`` and its gradient
+    ``-u_l / s + D x_l / (s^3 c_l^2)``. Reductions accumulate in float32 and the gradient is one fused
+    pass in the rows' dtype: autograd through the same expression in float32 cost more than the
+    network's own backward pass at 512 px.
     """
-    dot = sum((x * t).sum(dim=1) / d for x, t, d in zip(rows, unit, divisors))
-    sq = sum(x.square().sum(dim=1) / (d * d) for x, d in zip(rows, divisors))
-    return (1.0 - dot / sq.sqrt().clamp_min(1e-12)).mean()
+
+    @staticmethod
+    def forward(ctx, units: list[torch.Tensor], channels: list[int], *rows: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        # Sums in the rows' dtype (accumulated in float32 inside for bfloat16); a float32 dtype
+        # argument would first copy every row to float32.
+        acc = torch.promote_types(rows[0].dtype, torch.float32)
+        dot = sum((x * u).sum(dim=1).to(acc) for x, u in zip(rows, units))
+        sq = sum(torch.linalg.vector_norm(x, dim=1).to(acc).square() / (c * c) for x, c in zip(rows, channels))
+        s = sq.sqrt().clamp_min(1e-12)
+        ctx.save_for_backward(dot, s, *rows)
+        ctx.units, ctx.channels = units, channels
+        return (1.0 - dot / s).mean()
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        dot, s, *rows = ctx.saved_tensors
+        scale = grad / dot.numel()
+        a = (-scale / s)[:, None]
+        b = (scale * dot / s.pow(3))[:, None]
+        grads = [torch.addcmul((b / (c * c)).to(x.dtype) * x, a.to(x.dtype), u)
+                 for x, u, c in zip(rows, ctx.units, ctx.channels)]
+        return (None, None, *grads)
 
 
 def _optimise(
@@ -287,12 +327,13 @@ def _optimise(
     steps: int, progress: Progress, desc: str,
 ) -> list[torch.Tensor]:
     """Adam on pyramid ``bands`` (finest first) so the collapsed image's hypercolumns point at ``target``."""
-    unit = _unit_rows(target, extractor.channels)
+    unit = _unit_rows(target, extractor.channels, extractor.dtype)
     variables = [b.detach().clone().requires_grad_(True) for b in bands]
     opt = torch.optim.Adam(variables, lr=params.lr)
     for _ in progress(range(steps), total=steps, desc=desc):
         opt.zero_grad(set_to_none=True)
-        loss = _hyper_cosine_distance(extractor.rows(pyramid.collapse(variables)), unit, extractor.channels)
+        rows = extractor.rows(pyramid.collapse(variables))
+        loss = _HyperCosineDistance.apply(unit, extractor.channels, *rows)
         loss.backward()
         opt.step()
     return [v.detach() for v in variables]
@@ -303,10 +344,10 @@ def _split_phase(
     content_guide: torch.Tensor | None, generator: torch.Generator, progress: Progress, desc: str,
 ) -> list[torch.Tensor]:
     """Final phase: every layer matched separately against the current output after each update."""
-    dtype = torch.bfloat16 if extractor.bf16 else torch.float32
+    dtype = extractor.dtype
     keep = _subsample(style.feats.shape[1], params.split_style_samples, generator)
-    feats = style.feats if keep is None else style.feats[:, keep]
-    guide = style.guide if keep is None or style.guide is None else style.guide[:, keep]
+    feats = style.feats if keep is None else style.feats.index_select(1, keep)
+    guide = style.guide if keep is None or style.guide is None else style.guide.index_select(1, keep)
     bounds = torch.tensor([0, *extractor.channels]).cumsum(0).tolist()
     slices = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
     layer_feats = [feats[s] for s in slices]
@@ -322,7 +363,7 @@ def _split_phase(
         pos = (torch.arange(h)[oy::stride, None] * w + torch.arange(w)[None, ox::stride]).reshape(-1)
         qguide = content_guide[:, pos] if content_guide is not None else None
         opt.zero_grad(set_to_none=True)
-        rows = [r[pos] for r in extractor.rows(pyramid.collapse(variables))]  # [(n, C_l)]
+        rows = [r[pos].float() for r in extractor.rows(pyramid.collapse(variables))]  # [(n, C_l)]
         loss = rows[0].new_zeros(())
         for x, unit, keys in zip(rows, layer_units, layer_keys):
             with torch.no_grad():
@@ -388,7 +429,7 @@ def stylize(
             styles = style_samples(
                 extractor, style_s, rotations=params.rotations, max_samples=params.max_style_samples,
                 generator=generator, guide=pyramid.collapse(g_pyr[s:]).clamp(0, 1) if g_pyr else None)
-            keys = Keys.build(styles.feats, styles.guide, dtype=torch.bfloat16 if extractor.bf16 else torch.float32)
+            keys = Keys.build(styles.feats, styles.guide, dtype=extractor.dtype)
             qf = extractor.hyper(query)
             qguide = _guide_at(content_guide, qf.shape[-2:]) if content_guide is not None else None
             target = nearest_targets(qf, styles, keys, query_guide=qguide, params=params)
