@@ -59,6 +59,49 @@ def test_patchmatch_respects_radius() -> None:
     assert (ex - init).abs().max() <= 2
 
 
+def test_cost_volume_agrees_with_exact_search() -> None:
+    fa, fb = _shifted_pair()
+    cost = N.cost_volume(fa, fb, 3, chunk=100)
+    nnf, dist = N.exact_search(fa, fb, 3)
+    assert torch.equal(N.coherent_nnf(cost, (32, 40), (32, 40), 0.0), nnf)  # weight 0: exact NN
+    assert torch.allclose(cost.min(1).values.view(32, 40), dist, atol=1e-5)
+
+
+def test_coherent_nnf_fixes_near_ties_keeps_clear_matches() -> None:
+    # a field that is best shifted by SHIFT everywhere, with one cell whose exact NN is a far
+    # near-tie and one whose far match is clearly better (a true discontinuity)
+    ha, wa = 8, 10
+    hb, wb = 8, 10
+    cost = torch.full((ha * wa, hb * wb), 3.0)
+    ys, xs = torch.meshgrid(torch.arange(ha), torch.arange(wa), indexing="ij")
+    tx, ty = (xs + 1).clamp_max(wb - 1), (ys + 1).clamp_max(hb - 1)
+    cost[torch.arange(ha * wa), (ty * wb + tx).flatten()] = 1.5
+    tie, clear = 3 * wa + 4, 6 * wa + 2
+    cost[tie, 0] = 1.45  # far cell, better by 0.05 only
+    cost[clear, 0] = 0.0  # far cell, better by more than the prior's cap (8 x 0.05 x 2)
+    exact = N.coherent_nnf(cost, (ha, wa), (hb, wb), 0.0)
+    assert exact[:, 3, 4].tolist() == [0, 0]
+    nnf = N.coherent_nnf(cost, (ha, wa), (hb, wb), 0.05)
+    assert nnf[:, 3, 4].tolist() == [5, 4]  # follows its neighbours' shift
+    assert nnf[:, 6, 2].tolist() == [0, 0]  # a clearly better match survives the prior
+    keep = torch.ones(ha, wa, dtype=torch.bool)
+    keep[6, 2] = False
+    assert torch.equal(nnf[0][keep], tx[keep]) and torch.equal(nnf[1][keep], ty[keep])
+
+
+def test_consistency_cost_prefers_the_partners_inverse() -> None:
+    # two equally good candidates per query: the one the forward NNF sends back wins
+    hq, wq, ht, wt = 4, 5, 4, 5
+    cost = torch.ones(hq * wq, ht * wt)
+    grid = identity_grid(ht, wt).long()
+    fwd = torch.stack([(wq - 1) - grid[0], grid[1]])  # target t -> query, mirrored
+    total = N.consistency_cost(cost, fwd, (hq, wq), 0.1, 3.0)
+    best = total.argmin(1)
+    qx, qy = torch.arange(hq * wq) % wq, torch.arange(hq * wq) // wq
+    assert torch.equal(best % wt, (wt - 1) - qx) and torch.equal(best // wt, qy)
+    assert abs(float(total.max()) - 1.3) < 1e-6  # the penalty is truncated at 3 cells
+
+
 def test_search_picks_exact_when_cheap() -> None:
     fa, fb = _shifted_pair()
     nnf, _ = N.search(fa, fb, 3)
