@@ -50,9 +50,10 @@ def _common(p: argparse.ArgumentParser) -> None:
     add_backbone(p, "vgg16-hed")
     p.add_argument("--weight-offset", type=float_in(-0.5, 0.5), default=None, metavar="D",
                    help="added to the blend weights alpha (more A structure if > 0); default: the mode's preset")
-    p.add_argument("--match-backbone", default="none", choices=["efficientnet-lite0", "none"],
-                   help="semantic network seeding the coarsest match (more accurate correspondences, e.g. on "
-                        "mirrored pairs); default none = VGG only, as in the paper")
+    p.add_argument("--match-backbone", default="efficientnet-lite0", choices=["efficientnet-lite0", "none"],
+                   help="semantic network seeding the coarsest match (default efficientnet-lite0: the offline "
+                        "HED-VGG alone confuses flat regions, e.g. hair and background); none = VGG only, "
+                        "as in the paper")
     p.add_argument("--iters", type=int_in(0, 200), default=AnalogyParams.lbfgs_iters,
                    help=f"L-BFGS iterations per deconvolution (default {AnalogyParams.lbfgs_iters})")
 

@@ -53,13 +53,28 @@ class AnalogyParams:
             normalised) features; ``None`` compares all channels (slower, see the benchmark).
         vote_patch: patch side of the final pixel voting (authors 3, paper 5).
         backbone: reconstruction and fine-matching network (``vgg16-hed`` offline; ``vgg19`` if present).
-        match_backbone, match_layer, match_radius: optional semantic network for the coarsest
-            match: its NNF (exact search on ``match_layer``) seeds the coarsest VGG layer, which is
-            then searched only within ``match_radius`` of it. ``None`` (default) = VGG alone, as in
-            the paper. ``"efficientnet-lite0"`` (offline) raises the TSS sample accuracy from 0.656
-            to 0.731 at 224 px for about 1 s more (benchmarks/analogy.py) and fixes mirrored pairs,
-            but its stride-32 match is coarse: on portraits it can lose thin regions such as hair
-            in A', so the paper's choice stays the default for attribute transfer.
+        match_backbone, match_layer, match_radius: semantic network for the coarsest match: its NNF
+            (exact search with the coherence and consistency priors on ``match_layer``) seeds the
+            coarsest VGG layer, which is then searched only within ``match_radius`` of it.
+            ``None`` = VGG alone, as in the paper. The offline VGG is HED's edge fine-tune: its
+            relu5_1 cannot tell a photo's dark hair from a cartoon's white background (both
+            "no edge"), which put whole blocks of background into A''s hair on the paper's own
+            portrait pair. Default ``"efficientnet-lite0"`` at ``stage5`` (stride 16, the relu5_1
+            grid; ``stage7``, stride 32, was too coarse for hair): TSS sample 0.763 at 224 px
+            against 0.656 for VGG alone (benchmarks/analogy.py tss).
+        coherence, coherence_trunc: not in the paper. Weight of a prior at the coarsest level
+            that asks neighbouring cells for the same displacement (per neighbour and cell of
+            difference, truncated at ``coherence_trunc`` cells; best-match patch costs are about 1). The
+            exact nearest neighbours of flat regions (hair, skin, background) scatter isolated cells
+            into unrelated places, and the latent reconstruction locks every such cell in down to
+            the pixels (the 16-px blocks of A' at 448 px); the authors' PatchMatch, started from the
+            identity, avoids many of them by its propagation. Applied when the coarsest level is
+            searched exactly (the usual case up to ~500 px); 0 = the exact nearest neighbours.
+        consistency, consistency_trunc: not in the paper. At the same level, the reverse NNF
+            B' -> A pays ``consistency`` per cell (up to ``consistency_trunc`` cells) by which the
+            forward NNF sends a candidate away from the query: flat regions of B' (a cartoon's
+            hair) then follow where A's matching regions went instead of scattering over A's flat
+            skin and background (the patchwork B). 0 = independent directions.
         size: longer side the images are processed at (``None`` = as given); outputs keep the
             input sizes (the final NNFs are upsampled and voted at full resolution).
         mode: application preset (photo2style, style2style, style2photo, photo2photo).
@@ -83,9 +98,13 @@ class AnalogyParams:
     vote_patch: int = 3
     backbone: str = "vgg16-hed"
     weights: str | None = None
-    match_backbone: str | None = None
-    match_layer: str = "stage7"
+    match_backbone: str | None = "efficientnet-lite0"
+    match_layer: str = "stage5"
     match_radius: int = 2
+    coherence: float = 0.05
+    coherence_trunc: float = 2.0
+    consistency: float = 0.1
+    consistency_trunc: float = 3.0
     size: int | None = 448
     mode: Mode = "photo2style"
     wls_lambda: float = 0.8
@@ -106,6 +125,8 @@ class AnalogyParams:
             raise InputError("patch sizes must be odd and positive")
         if self.weight_offset is not None and not -1.0 <= self.weight_offset <= 1.0:
             raise InputError(f"weight offset must be in [-1, 1], got {self.weight_offset}")
+        if min(self.coherence, self.consistency) < 0 or min(self.coherence_trunc, self.consistency_trunc) <= 0:
+            raise InputError("coherence and consistency must be >= 0, their truncations > 0")
         if self.lbfgs_iters < 0 or self.pm_iters < 0:
             raise InputError("iteration counts must not be negative")
 
@@ -155,8 +176,9 @@ def _semantic_guide(a: torch.Tensor, bp: torch.Tensor, shape_a: tuple[int, int],
     fa = nnfs.normalize(net.extract(a, [params.match_layer])[params.match_layer])
     fb = nnfs.normalize(net.extract(bp, [params.match_layer])[params.match_layer])
     p = params.patch_sizes[0]
-    ab, _ = nnfs.exact_search(fa, fb, p)
-    ba, _ = nnfs.exact_search(fb, fa, p)
+    # the same coherence prior as the coarsest VGG level: the guide's scattered cells would be kept
+    # by the narrow search around it
+    ab, ba = _coherent_pair(fa, fb, p, None, None, None, params)
     return (nnfs.upsample_nnf(ab, tuple(fb.shape[-2:]), shape_a, shape_b),
             nnfs.upsample_nnf(ba, tuple(fa.shape[-2:]), shape_b, shape_a))
 
@@ -217,9 +239,13 @@ def deep_image_analogy(
             sa, sb = tuple(fa[name].shape[-2:]), tuple(fbp[name].shape[-2:])
             g_ab = nnfs.upsample_nnf(nnf_ab, tuple(fbp[prev].shape[-2:]), sa, sb)
             g_ba = nnfs.upsample_nnf(nnf_ba, tuple(fa[prev].shape[-2:]), sb, sa)
-        kw = dict(iters=params.pm_iters, dims=params.pm_dims, generator=gen)
-        nnf_ab, _ = nnfs.search(qa, qb, patch, guide=g_ab, radius=radius, **kw)
-        nnf_ba, _ = nnfs.search(qb, qa, patch, guide=g_ba, radius=radius, **kw)
+        if i == 0 and (params.coherence > 0 or params.consistency > 0) and \
+                nnfs.exact_cost(tuple(qa.shape), tuple(qb.shape), patch) <= nnfs.EXACT_BUDGET:
+            nnf_ab, nnf_ba = _coherent_pair(qa, qb, patch, g_ab, g_ba, radius, params)
+        else:
+            kw = dict(iters=params.pm_iters, dims=params.pm_dims, generator=gen)
+            nnf_ab, _ = nnfs.search(qa, qb, patch, guide=g_ab, radius=radius, **kw)
+            nnf_ba, _ = nnfs.search(qb, qa, patch, guide=g_ba, radius=radius, **kw)
         timings[f"match_{name}"] = time.perf_counter() - t
         if i == len(layers) - 1:
             break
@@ -243,6 +269,32 @@ def deep_image_analogy(
         timings["wls"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
     return AnalogyResult(a_prime, b, nnf_to_flow(nnf_ab), nnf_to_flow(nnf_ba), timings)
+
+
+def _coherent(cost: torch.Tensor, fa: torch.Tensor, fb: torch.Tensor, params: AnalogyParams,
+              partner: torch.Tensor | None = None) -> torch.Tensor:
+    """Coarsest-level NNF ``(2, ha, wa)`` from the patch costs ``(ha*wa, hb*wb)`` of ``fa`` against
+    ``fb`` plus the coherence prior and, given the opposite NNF ``partner`` ``(2, hb, wb)``, the
+    consistency prior (see AnalogyParams)."""
+    if partner is not None and params.consistency > 0:
+        cost = nnfs.consistency_cost(cost, partner, tuple(fa.shape[-2:]), params.consistency,
+                                     params.consistency_trunc)
+    return nnfs.coherent_nnf(cost, tuple(fa.shape[-2:]), tuple(fb.shape[-2:]), params.coherence,
+                             trunc=params.coherence_trunc)
+
+
+def _coherent_pair(fa: torch.Tensor, fb: torch.Tensor, patch: int, guide_ab: torch.Tensor | None,
+                   guide_ba: torch.Tensor | None, radius: int | None,
+                   params: AnalogyParams) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both coarsest-level NNFs: A -> B', then B' -> A consistent with it, then A -> B' again
+    consistent with that (so that neither direction is privileged)."""
+    cost_ab = nnfs.cost_volume(fa, fb, patch, guide=guide_ab, radius=radius if guide_ab is not None else None)
+    cost_ba = nnfs.cost_volume(fb, fa, patch, guide=guide_ba, radius=radius if guide_ba is not None else None)
+    ab = _coherent(cost_ab, fa, fb, params)
+    ba = _coherent(cost_ba, fb, fa, params, partner=ab)
+    if params.consistency > 0:
+        ab = _coherent(cost_ab, fa, fb, params, partner=ba)
+    return ab, ba
 
 
 def _reconstruct(net: Backbone, src: dict[str, torch.Tensor], own: dict[str, torch.Tensor], nnf: torch.Tensor,
