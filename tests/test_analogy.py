@@ -89,6 +89,10 @@ def test_params_are_validated() -> None:
     with pytest.raises(InputError):
         AnalogyParams(alphas=(0.8, 0.7))
     with pytest.raises(InputError):
+        AnalogyParams(coherence=-0.1)
+    with pytest.raises(InputError):
+        AnalogyParams(consistency_trunc=0)
+    with pytest.raises(InputError):
         deep_image_analogy(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 32, 32), FAST)
 
 

@@ -60,8 +60,8 @@ class AnalogyParams:
             relu5_1 cannot tell a photo's dark hair from a cartoon's white background (both
             "no edge"), which put whole blocks of background into A''s hair on the paper's own
             portrait pair. Default ``"efficientnet-lite0"`` at ``stage5`` (stride 16, the relu5_1
-            grid; ``stage7``, stride 32, was too coarse for hair): TSS sample 0.763 at 224 px
-            against 0.656 for VGG alone (benchmarks/analogy.py tss).
+            grid; ``stage7``, stride 32, was too coarse for hair): TSS sample 0.784 at 224 px,
+            VGG alone 0.723 with the priors below, 0.656 without (benchmarks/analogy.py tss).
         coherence, coherence_trunc: not in the paper. Weight of a prior at the coarsest level
             that asks neighbouring cells for the same displacement (per neighbour and cell of
             difference, truncated at ``coherence_trunc`` cells; best-match patch costs are about 1). The
