@@ -62,6 +62,12 @@ class AnalogyParams:
             portrait pair. Default ``"efficientnet-lite0"`` at ``stage5`` (stride 16, the relu5_1
             grid; ``stage7``, stride 32, was too coarse for hair): TSS sample 0.784 at 224 px,
             VGG alone 0.723 with the priors below, 0.656 without (benchmarks/analogy.py tss).
+        match_size: longer side the semantic match is computed at (``None`` = ``size``). Its
+            3x3 patches must see a face-sized context: at 448 px a stride-16 cell is half as
+            large a part of the object as at 224 px, and the coarse match broke into 16-px
+            blocks of unrelated places (skin in hair, background in the face) that the finer
+            levels then keep. Computed at 224 px and upsampled, it gives 448-px results as clean
+            as 224-px ones.
         coherence, coherence_trunc: not in the paper. Weight of a prior at the coarsest level
             that asks neighbouring cells for the same displacement (per neighbour and cell of
             difference, truncated at ``coherence_trunc`` cells; best-match patch costs are about 1). The
@@ -101,6 +107,7 @@ class AnalogyParams:
     match_backbone: str | None = "efficientnet-lite0"
     match_layer: str = "stage5"
     match_radius: int = 2
+    match_size: int | None = 224
     coherence: float = 0.05
     coherence_trunc: float = 2.0
     consistency: float = 0.1
@@ -127,6 +134,8 @@ class AnalogyParams:
             raise InputError(f"weight offset must be in [-1, 1], got {self.weight_offset}")
         if min(self.coherence, self.consistency) < 0 or min(self.coherence_trunc, self.consistency_trunc) <= 0:
             raise InputError("coherence and consistency must be >= 0, their truncations > 0")
+        if self.match_size is not None and self.match_size < 32:
+            raise InputError(f"match_size must be at least 32 px, got {self.match_size}")
         if self.lbfgs_iters < 0 or self.pm_iters < 0:
             raise InputError("iteration counts must not be negative")
 
@@ -173,6 +182,9 @@ def _semantic_guide(a: torch.Tensor, bp: torch.Tensor, shape_a: tuple[int, int],
     net = get_backbone(params.match_backbone)  # type: ignore[arg-type]
     if params.match_layer not in net.names:
         raise InputError(f"backbone {net.name} has no layer {params.match_layer!r}; layers: {', '.join(net.names)}")
+    if params.match_size is not None:
+        a, bp = resize_longer(a, min(params.match_size, max(a.shape[-2:]))), \
+            resize_longer(bp, min(params.match_size, max(bp.shape[-2:])))
     fa = nnfs.normalize(net.extract(a, [params.match_layer])[params.match_layer])
     fb = nnfs.normalize(net.extract(bp, [params.match_layer])[params.match_layer])
     p = params.patch_sizes[0]
