@@ -60,8 +60,14 @@ class AnalogyParams:
             relu5_1 cannot tell a photo's dark hair from a cartoon's white background (both
             "no edge"), which put whole blocks of background into A''s hair on the paper's own
             portrait pair. Default ``"efficientnet-lite0"`` at ``stage5`` (stride 16, the relu5_1
-            grid; ``stage7``, stride 32, was too coarse for hair): TSS sample 0.784 at 224 px,
-            VGG alone 0.723 with the priors below, 0.656 without (benchmarks/analogy.py tss).
+            grid; ``stage7``, stride 32, was too coarse for hair): TSS sample 0.847 at 224 px,
+            VGG alone 0.760 with the priors below, 0.656 without (benchmarks/analogy.py tss).
+        coherent_levels: how many of the coarsest levels are solved exactly with the coherence and
+            consistency priors where an exact search fits ``nnfs.EXACT_BUDGET`` (PatchMatch
+            otherwise). Two (relu5_1 and relu4_1, which fits up to about 300 px) also remove cells
+            that relu4_1's PatchMatch keeps from the reconstructed features: TSS sample 0.847 at
+            224 px against 0.784 with one level. At 448 px relu4_1 would cost 13-17 s more per pair
+            for no visible gain, so it stays with PatchMatch there.
         match_size: longer side the semantic match is computed at (``None`` = ``size``). Its
             3x3 patches must see a face-sized context: at 448 px a stride-16 cell is half as
             large a part of the object as at 224 px, and the coarse match broke into 16-px
@@ -108,6 +114,7 @@ class AnalogyParams:
     match_layer: str = "stage5"
     match_radius: int = 2
     match_size: int | None = 224
+    coherent_levels: int = 2
     coherence: float = 0.05
     coherence_trunc: float = 2.0
     consistency: float = 0.1
@@ -134,6 +141,8 @@ class AnalogyParams:
             raise InputError(f"weight offset must be in [-1, 1], got {self.weight_offset}")
         if min(self.coherence, self.consistency) < 0 or min(self.coherence_trunc, self.consistency_trunc) <= 0:
             raise InputError("coherence and consistency must be >= 0, their truncations > 0")
+        if self.coherent_levels < 0:
+            raise InputError(f"coherent_levels must not be negative, got {self.coherent_levels}")
         if self.match_size is not None and self.match_size < 32:
             raise InputError(f"match_size must be at least 32 px, got {self.match_size}")
         if self.lbfgs_iters < 0 or self.pm_iters < 0:
@@ -251,7 +260,7 @@ def deep_image_analogy(
             sa, sb = tuple(fa[name].shape[-2:]), tuple(fbp[name].shape[-2:])
             g_ab = nnfs.upsample_nnf(nnf_ab, tuple(fbp[prev].shape[-2:]), sa, sb)
             g_ba = nnfs.upsample_nnf(nnf_ba, tuple(fa[prev].shape[-2:]), sb, sa)
-        if i == 0 and (params.coherence > 0 or params.consistency > 0) and \
+        if i < params.coherent_levels and (params.coherence > 0 or params.consistency > 0) and \
                 nnfs.exact_cost(tuple(qa.shape), tuple(qb.shape), patch) <= nnfs.EXACT_BUDGET:
             nnf_ab, nnf_ba = _coherent_pair(qa, qb, patch, g_ab, g_ba, radius, params)
         else:
