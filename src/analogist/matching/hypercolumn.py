@@ -115,13 +115,7 @@ def grid_rows(f: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
     Differentiable; for a map nothing else reads (see :func:`tap_rows` otherwise).
     """
-    channels = f.shape[1]
-    grid = _grid(f.shape, tuple(size))
-    if grid is None:
-        return F.interpolate(f, size=size, mode="bilinear", align_corners=False).permute(0, 2, 3, 1).reshape(-1, channels)
-    if grid[:2] == (1, 1):
-        return f.permute(0, 2, 3, 1).reshape(-1, channels)
-    return F.avg_pool2d(f[..., grid[2]:, grid[3]:], kernel_size=grid[4:], stride=grid[:2]).permute(0, 2, 3, 1).reshape(-1, channels)
+    return resize_bilinear(f, size).permute(0, 2, 3, 1).reshape(-1, f.shape[1])
 
 
 def hypercolumns(feats: Sequence[torch.Tensor], size: tuple[int, int], divisors: Sequence[float] | None = None) -> torch.Tensor:

@@ -64,7 +64,7 @@ class AnalogyParams:
             VGG alone 0.760 with the priors below, 0.656 without (benchmarks/analogy.py tss).
         coherent_levels: how many of the coarsest levels are solved exactly with the coherence and
             consistency priors where an exact search fits ``nnfs.EXACT_BUDGET`` (PatchMatch
-            otherwise). Two (relu5_1 and relu4_1, which fits up to about 300 px) also remove cells
+            otherwise). Two (relu5_1 and relu4_1, which fits up to about 320 px) also remove cells
             that relu4_1's PatchMatch keeps from the reconstructed features: TSS sample 0.847 at
             224 px against 0.784 with one level. At 448 px relu4_1 would cost 13-17 s more per pair
             for no visible gain, so it stays with PatchMatch there.
@@ -74,15 +74,15 @@ class AnalogyParams:
             blocks of unrelated places (skin in hair, background in the face) that the finer
             levels then keep. Computed at 224 px and upsampled, it gives 448-px results as clean
             as 224-px ones.
-        coherence, coherence_trunc: not in the paper. Weight of a prior at the coarsest level
+        coherence, coherence_trunc: not in the paper. Weight of a prior at the ``coherent_levels``
             that asks neighbouring cells for the same displacement (per neighbour and cell of
             difference, truncated at ``coherence_trunc`` cells; best-match patch costs are about 1). The
             exact nearest neighbours of flat regions (hair, skin, background) scatter isolated cells
             into unrelated places, and the latent reconstruction locks every such cell in down to
             the pixels (the 16-px blocks of A' at 448 px); the authors' PatchMatch, started from the
-            identity, avoids many of them by its propagation. Applied when the coarsest level is
-            searched exactly (the usual case up to ~500 px); 0 = the exact nearest neighbours.
-        consistency, consistency_trunc: not in the paper. At the same level, the reverse NNF
+            identity, avoids many of them by its propagation. Applied where such a level is searched
+            exactly (relu5_1 up to ~640 px, relu4_1 up to ~320 px); 0 = the exact nearest neighbours.
+        consistency, consistency_trunc: not in the paper. At the same levels, the reverse NNF
             B' -> A pays ``consistency`` per cell (up to ``consistency_trunc`` cells) by which the
             forward NNF sends a candidate away from the query: flat regions of B' (a cartoon's
             hair) then follow where A's matching regions went instead of scattering over A's flat
@@ -294,7 +294,7 @@ def deep_image_analogy(
 
 def _coherent(cost: torch.Tensor, fa: torch.Tensor, fb: torch.Tensor, params: AnalogyParams,
               partner: torch.Tensor | None = None) -> torch.Tensor:
-    """Coarsest-level NNF ``(2, ha, wa)`` from the patch costs ``(ha*wa, hb*wb)`` of ``fa`` against
+    """NNF ``(2, ha, wa)`` of a coherent level from the patch costs ``(ha*wa, hb*wb)`` of ``fa`` against
     ``fb`` plus the coherence prior and, given the opposite NNF ``partner`` ``(2, hb, wb)``, the
     consistency prior (see AnalogyParams)."""
     if partner is not None and params.consistency > 0:
@@ -307,10 +307,11 @@ def _coherent(cost: torch.Tensor, fa: torch.Tensor, fb: torch.Tensor, params: An
 def _coherent_pair(fa: torch.Tensor, fb: torch.Tensor, patch: int, guide_ab: torch.Tensor | None,
                    guide_ba: torch.Tensor | None, radius: int | None,
                    params: AnalogyParams) -> tuple[torch.Tensor, torch.Tensor]:
-    """Both coarsest-level NNFs: A -> B', then B' -> A consistent with it, then A -> B' again
-    consistent with that (so that neither direction is privileged)."""
-    cost_ab = nnfs.cost_volume(fa, fb, patch, guide=guide_ab, radius=radius if guide_ab is not None else None)
-    cost_ba = nnfs.cost_volume(fb, fa, patch, guide=guide_ba, radius=radius if guide_ba is not None else None)
+    """Both NNFs of one of the ``coherent_levels`` (or of the semantic guide): A -> B', then B' -> A
+    consistent with it, then A -> B' again consistent with that (so that neither direction is
+    privileged). The window ``guide +- radius`` applies only where a guide is given."""
+    cost_ab = nnfs.cost_volume(fa, fb, patch, guide=guide_ab, radius=radius)
+    cost_ba = nnfs.cost_volume(fb, fa, patch, guide=guide_ba, radius=radius)
     ab = _coherent(cost_ab, fa, fb, params)
     ba = _coherent(cost_ba, fb, fa, params, partner=ab)
     if params.consistency > 0:

@@ -184,8 +184,7 @@ class Extractor:
 
     def hyper(self, image: torch.Tensor) -> torch.Tensor:
         """Hypercolumns ``(1, 2688, ceil(H/4), ceil(W/4))`` float32 of RGB ``(1, 3, H, W)``."""
-        h, w = image.shape[-2:]
-        return hypercolumns(self.layers(image), (math.ceil(h / HYPER_STRIDE), math.ceil(w / HYPER_STRIDE)))
+        return hypercolumns(self.layers(image), _grid_size(image))
 
     @property
     def dtype(self) -> torch.dtype:
