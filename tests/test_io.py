@@ -134,18 +134,6 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path):
     assert target.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's private 0600
 
 
-def test_output_may_not_be_an_input(tmp_path):
-    src = tmp_path / "a.png"
-    Image.fromarray(_rgb()).save(src)
-    with pytest.raises(InputError, match="also an input"):
-        io.check_output(src, [src])
-    link = tmp_path / "link.png"
-    os.symlink(src, link)
-    with pytest.raises(InputError, match="also an input"):
-        io.check_output(link, [src])
-    assert io.check_output(tmp_path / "b.png", [src]) == tmp_path / "b.png"
-
-
 def test_flo_round_trip_and_bad_file(tmp_path):
     flow = torch.randn(2, 7, 11)
     io.write_flo(tmp_path / "f.flo", flow)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import struct
 import tempfile
 import warnings
 from pathlib import Path
@@ -20,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import InputError
+from .errors import InputError, OutputError
 
 log = logging.getLogger("analogist")
 
@@ -54,13 +55,6 @@ def check_size(size: int | None, *, lo: int = MIN_SIZE, hi: int = MAX_SIZE, name
     return int(size)
 
 
-def check_range(value: float, lo: float, hi: float, name: str) -> float:
-    """Refuse a parameter outside ``[lo, hi]`` with a message naming it."""
-    if not (lo <= value <= hi) or value != value:  # the second test catches NaN
-        raise InputError(f"{name} must be between {lo} and {hi}, got {value}")
-    return value
-
-
 def check_image(image: object, name: str, *, min_side: int = 1) -> torch.Tensor:
     """Refuse anything but an RGB image tensor ``(1, 3, H, W)`` with both sides at least ``min_side``.
 
@@ -82,11 +76,14 @@ def _open_checked(path: Path) -> Image.Image:
     if path.stat().st_size == 0:
         raise InputError(f"{path} is empty (0 bytes)")
     try:
+        # analogist's own limit (MAX_PIXELS) decides; Pillow's smaller default would refuse valid images
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             im = Image.open(path)
-    except (UnidentifiedImageError, Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
-        raise InputError(f"{path} is not an image analogist can read ({type(exc).__name__})") from None
+    except Image.DecompressionBombError:
+        raise InputError(f"{path} has more than the {MAX_PIXELS // 1_000_000} megapixels analogist accepts") from None
+    except (UnidentifiedImageError, SyntaxError, ValueError):
+        raise InputError(f"{path} is not an image file analogist can read (not a known format, or corrupt)") from None
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
     w, h = im.size
@@ -130,12 +127,17 @@ def read_image_array(path: PathLike) -> np.ndarray:
     path = Path(path)
     im = _open_checked(path)
     try:
-        im.seek(0)  # first frame of animations
-        im = ImageOps.exif_transpose(im)
-        im.load()
-        return _to_rgb_array(im, path)
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise InputError(f"cannot decode {path}: it is truncated or corrupt ({exc})") from None
+        # Pillow's own warnings (palette transparency, odd EXIF) are not the user's business
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            im.seek(0)  # first frame of animations
+            im = ImageOps.exif_transpose(im)
+            im.load()
+            return _to_rgb_array(im, path)
+    except (OSError, SyntaxError, ValueError, IndexError, struct.error, EOFError, Image.DecompressionBombError):
+        raise InputError(f"cannot decode {path}: it is truncated or corrupt") from None
+    except MemoryError:
+        raise InputError(f"cannot decode {path}: its header claims more pixels than memory holds") from None
 
 
 def resize_longer(image: torch.Tensor, size: int | None) -> torch.Tensor:
@@ -184,36 +186,6 @@ def to_uint8(image: torch.Tensor | np.ndarray) -> np.ndarray:
 
 # --------------------------------------------------------------------------------------------- writing
 
-def check_output(path: PathLike, inputs: Sequence[PathLike] = ()) -> Path:
-    """Refuse an output path that is one of the inputs or an existing directory."""
-    out = Path(path)
-    for inp in inputs:
-        inp = Path(inp)
-        same = out.resolve() == inp.resolve()
-        if not same and out.exists() and inp.exists():
-            same = os.path.samefile(out, inp)
-        if same:
-            raise InputError(f"output {out} is also an input: choose another path, inputs are never overwritten")
-    if out.is_dir():
-        raise InputError(f"output {out} is a directory: give a file name")
-    return out
-
-
-def check_output_dir(path: PathLike, inputs: Sequence[PathLike] = ()) -> Path:
-    """Create the output folder (parents too); refuse a path that is an input file or an existing file."""
-    out = Path(path)
-    for inp in inputs:
-        if Path(inp).resolve() == out.resolve():
-            raise InputError(f"output folder {out} is also an input")
-    if out.exists() and not out.is_dir():
-        raise InputError(f"output folder {out} exists and is not a folder")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise InputError(f"cannot create output folder {out}: {exc.strerror or exc}") from None
-    return out
-
-
 @contextlib.contextmanager
 def atomic_path(path: PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it is renamed onto ``path`` in one step.
@@ -227,8 +199,12 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
         try:
             parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise InputError(f"cannot create folder {parent}: {exc.strerror or exc}") from None
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{path.suffix}", dir=parent)
+            raise OutputError(f"cannot create folder {parent}: {exc.strerror or exc}") from None
+    # the stem is shortened so that a temporary name stays valid wherever the final name is
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem[:40]}.", suffix=f".part{path.suffix[:16]}", dir=parent)
+    except OSError as exc:
+        raise OutputError(f"cannot write to {parent}: {exc.strerror or exc}") from None
     os.close(fd)
     tmp_path = Path(tmp)
     # mkstemp creates 0600; outputs get the permissions an ordinary open() would give them

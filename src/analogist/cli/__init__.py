@@ -19,6 +19,7 @@ from ..errors import AnalogistError
 #: ``register(subparsers)``, which adds its parsers and sets ``func`` to a ``run(args) -> int``.
 COMMANDS = ("analogy", "buddies", "demo", "eval", "features", "info", "stylize", "web")
 
+EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
@@ -51,20 +52,35 @@ def _configure_logging(quiet: bool) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return EXIT_USAGE
-    _configure_logging(args.quiet)
+    """Run one command; user errors become one ``error:`` line and an exit status, never a traceback.
+
+    Exit statuses: 0 success, 1 a failure while running (unwritable output, out of memory), 2 bad
+    arguments or inputs, 130 interrupted (Ctrl-C), also during the imports of the first seconds.
+    """
     try:
+        parser = build_parser()  # imports torch and every method: Ctrl-C may land here
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return EXIT_USAGE
+        _configure_logging(args.quiet)
         return int(args.func(args) or 0)
     except AnalogistError as exc:
-        sys.stderr.write(f"error: {exc}\n")
-        return EXIT_USAGE
+        sys.stderr.write(f"error: {_one_line(exc)}\n")
+        return exc.exit_code
     except KeyboardInterrupt:
         sys.stderr.write("interrupted: no partial output was left behind\n")
         return EXIT_INTERRUPTED
     except MemoryError:
         sys.stderr.write("error: out of memory: try a smaller --size\n")
-        return EXIT_USAGE
+        return EXIT_FAILURE
+    except RuntimeError as exc:
+        # torch reports allocation failures (CPU and CUDA) as RuntimeError subclasses
+        if "out of memory" in str(exc) or "not enough memory" in str(exc):
+            sys.stderr.write("error: out of memory: try a smaller --size\n")
+            return EXIT_FAILURE
+        raise
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__

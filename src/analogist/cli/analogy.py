@@ -13,11 +13,12 @@ import torch
 from ..apps.timelapse import timelapse
 from ..data import example_path
 from ..features import backbone_status
-from ..io import check_output_dir, load_image, save_animation, save_image, to_uint8, write_flo
+from ..io import load_image, to_uint8
 from ..matching.flow import flow_to_color
 from ..methods.analogy import MODE_OFFSETS, AnalogyParams, AnalogyResult, deep_image_analogy
+from ..outputs import OutputPlan
 from ..progress import Progress, silent, terminal
-from .common import add_backbone, add_size, float_in, int_in, write_json
+from .common import add_backbone, add_size, float_in, int_in
 
 DEMO_SIZE = 160
 
@@ -82,43 +83,51 @@ def overview(a: torch.Tensor, bp: torch.Tensor, result: AnalogyResult) -> np.nda
     return canvas
 
 
-def write_outputs(outdir: Path, a: torch.Tensor, bp: torch.Tensor, result: AnalogyResult,
+#: Files ``analogy`` writes into its output folder.
+OUTPUTS = ("a_prime.png", "b.png", "flow_ab.flo", "flow_ba.flo", "flow_ab.png", "flow_ba.png", "overview.png",
+           "report.json")
+
+
+def write_outputs(plan: OutputPlan, a: torch.Tensor, bp: torch.Tensor, result: AnalogyResult,
                   params: AnalogyParams, extra: dict | None = None) -> list[Path]:
-    """Write A', B, both flows (.flo and colour wheel), the overview and report.json into ``outdir``."""
-    paths = [save_image(outdir / "a_prime.png", result.a_prime), save_image(outdir / "b.png", result.b),
-             write_flo(outdir / "flow_ab.flo", result.flow_ab), write_flo(outdir / "flow_ba.flo", result.flow_ba),
-             save_image(outdir / "flow_ab.png", flow_to_color(result.flow_ab)),
-             save_image(outdir / "flow_ba.png", flow_to_color(result.flow_ba)),
-             save_image(outdir / "overview.png", overview(a, bp, result))]
+    """Write A', B, both flows (.flo and colour wheel), the overview and report.json (:data:`OUTPUTS`)."""
+    paths = [plan.save_image("a_prime.png", result.a_prime), plan.save_image("b.png", result.b),
+             plan.write_flo("flow_ab.flo", result.flow_ab), plan.write_flo("flow_ba.flo", result.flow_ba),
+             plan.save_image("flow_ab.png", flow_to_color(result.flow_ab)),
+             plan.save_image("flow_ba.png", flow_to_color(result.flow_ba)),
+             plan.save_image("overview.png", overview(a, bp, result))]
     report = {"method": "deep image analogy", "params": asdict(params), "backbone": params.backbone,
               "backbone_weights": backbone_status(params.backbone)[1], "size_a": list(a.shape[-2:]),
               "size_b": list(bp.shape[-2:]), "timings_s": {k: round(v, 3) for k, v in result.timings.items()},
               "peak_memory_mb": round(_peak_mb(), 1), "threads": torch.get_num_threads(), **(extra or {})}
-    paths.append(write_json(outdir / "report.json", report))
+    paths.append(plan.write_json("report.json", report))
     return paths
 
 
 def run(args: argparse.Namespace) -> int:
     a = load_image(args.image_a, args.size)
     bp = load_image(args.image_b, args.size)
-    outdir = check_output_dir(args.output, [args.image_a, args.image_b])  # only once the inputs are good
+    plan = OutputPlan.folder(args.output, OUTPUTS, [args.image_a, args.image_b])  # only once the inputs are good
     params = _params(args, args.mode)
     result = deep_image_analogy(a, bp, params, progress=terminal)
-    write_outputs(outdir, a, bp, result, params, {"inputs": [str(args.image_a), str(args.image_b)]})
+    with plan:
+        write_outputs(plan, a, bp, result, params, {"inputs": [str(args.image_a), str(args.image_b)]})
     return 0
 
 
 def run_timelapse(args: argparse.Namespace) -> int:
     src = load_image(args.source, args.size)
     refs = [load_image(r, args.size) for r in args.references]
-    outdir = check_output_dir(args.output, [args.source, *args.references])
+    names = [f"frame_{i:03d}.png" for i in range(len(refs))] + ["timelapse.gif", "report.json"]
+    plan = OutputPlan.folder(args.output, names, [args.source, *args.references])
     params = _params(args, "photo2photo")
     frames = timelapse(src, refs, params, transition=args.transition, progress=terminal)
     step = args.transition + 1
-    for i, frame in enumerate(frames[::step]):
-        save_image(outdir / f"frame_{i:03d}.png", frame)
-    save_animation(outdir / "timelapse.gif", frames, fps=args.fps)
-    write_json(outdir / "report.json", {"method": "deep image analogy timelapse", "params": asdict(params),
+    with plan:
+        for i, frame in enumerate(frames[::step]):
+            plan.save_image(f"frame_{i:03d}.png", frame)
+        plan.save_animation("timelapse.gif", frames, fps=args.fps)
+        plan.write_json("report.json", {"method": "deep image analogy timelapse", "params": asdict(params),
                                         "source": str(args.source), "references": [str(r) for r in args.references],
                                         "frames": len(frames), "peak_memory_mb": round(_peak_mb(), 1)})
     return 0
@@ -127,9 +136,10 @@ def run_timelapse(args: argparse.Namespace) -> int:
 def demo(outdir: Path, progress: Progress = silent) -> list[Path]:
     """Bundled cat photo -> painted cat (photo2style) at a small size, written into ``outdir``
     (``analogist demo`` passes ``<demo folder>/analogy``)."""
-    out = check_output_dir(Path(outdir))
+    plan = OutputPlan.folder(outdir, OUTPUTS)
     a = load_image(example_path("cat.jpg"), DEMO_SIZE)
     bp = load_image(example_path("cat_painting.jpg"), DEMO_SIZE)
     params = AnalogyParams(size=None, mode="photo2style")
     result = deep_image_analogy(a, bp, params, progress=progress)
-    return write_outputs(out, a, bp, result, params, {"inputs": ["cat.jpg", "cat_painting.jpg"]})
+    with plan:
+        return write_outputs(plan, a, bp, result, params, {"inputs": ["cat.jpg", "cat_painting.jpg"]})

@@ -7,6 +7,7 @@ import csv
 import io as _io
 from dataclasses import replace
 from pathlib import Path
+from typing import Sequence
 
 import torch
 
@@ -15,12 +16,13 @@ from ..apps.hybrid import HybridParams, hybrid
 from ..apps.morph import morph
 from ..data import example_path
 from ..errors import InputError
-from ..io import check_output_dir, load_image, save_animation, save_image, save_text, write_flo
+from ..io import load_image
 from ..matching.flow import flow_to_color
 from ..matching.mls import KINDS
 from ..methods.buddies import COMMON_APPEARANCES, BuddiesParams, BuddiesResult, draw_buddies, neural_best_buddies
+from ..outputs import OutputPlan
 from ..progress import Progress, silent, terminal
-from .common import add_backbone, add_size, float_in, int_in, write_json
+from .common import add_backbone, add_size, float_in, int_in
 
 DEMO_SIZE = 192
 DEMO_FRAMES = 9
@@ -87,9 +89,9 @@ def _params(args: argparse.Namespace) -> BuddiesParams:
                          gamma=args.gamma, common_appearance=args.common_appearance)
 
 
-def _load(args: argparse.Namespace) -> tuple[Path, torch.Tensor, torch.Tensor]:
+def _load(args: argparse.Namespace, names: Sequence[str]) -> tuple[OutputPlan, torch.Tensor, torch.Tensor]:
     a, b = load_image(args.image_a, args.size), load_image(args.image_b, args.size)
-    return check_output_dir(args.output, [args.image_a, args.image_b]), a, b  # folder only for good inputs
+    return OutputPlan.folder(args.output, names, [args.image_a, args.image_b]), a, b  # only for good inputs
 
 
 def _search(a: torch.Tensor, b: torch.Tensor, params: BuddiesParams, progress: Progress) -> BuddiesResult:
@@ -117,7 +119,18 @@ def points_csv(points: torch.Tensor, ranks: torch.Tensor) -> str:
     return buf.getvalue()
 
 
-def write_buddies(out: Path, a: torch.Tensor, b: torch.Tensor, result: BuddiesResult, args_info: dict,
+BUDDIES_OUTPUTS = ("points.csv", "all_points.csv", "points.json", "buddies.png")
+ALIGN_OUTPUTS = ("aligned_a.png", "aligned_b.png", "blend.png", "flow.flo", "flow.png", "points.csv")
+HYBRID_OUTPUTS = ("hybrid.png", "mask.png", "aligned_a.png", "aligned_b.png")
+
+
+def morph_outputs(frames: int, mp4: bool = True, folder: str = "") -> list[str]:
+    """Files ``morph`` writes: ``frames/frame_000.png`` ..., ``morph.gif`` and, unless not wanted, ``morph.mp4``."""
+    names = [f"{folder}frames/frame_{i:03d}.png" for i in range(frames)] + [f"{folder}morph.gif"]
+    return names + [f"{folder}morph.mp4"] if mp4 else names
+
+
+def write_buddies(plan: OutputPlan, a: torch.Tensor, b: torch.Tensor, result: BuddiesResult, args_info: dict,
                   *, circles: bool = True) -> list[Path]:
     """points.csv (spread top k), all_points.csv (every pair by rank), points.json, buddies.png."""
     order = torch.argsort(result.ranks, descending=True)
@@ -132,10 +145,10 @@ def write_buddies(out: Path, a: torch.Tensor, b: torch.Tensor, result: BuddiesRe
                   for p, r in zip(result.points[top].tolist(), result.ranks[top].tolist())],
     }
     return [
-        save_text(out / "points.csv", points_csv(result.points[top], result.ranks[top])),
-        save_text(out / "all_points.csv", points_csv(result.points[order], result.ranks[order])),
-        write_json(out / "points.json", data),
-        save_image(out / "buddies.png", draw_buddies(a, b, result, circles=circles)),
+        plan.save_text("points.csv", points_csv(result.points[top], result.ranks[top])),
+        plan.save_text("all_points.csv", points_csv(result.points[order], result.ranks[order])),
+        plan.write_json("points.json", data),
+        plan.save_image("buddies.png", draw_buddies(a, b, result, circles=circles)),
     ]
 
 
@@ -148,73 +161,81 @@ def _info(args: argparse.Namespace, params: BuddiesParams) -> dict:
 
 
 def run_buddies(args: argparse.Namespace) -> int:
-    out, a, b = _load(args)
+    plan, a, b = _load(args, BUDDIES_OUTPUTS)
     params = _params(args)
     result = _search(a, b, params, terminal)
-    write_buddies(out, a, b, result, _info(args, params), circles=not args.no_circles)
+    with plan:
+        write_buddies(plan, a, b, result, _info(args, params), circles=not args.no_circles)
     return 0
 
 
 def run_align(args: argparse.Namespace) -> int:
-    out, a, b = _load(args)
+    plan, a, b = _load(args, ALIGN_OUTPUTS)
     params = _params(args)
     result = _search(a, b, params, terminal)
     idx = _drivers(result, args.k)
     pts = result.points[idx]
     al = align(a, b, pts, args.kind)
     flow = buddies_flow(pts, tuple(a.shape[-2:]), tuple(b.shape[-2:]), args.kind, frame=True, step=2)
-    save_image(out / "aligned_a.png", al.a)
-    save_image(out / "aligned_b.png", al.b)
-    save_image(out / "blend.png", (al.a + al.b) / 2)
-    write_flo(out / "flow.flo", flow)
-    save_image(out / "flow.png", flow_to_color(flow))
-    save_text(out / "points.csv", points_csv(pts, result.ranks[idx]))
+    with plan:
+        plan.save_image("aligned_a.png", al.a)
+        plan.save_image("aligned_b.png", al.b)
+        plan.save_image("blend.png", (al.a + al.b) / 2)
+        plan.write_flo("flow.flo", flow)
+        plan.save_image("flow.png", flow_to_color(flow))
+        plan.save_text("points.csv", points_csv(pts, result.ranks[idx]))
     return 0
 
 
 def run_hybrid(args: argparse.Namespace) -> int:
-    out, a, b = _load(args)
+    plan, a, b = _load(args, HYBRID_OUTPUTS)
     params = _params(args)
     result = _search(a, b, params, terminal)
     hp = HybridParams(backbone=args.backbone, weights=args.weights, iters=args.iters, kind=args.kind)
     hy = hybrid(a, b, result.points[_drivers(result, args.k)], hp, progress=terminal)
-    save_image(out / "hybrid.png", hy.image)
-    save_image(out / "mask.png", hy.mask.expand(-1, 3, -1, -1))
-    save_image(out / "aligned_a.png", hy.alignment.a)
-    save_image(out / "aligned_b.png", hy.alignment.b)
+    with plan:
+        plan.save_image("hybrid.png", hy.image)
+        plan.save_image("mask.png", hy.mask.expand(-1, 3, -1, -1))
+        plan.save_image("aligned_a.png", hy.alignment.a)
+        plan.save_image("aligned_b.png", hy.alignment.b)
     return 0
 
 
 def run_morph(args: argparse.Namespace) -> int:
-    out, a, b = _load(args)
+    plan, a, b = _load(args, morph_outputs(args.frames, not args.no_mp4))
     params = _params(args)
     result = _search(a, b, params, terminal)
-    write_morph(out, a, b, result.points[_drivers(result, args.k)], args.frames, args.fps, args.kind, mp4=not args.no_mp4,
-                progress=terminal)
+    seq = morph(a, b, result.points[_drivers(result, args.k)], args.frames, args.kind, progress=terminal)
+    with plan:
+        write_morph(plan, seq, args.fps, mp4=not args.no_mp4)
     return 0
 
 
-def write_morph(out: Path, a: torch.Tensor, b: torch.Tensor, points: torch.Tensor, frames: int, fps: float,
-                kind: str = "affine", *, mp4: bool = True, progress: Progress = silent) -> list[Path]:
-    seq = morph(a, b, points, frames, kind, progress=progress)
-    written = [save_image(out / "frames" / f"frame_{i:03d}.png", f) for i, f in enumerate(seq)]
-    written.append(save_animation(out / "morph.gif", seq, fps))
+def write_morph(plan: OutputPlan, seq: Sequence[torch.Tensor], fps: float, *, mp4: bool = True,
+                folder: str = "") -> list[Path]:
+    """The frames, the GIF and (if ``mp4``) the MP4 of a morph sequence, under ``folder`` of the plan."""
+    written = [plan.save_image(f"{folder}frames/frame_{i:03d}.png", f) for i, f in enumerate(seq)]
+    written.append(plan.save_animation(f"{folder}morph.gif", seq, fps))
     if mp4:
-        written.append(save_animation(out / "morph.mp4", seq, fps))
+        written.append(plan.save_animation(f"{folder}morph.mp4", seq, fps))
     return written
 
 
 def demo(outdir: Path, progress: Progress) -> list[Path]:
     """Best buddies between the bundled cat and its (zoomed, re-framed) painting, and a short morph."""
-    out = check_output_dir(outdir)
+    plan = OutputPlan.folder(outdir, [*BUDDIES_OUTPUTS, *morph_outputs(DEMO_FRAMES, folder="morph/")])
     a = load_image(example_path("cat.jpg"), DEMO_SIZE)
     b = load_image(example_path("cat_painting.jpg"), DEMO_SIZE)
     params = replace(BuddiesParams(), size=DEMO_SIZE)
     result = neural_best_buddies(a, b, params, progress=progress)
     info = {"image_a": "cat.jpg", "image_b": "cat_painting.jpg", "backbone": params.backbone,
             "search_size": params.size, "gamma": params.gamma, "k": params.k}
-    written = write_buddies(out, a, b, result, info)
+    seq = None
     if result.points.shape[0] >= 3:
         pts = result.points[select_pairs(result.points, result.ranks, 15)]
-        written += write_morph(out / "morph", a, b, pts, DEMO_FRAMES, 8.0, progress=progress)
+        seq = morph(a, b, pts, DEMO_FRAMES, progress=progress)
+    with plan:
+        written = write_buddies(plan, a, b, result, info)
+        if seq is not None:
+            written += write_morph(plan, seq, 8.0, folder="morph/")
     return written

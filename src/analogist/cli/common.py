@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import InputError
 from ..features import BACKBONES
-from ..io import MAX_SIZE, MIN_SIZE, check_size, save_text
+from ..io import MAX_SIZE, MIN_SIZE, check_size
 
 
 def _number(kind: type, lo: float | None, hi: float | None) -> Callable[[str], Any]:
@@ -48,8 +47,4 @@ def add_backbone(parser: argparse.ArgumentParser, default: str) -> None:
                         help="explicit weight file for the backbone (otherwise found automatically)")
 
 
-def write_json(path: Path, data: Any) -> Path:
-    return save_text(path, json.dumps(data, indent=2, default=str) + "\n")
-
-
-__all__ = ["int_in", "float_in", "add_size", "add_backbone", "write_json", "check_size", "InputError"]
+__all__ = ["int_in", "float_in", "add_size", "add_backbone", "check_size", "InputError"]

@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 from ..errors import InputError
-from ..io import check_output_dir
 from ..progress import terminal
 
 #: CLI modules whose ``demo(outdir, progress) -> list[Path]`` runs their method on bundled examples.
@@ -24,14 +23,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def fresh_folder(path: Path) -> Path:
-    """``path`` if absent or empty, otherwise the first free ``path-2``, ``path-3``, ..."""
+    """``path`` if absent or empty, otherwise the first free ``path-2``, ``path-3``, ...
+
+    Nothing is created here: each demo's :class:`~analogist.outputs.OutputPlan` creates its folder."""
     candidate, n = path, 1
     while candidate.exists() and (not candidate.is_dir() or any(candidate.iterdir())):
         n += 1
         candidate = path.with_name(f"{path.name}-{n}")
         if n > 999:
             raise InputError(f"no free folder name next to {path}")
-    return check_output_dir(candidate)
+    return candidate
 
 
 def run(args: argparse.Namespace) -> int:

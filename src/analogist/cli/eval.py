@@ -12,9 +12,10 @@ from ..eval.datasets import pairs_csv, spair, tss_pairs
 from ..eval.matchers import MATCHERS, get_matcher
 from ..eval.runner import PCK_NORMS, PUBLISHED, EvalConfig, Report, evaluate
 from ..features import check_backbone
-from ..io import MAX_SIZE, MIN_SIZE, check_output
+from ..io import MAX_SIZE, MIN_SIZE
+from ..outputs import OutputPlan
 from ..progress import terminal
-from .common import add_backbone, int_in, write_json
+from .common import add_backbone, int_in
 
 log = logging.getLogger("analogist")
 
@@ -123,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
         pairs = pairs[: args.limit]
     if not pairs:
         raise InputError(f"{path} holds no pairs")
-    out = check_output(args.json, [path]) if args.json else None
+    plan = OutputPlan.file(args.json, [path]) if args.json else None
     config = EvalConfig(
         method=args.method, backbone=backbone, size=args.size or DEFAULT_SIZES.get((args.method, backbone), DEFAULT_SIZE),
         options=tuple(sorted(options.items())), alphas=alphas,
@@ -135,8 +136,9 @@ def run(args: argparse.Namespace) -> int:
     if len(report.skipped) == len(report.pairs):
         raise InputError(f"no pair of {path} could be evaluated (all {len(report.pairs)} skipped)")
     print(format_table(report))
-    if out is not None:
-        write_json(Path(out), report.to_dict())
+    if plan is not None:
+        with plan:
+            plan.write_json(None, report.to_dict())
     return 0
 
 
@@ -147,17 +149,20 @@ DEMO_ZOOM = 1.15
 DEMO_SHIFT = (6.0, -4.0)
 
 
-def write_synthetic_tss(root: Path, size: int = 256) -> Path:
-    """A one-pair TSS folder ``root/synthetic/cat_zoom`` from the bundled cat with a known affine flow."""
+#: Files of the synthetic TSS pair folder, as TSS names them.
+TSS_PAIR_FILES = ("image1.png", "image2.png", "flow1.flo", "flow2.flo", "mask1.png", "mask2.png", "flip_gt.txt")
+DEMO_BACKBONES = (("vgg16-hed", 224), ("efficientnet-lite0", 256))
+DEMO_PAIR = "tss-synthetic/synthetic/cat_zoom/"
+
+
+def write_synthetic_tss(plan: OutputPlan, folder: str = DEMO_PAIR, size: int = 256) -> list[Path]:
+    """A one-pair TSS folder ``folder`` of ``plan`` from the bundled cat with a known affine flow."""
     import cv2
     import numpy as np
-    from PIL import Image
 
     from ..data import example_path
-    from ..io import load_image, save_image, save_text, to_uint8, write_flo
+    from ..io import load_image, to_uint8
 
-    pair = root / "synthetic" / "cat_zoom"
-    pair.mkdir(parents=True, exist_ok=True)
     img1 = to_uint8(load_image(example_path("cat.jpg"), size))
     h, w = img1.shape[:2]
     c = np.array([(w - 1) / 2, (h - 1) / 2])
@@ -172,14 +177,11 @@ def write_synthetic_tss(root: Path, size: int = 256) -> Path:
     # no ground truth where the corresponding point leaves the other image (as TSS's 1e10)
     flow1[:, (x2 < 0) | (x2 > w - 1) | (y2 < 0) | (y2 > h - 1)] = 1e10
     flow2[:, (x1 < 0) | (x1 > w - 1) | (y1 < 0) | (y1 > h - 1)] = 1e10
-    save_image(pair / "image1.png", img1)
-    save_image(pair / "image2.png", img2)
-    write_flo(pair / "flow1.flo", flow1)
-    write_flo(pair / "flow2.flo", flow2)
-    for name in ("mask1.png", "mask2.png"):
-        Image.fromarray(np.full((h, w), 255, np.uint8)).save(pair / name)
-    save_text(pair / "flip_gt.txt", "0\n")
-    return pair
+    mask = np.full((h, w, 3), 255, np.uint8)
+    return [plan.save_image(folder + "image1.png", img1), plan.save_image(folder + "image2.png", img2),
+            plan.write_flo(folder + "flow1.flo", flow1), plan.write_flo(folder + "flow2.flo", flow2),
+            plan.save_image(folder + "mask1.png", mask), plan.save_image(folder + "mask2.png", mask),
+            plan.save_text(folder + "flip_gt.txt", "0\n")]
 
 
 def demo(outdir: Path, progress) -> list[Path]:
@@ -189,29 +191,29 @@ def demo(outdir: Path, progress) -> list[Path]:
 
     from ..eval.datasets import load_tss_pair
     from ..eval.metrics import flow_to_size
-    from ..io import resize_longer, save_image, save_text
+    from ..io import resize_longer
     from ..matching.flow import flow_to_color
 
-    outdir.mkdir(parents=True, exist_ok=True)
-    root = outdir / "tss-synthetic"
-    pair_dir = write_synthetic_tss(root)
-    written = sorted(p for p in pair_dir.iterdir())
-    pairs = tss_pairs(root)
-    data = load_tss_pair(pairs[0])
-    gt = torch.from_numpy(data.flow1)
-    top = float(gt[:, (gt.abs() < 1e9).all(0)].norm(dim=0).max())
-    written.append(save_image(outdir / "flow_ground_truth.png", flow_to_color(gt, top)))
-    tables = []
-    for backbone, size in progress([("vgg16-hed", 224), ("efficientnet-lite0", 256)], desc="eval demo"):
-        config = EvalConfig("nn", backbone, size)
-        report = evaluate("tss", pairs, config)
-        tables.append(format_table(report))
-        a, b = data.image1, data.image2
-        small_a, small_b = resize_longer(a, size), resize_longer(b, size)
-        flow = get_matcher("nn").fn(small_a, small_b, backbone=backbone)
-        flow = flow_to_size(flow, tuple(a.shape[-2:]), (b.shape[-1] / small_b.shape[-1], b.shape[-2] / small_b.shape[-2]))
-        written.append(save_image(outdir / f"flow_nn_{backbone}.png", flow_to_color(flow, top)))
-        write_json(outdir / f"results_nn_{backbone}.json", report.to_dict())
-        written.append(outdir / f"results_nn_{backbone}.json")
-    written.append(save_text(outdir / "results.txt", "\n\n".join(tables) + "\n"))
+    names = [DEMO_PAIR + f for f in TSS_PAIR_FILES] + ["flow_ground_truth.png", "results.txt"]
+    names += [f"{kind}_nn_{b}.{ext}" for b, _ in DEMO_BACKBONES for kind, ext in (("flow", "png"), ("results", "json"))]
+    plan = OutputPlan.folder(outdir, names)
+    with plan:
+        written = write_synthetic_tss(plan)
+        pairs = tss_pairs(plan.root / "tss-synthetic")
+        data = load_tss_pair(pairs[0])
+        gt = torch.from_numpy(data.flow1)
+        top = float(gt[:, (gt.abs() < 1e9).all(0)].norm(dim=0).max())
+        written.append(plan.save_image("flow_ground_truth.png", flow_to_color(gt, top)))
+        tables = []
+        for backbone, size in progress(DEMO_BACKBONES, desc="eval demo"):
+            config = EvalConfig("nn", backbone, size)
+            report = evaluate("tss", pairs, config)
+            tables.append(format_table(report))
+            a, b = data.image1, data.image2
+            small_a, small_b = resize_longer(a, size), resize_longer(b, size)
+            flow = get_matcher("nn").fn(small_a, small_b, backbone=backbone)
+            flow = flow_to_size(flow, tuple(a.shape[-2:]), (b.shape[-1] / small_b.shape[-1], b.shape[-2] / small_b.shape[-2]))
+            written.append(plan.save_image(f"flow_nn_{backbone}.png", flow_to_color(flow, top)))
+            written.append(plan.write_json(f"results_nn_{backbone}.json", report.to_dict()))
+        written.append(plan.save_text("results.txt", "\n\n".join(tables) + "\n"))
     return written

@@ -11,7 +11,8 @@ from ..errors import InputError
 from ..features import get_backbone
 from ..features.visualize import pca_rgb
 from ..data import example_path
-from ..io import check_output, check_output_dir, load_image, save_image
+from ..io import load_image
+from ..outputs import OutputPlan
 from ..progress import Progress
 from .common import add_backbone, add_size
 
@@ -28,7 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    out = check_output(args.output, [args.image])
+    plan = OutputPlan.file(args.output, [args.image])
     image = load_image(args.image, args.size)
     net = get_backbone(args.backbone, args.weights)
     layer = args.layer or net.default_layers[-1]
@@ -37,17 +38,17 @@ def run(args: argparse.Namespace) -> int:
     rgb = pca_rgb(net.extract(image, [layer])[layer])
     if args.upsample:
         rgb = F.interpolate(rgb, size=image.shape[-2:], mode="nearest")
-    save_image(out, rgb)
+    with plan:
+        plan.save_image(None, rgb)
     return 0
 
 
 def demo(outdir: Path, progress: Progress) -> list[Path]:
     """PCA pictures of the vgg16-hed and efficientnet-lite0 pyramids of the bundled cat."""
-    outdir = check_output_dir(outdir)
+    layers = [("vgg16-hed", "relu3_1"), ("vgg16-hed", "relu4_1"), ("efficientnet-lite0", "stage4")]
+    plan = OutputPlan.folder(outdir, ["cat.png", *(f"{name}_{layer}.png" for name, layer in layers)])
     image = load_image(example_path("cat.jpg"), 256)
-    written = [save_image(outdir / "cat.png", image)]
-    for name, layer in progress([("vgg16-hed", "relu3_1"), ("vgg16-hed", "relu4_1"), ("efficientnet-lite0", "stage4")],
-                                desc="features"):
-        feats = get_backbone(name).extract(image, [layer])[layer]
-        written.append(save_image(outdir / f"{name}_{layer}.png", pca_rgb(feats)))
-    return written
+    pictures = {f"{name}_{layer}.png": pca_rgb(get_backbone(name).extract(image, [layer])[layer])
+                for name, layer in progress(layers, desc="features")}
+    with plan:
+        return [plan.save_image("cat.png", image)] + [plan.save_image(n, p) for n, p in pictures.items()]

@@ -11,8 +11,9 @@ import torch.nn.functional as F
 
 from ..data import example_path
 from ..errors import InputError
-from ..io import check_output, check_output_dir, load_image, save_image
+from ..io import load_image
 from ..methods.stylize import BACKBONES, PRESETS, StylizeParams, preset, stylize
+from ..outputs import OutputPlan
 from ..progress import Progress, terminal
 from .common import add_size, float_in, int_in
 
@@ -56,7 +57,7 @@ def run(args: argparse.Namespace) -> int:
     if (args.content_guide is None) != (args.style_guide is None):
         raise InputError("--content-guide and --style-guide go together")
     inputs = [args.content, args.style] + [g for g in (args.content_guide, args.style_guide) if g]
-    out = check_output(args.output, inputs)
+    plan = OutputPlan.file(args.output, inputs)
     params = params_from_args(args)
     content = load_image(args.content, args.size)
     style = load_image(args.style, args.size)
@@ -68,19 +69,19 @@ def run(args: argparse.Namespace) -> int:
         guides["style_guide"] = F.interpolate(
             load_image(args.style_guide), size=style.shape[-2:], mode="nearest")
     result = stylize(content, style, params, progress=terminal, **guides)
-    save_image(out, result)
+    with plan:
+        plan.save_image(None, result)
     return 0
 
 
 def demo(outdir: Path, progress: Progress) -> list[Path]:
     """The bundled astronaut in the bundled swirls style at 160 px with a shortened fast preset."""
-    outdir = check_output_dir(outdir)
+    plan = OutputPlan.folder(outdir, ["astronaut_swirls.png", "content_style_result.png"])
     content = load_image(example_path("astronaut.jpg"), 160)
     style = load_image(example_path("swirls.jpg"), 160)
     params = replace(PRESETS["fast"], steps=30, split_steps=15)
     result = stylize(content, style, params, progress=progress)
-    written = [save_image(outdir / "astronaut_swirls.png", result)]
     style_row = F.interpolate(style, size=content.shape[-2:], mode="bilinear", align_corners=False, antialias=True)
     sheet = torch.cat([content, style_row, result], dim=3)
-    written.append(save_image(outdir / "content_style_result.png", sheet))
-    return written
+    with plan:
+        return [plan.save_image("astronaut_swirls.png", result), plan.save_image("content_style_result.png", sheet)]

@@ -18,7 +18,7 @@ from typing import Callable
 
 import torch
 
-from ..errors import InputError, WeightsNotFoundError
+from ..errors import AnalogistError, InputError, WeightsNotFoundError
 from .base import INPUT, Backbone, LayerInfo
 from .efficientnet import EfficientNetLite0
 from .vgg import HEDEdges, build_vgg, build_vgg16_hed
@@ -48,10 +48,7 @@ def _build_hed(path: Path) -> Backbone:
 
 def _torchvision(arch: str) -> Callable[[Path], Backbone]:
     def build(path: Path) -> Backbone:
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:
-            raise WeightsNotFoundError(f"cannot read {arch} weights from {path}: {exc}") from None
+        state = torch.load(path, map_location="cpu", weights_only=True)
         return build_vgg(arch, state, source=str(path))
 
     return build
@@ -100,7 +97,13 @@ def get_backbone(name: str, weights: str | os.PathLike | None = None, *, downloa
     key = (name, str(path))
     with _LOCK:
         if key not in _CACHE:
-            _CACHE[key] = spec.build(path)
+            try:
+                _CACHE[key] = spec.build(path)
+            except AnalogistError:
+                raise
+            except Exception as exc:  # a text file, an image, another network's checkpoint, a truncated file
+                raise WeightsNotFoundError(f"cannot load {name} weights from {path}: not a valid weight file for "
+                                           f"this backbone ({type(exc).__name__})") from None
         return _CACHE[key]
 
 
