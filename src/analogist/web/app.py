@@ -1,39 +1,83 @@
-"""The Flask application: a single page and a small JSON API.
+"""The Flask application: one page and a small JSON API, every job tied to the browser that made it.
 
-``POST /api/jobs`` (multipart: ``method``, ``image_a``, ``image_b``, ``size``) -> ``202 {"id": ...}``;
-``GET /api/jobs/<id>`` -> state, progress, outputs or error; ``GET /api/jobs/<id>/files/<name>`` -> a result.
+``GET /api/methods`` -> the runnable tasks (:mod:`analogist.tasks`); ``POST /api/jobs`` (multipart:
+``method``, ``image_a``, ``image_b``, ``size`` and the task's options) -> ``202`` and the job's status; ``GET /api/jobs/<id>`` -> state,
+overall progress, stage, time estimate, queue position, outputs or a one-line error;
+``POST /api/jobs/<id>/cancel``; ``GET /api/jobs/<id>/files/<name>[?download=1]``;
+``GET /api/examples/<name>`` -> a bundled example image.
+
+A browser is known by a random secret cookie; a job id that is unknown, malformed or another
+browser's gives the same 404. Uploads are stored under names the server chooses.
 """
 
 from __future__ import annotations
 
+import atexit
+import re
+import secrets
+import shutil
 import tempfile
 from importlib import resources
 from pathlib import Path
 
-from flask import Flask, Response, abort, jsonify, request, send_from_directory
+from flask import Flask, Response, abort, g, jsonify, request, send_file, send_from_directory
 
+from ..data import EXAMPLES, example_path
 from ..errors import InputError
-from ..io import read_image_array
-from .jobs import JobStore
-from .tasks import TASKS
+from ..tasks import TASKS, get_task
+from .jobs import Busy, Job, JobStore
+from .uploads import check_upload, display_name
 
-MIN_SIZE, MAX_SIZE, DEFAULT_SIZE = 64, 768, 256
-ALLOWED_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif"}
+COOKIE = "analogist_session"
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{24,64}$")
+_CSP = ("default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; style-src 'self' 'unsafe-inline'; "
+        "script-src 'self' 'unsafe-inline'; frame-ancestors 'none'")
 
 
-def create_app(work_dir: str | Path | None = None, *, max_upload_mb: int = 25) -> Flask:
-    """Build the app; results live under ``work_dir`` (default: a new temporary folder)."""
+def create_app(work_dir: str | Path | None = None, *, max_upload_mb: int = 20, max_megapixels: float = 40,
+               per_owner: int = 3, max_queued: int = 32) -> Flask:
+    """Build the app. Results live under ``work_dir``; without one, a temporary folder removed on shutdown
+    (``app.extensions["analogist_jobs"].close()``, also run at interpreter exit)."""
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = max_upload_mb * 1024 * 1024
-    store = JobStore(Path(work_dir) if work_dir else Path(tempfile.mkdtemp(prefix="analogist-web-")))
+    temporary = work_dir is None
+    root = Path(tempfile.mkdtemp(prefix="analogist-web-")) if temporary else Path(work_dir)
+    store = JobStore(root, per_owner=per_owner, max_queued=max_queued, remove_root=temporary)
     app.extensions["analogist_jobs"] = store
+    atexit.register(store.close)
+    max_pixels = int(max_megapixels * 1_000_000)
 
     def error(message: str, status: int = 400) -> tuple[Response, int]:
         return jsonify({"error": message}), status
 
+    @app.before_request
+    def identify() -> None:
+        token = request.cookies.get(COOKIE, "")
+        g.new_owner = not _TOKEN.match(token)
+        g.owner = secrets.token_urlsafe(32) if g.new_owner else token
+
+    @app.after_request
+    def headers(res: Response) -> Response:
+        if g.get("new_owner"):
+            res.set_cookie(COOKIE, g.owner, httponly=True, samesite="Strict", max_age=7 * 24 * 3600)
+        res.headers["X-Content-Type-Options"] = "nosniff"
+        res.headers["Content-Security-Policy"] = _CSP
+        res.headers["Referrer-Policy"] = "no-referrer"
+        return res
+
     @app.errorhandler(413)
     def too_large(_exc: Exception) -> tuple[Response, int]:
-        return error(f"upload larger than {max_upload_mb} MB", 413)
+        return error(f"the upload is larger than {max_upload_mb} MB: use smaller image files", 413)
+
+    def own_job(job_id: str) -> Job:
+        job = store.get(job_id, g.owner) if _TOKEN.match(job_id) else None
+        if job is None:
+            abort(404)
+        return job
+
+    @app.errorhandler(404)
+    def not_found(_exc: Exception) -> tuple[Response, int]:
+        return error("no such job or file", 404)
 
     @app.get("/")
     def index() -> Response:
@@ -42,47 +86,61 @@ def create_app(work_dir: str | Path | None = None, *, max_upload_mb: int = 25) -
 
     @app.get("/api/methods")
     def methods() -> Response:
-        return jsonify({name: {"a": a, "b": b, "description": d} for name, (_, a, b, d) in TASKS.items()})
+        return jsonify({"methods": [v.public() for v in TASKS.values()], "max_upload_mb": max_upload_mb,
+                        "max_megapixels": max_megapixels})
+
+    @app.get("/api/examples/<name>")
+    def example(name: str) -> Response:
+        if name not in EXAMPLES:
+            abort(404)
+        return send_file(example_path(name), max_age=3600)
 
     @app.post("/api/jobs")
     def submit() -> tuple[Response, int]:
-        method = request.form.get("method", "")
-        if method not in TASKS:
-            return error(f"unknown method {method!r}: choose one of {', '.join(TASKS)}")
         try:
-            size = int(request.form.get("size", DEFAULT_SIZE))
-        except ValueError:
-            return error("size must be a whole number of pixels")
-        if not MIN_SIZE <= size <= MAX_SIZE:
-            return error(f"size must be between {MIN_SIZE} and {MAX_SIZE} pixels")
+            view = get_task(request.form.get("method", ""))
+            size, options = view.parse(request.form)
+        except InputError as exc:
+            return error(str(exc))
         uploads = [request.files.get("image_a"), request.files.get("image_b")]
         if not all(u and u.filename for u in uploads):
-            return error("upload two images (image_a and image_b)")
-        job = store.create(method)
-        paths = []
-        for key, upload in zip(("a", "b"), uploads):
-            suffix = Path(upload.filename).suffix.lower()
-            path = job.folder / f"input_{key}{suffix if suffix in ALLOWED_SUFFIXES else ''}"
-            upload.save(path)
-            try:
-                read_image_array(path)  # refuse bad uploads now, with the same messages as the CLI
-            except InputError as exc:
-                job.state, job.error = "failed", str(exc).replace(str(path), upload.filename)
-                return error(job.error)
-            paths.append(path)
-        store.start(job, paths[0], paths[1], size)
-        return jsonify({"id": job.id}), 202
+            return error(f"upload two images ({view.inputs[0]} and {view.inputs[1]})")
+        folder = store.new_folder()
+        try:
+            inputs = []
+            for key, upload in zip("ab", uploads):
+                path = folder / f"{key}.upload"
+                upload.save(path)
+                inputs.append(check_upload(path, display_name(upload.filename, f"image {key.upper()}"),
+                                           max_pixels=max_pixels))
+            job = store.submit(g.owner, view, size, options, (inputs[0], inputs[1]), folder)
+        except Busy as exc:
+            shutil.rmtree(folder, ignore_errors=True)
+            return error(str(exc), 429)
+        except InputError as exc:
+            shutil.rmtree(folder, ignore_errors=True)  # a refused upload leaves nothing and makes no job
+            return error(str(exc))
+        return jsonify(store.status(job)), 202
+
+    @app.get("/api/jobs")
+    def mine() -> Response:
+        return jsonify({"jobs": [store.status(j) for j in store.jobs_of(g.owner)]})
 
     @app.get("/api/jobs/<job_id>")
-    def status(job_id: str) -> Response | tuple[Response, int]:
-        job = store.get(job_id)
-        return jsonify(job.public()) if job else error("no such job", 404)
+    def status(job_id: str) -> Response:
+        return jsonify(store.status(own_job(job_id)))
+
+    @app.post("/api/jobs/<job_id>/cancel")
+    def cancel(job_id: str) -> Response:
+        job = own_job(job_id)
+        store.cancel(job)
+        return jsonify(store.status(job))
 
     @app.get("/api/jobs/<job_id>/files/<name>")
     def files(job_id: str, name: str) -> Response:
-        job = store.get(job_id)
-        if job is None or name not in job.outputs:
+        job = own_job(job_id)
+        if name not in {n for n, _ in job.outputs}:
             abort(404)
-        return send_from_directory(job.folder / "out", name)
+        return send_from_directory(job.out, name, as_attachment=request.args.get("download") == "1", max_age=0)
 
     return app

@@ -1,69 +1,139 @@
-"""Background jobs of the web app: a queue of one worker, state that the page polls."""
+"""Background jobs of the web app: a fair queue in front of one worker, owned by the browser that made them.
+
+Jobs run one at a time (each method already uses every core). The next job is taken from the owner
+that has had the fewest jobs started, so one user's queue does not starve another's. A job is only
+ever removed by its owner, by its age (``ttl`` after it finished) or at shutdown; a full queue
+refuses new work instead of dropping old work.
+"""
 
 from __future__ import annotations
 
 import logging
+import secrets
 import shutil
 import threading
 import time
-import uuid
-from concurrent.futures import ThreadPoolExecutor
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, TypeVar
+from typing import Any
 
 from ..errors import AnalogistError
-from .tasks import TASKS
+from ..io import atomic_path
+from ..outputs import OutputPlan
+from .progress import Cancelled, JobProgress
+from ..tasks import Task, output_names
 
 log = logging.getLogger("analogist")
-T = TypeVar("T")
+
+ZIP_NAME = "results.zip"
+
+
+class Busy(AnalogistError):
+    """The queue or the user's share of it is full: try again later (HTTP 429/503)."""
 
 
 @dataclass
 class Job:
     id: str
-    method: str
+    owner: str
+    view: Task
+    size: int
+    options: dict[str, Any]
+    inputs: tuple[Path, Path]
     folder: Path
-    state: str = "queued"  # queued, running, done, failed
-    step: str = ""
-    done: int = 0
-    total: int | None = None
-    outputs: list[str] = field(default_factory=list)
+    seq: int
+    state: str = "queued"  # queued, running, done, failed, cancelled
     error: str | None = None
+    outputs: list[tuple[str, str]] = field(default_factory=list)
     seconds: float | None = None
+    finished_at: float | None = None
+    cancel: threading.Event = field(default_factory=threading.Event)
+    progress: JobProgress | None = None
 
-    def public(self) -> dict:
-        return {"id": self.id, "method": self.method, "state": self.state, "step": self.step, "done": self.done,
-                "total": self.total, "outputs": self.outputs, "error": self.error, "seconds": self.seconds}
+    @property
+    def out(self) -> Path:
+        return self.folder / "out"
+
+    def public(self, position: int | None) -> dict[str, Any]:
+        p = self.progress
+        eta = p.eta() if p and self.state == "running" else None
+        return {"id": self.id, "method": self.view.name, "size": self.size, "options": self.options,
+                "state": self.state, "position": position, "stage": p.label if p else "",
+                "fraction": 1.0 if self.state == "done" else (p.fraction if p else 0.0),
+                "eta": None if eta is None else round(eta, 1), "error": self.error, "seconds": self.seconds,
+                "outputs": [{"name": n, "role": r} for n, r in self.outputs]}
 
 
 class JobStore:
-    """Runs jobs one after another and remembers the most recent ``keep`` of them (older folders are removed)."""
+    """Queue, worker thread and the jobs' folders under ``root``.
 
-    def __init__(self, root: Path, keep: int = 20) -> None:
+    Args:
+        per_owner: jobs one browser may have queued or running at once.
+        max_queued: jobs waiting over all browsers.
+        ttl: seconds a finished job's results are kept.
+        remove_root: delete ``root`` itself on :meth:`close` (a temporary work folder).
+    """
+
+    def __init__(self, root: Path, *, per_owner: int = 3, max_queued: int = 32, ttl: float = 6 * 3600,
+                 remove_root: bool = False) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
-        self.keep = keep
+        self.per_owner, self.max_queued, self.ttl, self.remove_root = per_owner, max_queued, ttl, remove_root
         self._jobs: dict[str, Job] = {}
-        self._lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="analogist-job")
+        self._started: dict[str, int] = {}  # owner -> jobs started, for fairness
+        self._seq = 0
+        self._cond = threading.Condition()
+        self._closed = False
+        self._worker = threading.Thread(target=self._loop, name="analogist-job", daemon=True)
+        self._worker.start()
 
-    def create(self, method: str) -> Job:
-        job = Job(id=uuid.uuid4().hex[:12], method=method, folder=self.root / uuid.uuid4().hex[:12])
-        job.folder.mkdir()
-        with self._lock:
+    # ------------------------------------------------------------------------------- submission
+    def new_folder(self) -> Path:
+        """A fresh folder for one submission's uploads (named independently of the job id)."""
+        folder = self.root / secrets.token_hex(12)
+        folder.mkdir()
+        return folder
+
+    def submit(self, owner: str, view: Task, size: int, options: dict[str, Any], inputs: tuple[Path, Path],
+               folder: Path) -> Job:
+        with self._cond:
+            self._expire()
+            mine = sum(1 for j in self._jobs.values() if j.owner == owner and j.state in ("queued", "running"))
+            if mine >= self.per_owner:
+                raise Busy(f"you have {mine} jobs waiting or running: wait for one to finish or cancel it")
+            if sum(1 for j in self._jobs.values() if j.state == "queued") >= self.max_queued:
+                raise Busy(f"the server has {self.max_queued} jobs waiting: try again in a few minutes")
+            self._seq += 1
+            job = Job(secrets.token_urlsafe(18), owner, view, size, options, inputs, folder, self._seq)
             self._jobs[job.id] = job
-            while len(self._jobs) > self.keep:
-                old = self._jobs.pop(next(iter(self._jobs)))
-                shutil.rmtree(old.folder, ignore_errors=True)
+            self._cond.notify_all()
         return job
 
-    def get(self, job_id: str) -> Job | None:
-        with self._lock:
-            return self._jobs.get(job_id)
+    def get(self, job_id: str, owner: str) -> Job | None:
+        """The job, if it exists and belongs to ``owner`` (anyone else sees nothing)."""
+        with self._cond:
+            job = self._jobs.get(job_id)
+        return job if job is not None and secrets.compare_digest(job.owner, owner) else None
 
-    def start(self, job: Job, path_a: Path, path_b: Path, size: int) -> None:
-        self._pool.submit(self._run, job, path_a, path_b, size)
+    def status(self, job: Job) -> dict[str, Any]:
+        with self._cond:
+            order = self._queue_order()
+            position = order.index(job) + 1 if job in order else None
+        return job.public(position)
+
+    def cancel(self, job: Job) -> None:
+        """Stop a queued or running job (a running one stops at its next progress step)."""
+        with self._cond:
+            if job.state == "queued":
+                job.state, job.error = "cancelled", "cancelled"
+                job.finished_at = time.monotonic()
+            elif job.state == "running":
+                job.cancel.set()
+
+    def jobs_of(self, owner: str) -> list[Job]:
+        with self._cond:
+            return [j for j in self._jobs.values() if secrets.compare_digest(j.owner, owner)]
 
     def wait(self, job: Job, timeout: float) -> None:
         """Block until ``job`` has finished (tests and scripts)."""
@@ -71,31 +141,63 @@ class JobStore:
         while job.state in ("queued", "running") and time.monotonic() < end:
             time.sleep(0.05)
 
-    def _run(self, job: Job, path_a: Path, path_b: Path, size: int) -> None:
-        task = TASKS[job.method][0]
-        job.state = "running"
+    # ----------------------------------------------------------------------------------- worker
+    def _queue_order(self) -> list[Job]:
+        queued = [j for j in self._jobs.values() if j.state == "queued"]
+        return sorted(queued, key=lambda j: (self._started.get(j.owner, 0), j.seq))
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        for job in [j for j in self._jobs.values() if j.finished_at is not None and now - j.finished_at > self.ttl]:
+            del self._jobs[job.id]
+            shutil.rmtree(job.folder, ignore_errors=True)
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._closed and not self._queue_order():
+                    self._cond.wait()
+                if self._closed:
+                    return
+                job = self._queue_order()[0]
+                self._started[job.owner] = self._started.get(job.owner, 0) + 1
+                job.progress = JobProgress(job.view.stages(job.size, job.options), job.cancel)
+                job.state = "running"
+            self._run(job)
+
+    def _run(self, job: Job) -> None:
         start = time.perf_counter()
-
-        def progress(iterable: Iterable[T], *, total: int | None = None, desc: str | None = None) -> Iterable[T]:
-            job.step, job.done = desc or "", 0
-            job.total = total if total is not None else (len(iterable) if hasattr(iterable, "__len__") else None)
-            for item in iterable:
-                yield item
-                job.done += 1
-
         try:
-            outdir = job.folder / "out"
-            outdir.mkdir(exist_ok=True)
-            written = task(path_a, path_b, size, outdir, progress)
-            job.outputs = [p.name for p in written]
+            a, b = job.view.load_inputs(job.inputs[0], job.inputs[1], job.size)
+            outputs = job.view.outputs(job.options)
+            plan = OutputPlan.folder(job.out, output_names(job.view, job.options) + [ZIP_NAME], inputs=list(job.inputs))
+            with plan:
+                job.view.run(a, b, job.options, plan, job.progress)
+                with atomic_path(plan.path(ZIP_NAME)) as tmp, zipfile.ZipFile(tmp, "w") as zf:
+                    for name, _ in outputs:
+                        zf.write(job.out / name, name)
+            job.outputs = outputs + [(ZIP_NAME, "file")]
             job.state = "done"
+        except Cancelled:
+            job.state, job.error = "cancelled", "cancelled"
         except AnalogistError as exc:
-            job.error, job.state = str(exc), "failed"
-        except Exception as exc:  # a bug: keep the server alive, log the traceback, tell the page
-            log.exception("job %s failed", job.id)
-            job.error, job.state = f"internal error: {type(exc).__name__}: {exc}", "failed"
+            job.state, job.error = "failed", str(exc)
+        except MemoryError:
+            job.state, job.error = "failed", "out of memory: try a smaller size"
+        except Exception:  # a bug: keep the server alive, log the traceback, tell the page without internals
+            log.exception("web job %s failed", job.id)
+            job.state, job.error = "failed", "the job failed because of an internal error (the server log has the details)"
         finally:
             job.seconds = round(time.perf_counter() - start, 2)
+            job.finished_at = time.monotonic()
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Stop the worker (cancelling a running job) and remove a temporary work folder."""
+        with self._cond:
+            self._closed = True
+            for job in self._jobs.values():
+                job.cancel.set()
+            self._cond.notify_all()
+        self._worker.join(timeout=30)
+        if self.remove_root:
+            shutil.rmtree(self.root, ignore_errors=True)

@@ -1,0 +1,136 @@
+"""The web app end to end in a real headless browser (Debian's chromium driven by playwright).
+
+Skipped where /usr/bin/chromium or the playwright package is absent; CI installs both.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+pytest.importorskip("flask")
+sync_api = pytest.importorskip("playwright.sync_api")
+
+from analogist.data import example_path  # noqa: E402
+from web_server import live_server  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None,
+                                 reason="Debian's chromium is not installed")]
+
+#: Each view at its smallest, cheapest settings so the whole tour takes seconds.
+FAST = {"analogy": {"iters": "0", "semantic": False}, "buddies": {}, "align": {}, "hybrid": {"iters": "0"},
+        "morph": {"frames": "3"}, "stylize": {"steps": "2"}}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with live_server(tmp_path_factory.mktemp("web")) as (url, app):
+        yield url, app
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, server):
+    context = browser.new_context(accept_downloads=True)
+    pg = context.new_page()
+    pg.set_default_timeout(300_000)
+    pg.goto(server[0])
+    pg.wait_for_selector("#tabs button")  # the page has loaded the views and wired its controls
+    yield pg
+    context.close()
+
+
+def _configure(page, name: str, size: int = 64) -> None:
+    page.click(f"#tabs button[data-name={name}]")
+    page.eval_on_selector("#size", "(el, v) => { el.value = v; el.dispatchEvent(new Event('input')); }", str(size))
+    for option, value in FAST[name].items():
+        if isinstance(value, bool):
+            page.set_checked(f"#opt_{option}", value)
+        else:
+            page.fill(f"#opt_{option}", value)
+
+
+@pytest.mark.slow
+def test_every_view_gives_a_result_that_downloads(page, tmp_path):
+    page.set_input_files("#file_a", str(example_path("cat.jpg")))  # a real upload through the file chooser
+    page.set_input_files("#file_b", str(example_path("cat_painting.jpg")))
+    assert page.eval_on_selector("#preview_a", "im => !im.hidden")
+    names = page.eval_on_selector_all("#tabs button", "bs => bs.map(b => b.dataset.name)")
+    assert set(FAST) <= set(names)
+    for name in FAST:
+        _configure(page, name)
+        if name == "stylize":
+            page.click("#example")  # bundled astronaut and swirls, one click
+            page.wait_for_function("() => document.querySelector('#drop_a .hint').textContent === 'astronaut.jpg'")
+        page.click("#go")
+        page.wait_for_selector("#results:not([hidden]), #error:not([hidden])")
+        assert page.is_hidden("#error"), page.inner_text("#error")
+        assert "done in" in page.inner_text("#status")
+        main = page.wait_for_selector("#gallery figure img, #gallery figure video")
+        if main.evaluate("el => el.tagName") == "IMG":
+            page.wait_for_function("() => document.querySelector('#gallery figure img').naturalWidth > 0")
+        first = page.locator("#downloads a").first
+        with page.expect_download() as info:
+            first.click()
+        target = tmp_path / f"{name}_{info.value.suggested_filename}"
+        info.value.save_as(target)
+        with Image.open(target) as im:
+            im.load()
+            assert min(im.size) >= 16, (name, im.size)
+        assert page.locator("#downloads a", has_text="everything (zip)").count() == 1
+        if name == "morph":
+            assert page.locator("#gallery img[alt='morph.gif']").count() == 1
+        if name == "stylize":
+            assert page.is_visible("#compare")
+
+
+def test_bad_upload_shows_the_cli_message(page, tmp_path):
+    bad = tmp_path / "holiday.png"
+    bad.write_text("not really a picture")
+    _configure(page, "buddies")
+    page.set_input_files("#file_a", str(bad))
+    page.set_input_files("#file_b", str(example_path("cat.jpg")))
+    page.click("#go")
+    page.wait_for_selector("#error:not([hidden])")
+    text = page.inner_text("#error")
+    assert text.startswith("holiday.png is not an image analogist can read"), text
+    assert "Error" not in text and "\n" not in text
+
+
+def test_cancel_stops_a_running_job(page):
+    _configure(page, "stylize", size=256)
+    page.select_option("#opt_preset", "paper")
+    page.click("#example")
+    page.wait_for_function("() => document.querySelector('#drop_a .hint').textContent === 'astronaut.jpg'")
+    page.click("#go")
+    page.wait_for_function("() => document.querySelector('#status').textContent.includes('%')")
+    page.click("#cancel")
+    page.wait_for_function("() => document.querySelector('#status').textContent === 'cancelled'",
+                           timeout=120_000)
+    assert page.is_enabled("#go") and page.is_hidden("#results")
+
+
+def test_usable_at_phone_width(browser, server):
+    context = browser.new_context(viewport={"width": 375, "height": 740})
+    pg = context.new_page()
+    pg.goto(server[0])
+    pg.wait_for_selector("#tabs button")
+    assert pg.evaluate("document.documentElement.scrollWidth") <= 375
+    box_a, box_b = pg.locator("#drop_a").bounding_box(), pg.locator("#drop_b").bounding_box()
+    assert box_b["y"] > box_a["y"] + box_a["height"] - 1  # drop zones stacked, not squeezed side by side
+    context.close()
