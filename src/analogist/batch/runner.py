@@ -1,0 +1,79 @@
+"""Run a job list: skip what is finished, run the rest on an engine, write ``results.csv``."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from ..outputs import OutputPlan
+from ..progress import Progress, silent
+from .engines import map_unordered
+from .spec import BatchJob
+from .worker import JobResult, finished, run_job
+
+RESULTS = "results.csv"
+COLUMNS = ("id", "method", "status", "seconds", "error", "outputs", "host")
+
+
+@dataclass
+class BatchReport:
+    results: list[JobResult]  # in the csv's order; "pending" for jobs an interruption stopped
+    seconds: float
+    engine: str
+    workers: int
+
+    def count(self, status: str) -> int:
+        return sum(r.status == status for r in self.results)
+
+    @property
+    def jobs_per_minute(self) -> float:
+        ran = self.count("done") + self.count("failed")
+        return 60.0 * ran / self.seconds if self.seconds > 0 else 0.0
+
+
+def plan_outputs(jobs: Sequence[BatchJob], outdir: str | Path, inputs: Sequence[str | Path]) -> OutputPlan:
+    """Every path the batch will write, checked against every input before anything runs."""
+    names = [RESULTS] + [f"{j.id}/{n}" for j in jobs for n in (*j.outputs(), "job.json")]
+    return OutputPlan.folder(outdir, names, inputs=[*inputs, *(p for j in jobs for p in (j.a, j.b) if p)])
+
+
+def results_csv(results: Sequence[JobResult]) -> str:
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, COLUMNS, lineterminator="\n")
+    w.writeheader()
+    for r in results:
+        w.writerow(r.row())
+    return buf.getvalue()
+
+
+def run_batch(jobs: Sequence[BatchJob], plan: OutputPlan, *, engine: str = "local", workers: int = 1,
+              address: str | None = None, progress: Progress = silent) -> BatchReport:
+    """Run ``jobs`` into ``plan.root``; ``results.csv`` is written at the end, also after Ctrl-C.
+
+    Finished jobs (see :func:`analogist.batch.worker.finished`) are skipped, so a rerun after a crash
+    or an interruption does nothing twice and loses nothing.
+    """
+    outdir = plan.root
+    start = time.perf_counter()
+    results = [JobResult(j.id, j.method, "skipped" if finished(j, outdir) else "pending") for j in jobs]
+    todo = [i for i, r in enumerate(results) if r.status == "pending"]
+    calls = [(jobs[i], str(outdir)) for i in todo]
+
+    def lost(k: int, message: str) -> JobResult:
+        return JobResult(jobs[todo[k]].id, jobs[todo[k]].method, "failed", error=message)
+
+    with plan:
+        pass  # creates the output folder; each job writes through its own plan, so none undoes another's
+    try:
+        done = map_unordered(run_job, calls, engine=engine, workers=workers, address=address, on_lost=lost)
+        for k, result in progress(done, total=len(calls), desc=f"batch ({engine}, {workers} worker(s))"):
+            results[todo[k]] = result
+    finally:
+        # written even when interrupted: the finished jobs are on disk and listed
+        with OutputPlan.file(outdir / RESULTS, inputs=plan.inputs) as out:
+            out.save_text(None, results_csv(results))
+    return BatchReport(results, time.perf_counter() - start, engine, workers)

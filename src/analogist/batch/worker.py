@@ -1,0 +1,102 @@
+"""One batch job, as any engine runs it: a pure function of the job and the output folder.
+
+A job writes into a hidden temporary folder beside its final one, through an
+:class:`analogist.outputs.OutputPlan`, and ``job.json`` last; the folder is then renamed into place in
+one step. A job is finished exactly when ``OUTDIR/<id>/job.json`` exists and records the same job, so
+a crash, a killed worker or Ctrl-C never leaves a half-finished job that a rerun would skip.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import shutil
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import AnalogistError
+from ..outputs import OutputPlan
+from ..progress import silent
+from ..tasks import get_task
+from .spec import BatchJob
+
+log = logging.getLogger("analogist")
+RECORD = "job.json"
+
+
+@dataclass
+class JobResult:
+    id: str
+    method: str
+    status: str  # done, failed, skipped
+    seconds: float = 0.0
+    error: str = ""
+    outputs: list[str] = field(default_factory=list)
+    host: str = ""
+
+    def row(self) -> dict[str, str]:
+        return {"id": self.id, "method": self.method, "status": self.status, "seconds": f"{self.seconds:.2f}",
+                "error": self.error, "outputs": " ".join(self.outputs), "host": self.host}
+
+
+def finished(job: BatchJob, outdir: str | Path) -> bool:
+    """Whether ``job`` already has a complete result under ``outdir`` (same method, inputs and options)."""
+    record = Path(outdir) / job.id / RECORD
+    try:
+        saved = json.loads(record.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return {k: saved.get(k) for k in job.record()} == json.loads(json.dumps(job.record()))
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text[:300]
+
+
+def run_job(job: BatchJob, outdir: str, threads: int = 0) -> JobResult:
+    """Run ``job`` and move its outputs into ``outdir/<id>``; errors become a failed result, never an exception."""
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    start = time.perf_counter()
+    result = JobResult(job.id, job.method, "failed", host=socket.gethostname())
+    if job.error is not None:
+        result.error = job.error
+        return result
+    final = Path(outdir) / job.id
+    tmp = Path(outdir) / f".{job.id}.part-{secrets.token_hex(4)}"
+    try:
+        task = get_task(job.method)
+        options = dict(job.options)
+        a, b = task.load_inputs(Path(job.a), Path(job.b), job.size)
+        names = job.outputs()
+        plan = OutputPlan.folder(tmp, [*names, RECORD], inputs=[job.a, job.b])
+        with plan:
+            task.run(a, b, options, plan, silent)
+            result.seconds = round(time.perf_counter() - start, 3)
+            plan.write_json(RECORD, {**job.record(), "outputs": names, "seconds": result.seconds,
+                                     "host": result.host, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+        if final.exists():  # a stale result of a different job under this id: replaced whole
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        result.status, result.outputs = "done", names
+    except AnalogistError as exc:
+        result.error = _one_line(exc)
+    except MemoryError:
+        result.error = "out of memory: try a smaller size"
+    except Exception as exc:  # a bug in a method: one line in results.csv, the traceback in the log
+        log.debug("job %s failed", job.id, exc_info=True)
+        result.error = f"internal error: {_one_line(exc)}"
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    result.seconds = round(time.perf_counter() - start, 3)
+    return result
+
+
+__all__ = ["RECORD", "JobResult", "finished", "run_job"]
