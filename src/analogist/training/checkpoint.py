@@ -1,0 +1,117 @@
+"""Checkpoint files: atomic saving, validated loading, slim inference copies and the weight lookup.
+
+A checkpoint is a ``torch.save`` dict read back with ``weights_only=True`` (tensors, numbers,
+strings, lists and dicts only: opening one never runs code)::
+
+    {"format": "analogist-checkpoint", "version": 1, "task": "nnst-d", "config": {...},
+     "step": 1200, "models": {name: state_dict}, "optimizers": {name: state_dict} (training only),
+     "rng": {...} (training only), "history": {"step": [...], loss name: [...]},
+     "provenance": {data folders, steps, wall time, device, torch version, seed, ...}}
+"""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import InputError, WeightsNotFoundError
+from ..io import atomic_path
+
+FORMAT = "analogist-checkpoint"
+VERSION = 1
+
+
+def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
+    """Write ``state`` (a checkpoint dict without the format fields) to ``path`` atomically."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        torch.save({"format": FORMAT, "version": VERSION, **state}, tmp)
+    return path
+
+
+def load_checkpoint(path: str | os.PathLike, *, task: str | None = None,
+                    map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read and check a checkpoint written by :func:`save_checkpoint`.
+
+    Raises:
+        InputError: missing, unreadable or corrupt file, a file that is not an analogist checkpoint,
+            one from a newer version, or (with ``task``) one trained for another task.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"no such checkpoint file: {path}" if not path.exists() else f"{path} is not a file")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as exc:  # zip, pickle and tensor errors all mean the same thing to a user
+        raise InputError(f"{path} is not a readable checkpoint (corrupt or truncated: {type(exc).__name__})") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise InputError(f"{path} is not an analogist checkpoint (it has no {FORMAT!r} marker)")
+    if not isinstance(state.get("version"), int) or state["version"] > VERSION:
+        raise InputError(f"{path} was written by a newer analogist (checkpoint version {state.get('version')})")
+    if task is not None and state.get("task") != task:
+        raise InputError(f"{path} is a checkpoint of {state.get('task')!r}, not of {task!r}")
+    if not isinstance(state.get("models"), dict):
+        raise InputError(f"{path} is an incomplete checkpoint (no models)")
+    return state
+
+
+def slim(state: dict[str, Any], models: list[str] | None = None) -> dict[str, Any]:
+    """An inference copy of a checkpoint dict: no optimizer or RNG state, only ``models`` (default all)."""
+    keep = {k: v for k, v in state.items() if k not in ("optimizers", "rng", "format", "version")}
+    names = models if models is not None else list(state["models"])
+    missing = [n for n in names if n not in state["models"]]
+    if missing:
+        raise InputError(f"the checkpoint has no model {missing[0]!r}: it has {', '.join(state['models'])}")
+    keep["models"] = {n: state["models"][n] for n in names}
+    return keep
+
+
+# ------------------------------------------------------------------------------------------- lookup
+def bundled_dir() -> Path:
+    """``analogist/data/checkpoints``: checkpoints shipped with the package."""
+    return Path(str(resources.files("analogist.data") / "checkpoints"))
+
+
+def checkpoint_env_var(name: str) -> str:
+    """``ANALOGIST_<NAME>_CHECKPOINT`` for a task name such as ``nnst-d``."""
+    return "ANALOGIST_" + name.upper().replace("-", "_") + "_CHECKPOINT"
+
+
+def checkpoint_candidates(name: str, filename: str, explicit: str | os.PathLike | None = None) -> list[Path]:
+    """Where the checkpoint of task ``name`` is looked for, in order: ``explicit``, the environment
+    variable, ``$ANALOGIST_WEIGHTS_DIR/filename``, the bundled file."""
+    paths = [Path(explicit)] if explicit else []
+    if os.environ.get(checkpoint_env_var(name)):
+        paths.append(Path(os.environ[checkpoint_env_var(name)]))
+    if os.environ.get("ANALOGIST_WEIGHTS_DIR"):
+        paths.append(Path(os.environ["ANALOGIST_WEIGHTS_DIR"]) / filename)
+    paths.append(bundled_dir() / filename)
+    return paths
+
+
+def find_checkpoint(name: str, filename: str, explicit: str | os.PathLike | None = None) -> Path | None:
+    """First existing candidate of :func:`checkpoint_candidates`, or ``None``.
+
+    An explicit path that does not exist is an error rather than a reason to look elsewhere.
+    """
+    if explicit and not Path(explicit).is_file():
+        raise InputError(f"checkpoint file {explicit} does not exist")
+    return next((p for p in checkpoint_candidates(name, filename, explicit) if p.is_file()), None)
+
+
+def resolve_checkpoint(name: str, filename: str, explicit: str | os.PathLike | None = None) -> Path:
+    """Like :func:`find_checkpoint` but raises :class:`WeightsNotFoundError` saying where to put one."""
+    found = find_checkpoint(name, filename, explicit)
+    if found is None:
+        raise WeightsNotFoundError(
+            f"no {name} checkpoint found: train one with `analogist train {name}`, then pass its path, "
+            f"set {checkpoint_env_var(name)}, or put it in $ANALOGIST_WEIGHTS_DIR as {filename}")
+    return found
+
+
+__all__ = ["FORMAT", "VERSION", "save_checkpoint", "load_checkpoint", "slim", "bundled_dir", "checkpoint_env_var",
+           "checkpoint_candidates", "find_checkpoint", "resolve_checkpoint"]
