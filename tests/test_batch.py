@@ -111,9 +111,18 @@ def _kill_first_job_process(killed: list[int], deadline: float) -> None:
         time.sleep(0.05)
 
 
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """One real local Ray head with two worker CPUs on loopback, shared by the Ray tests (start-up is slow)."""
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, _node_ip_address="127.0.0.1", include_dashboard=False, log_to_driver=False,
+             configure_logging=False)
+    yield ray
+    ray.shutdown()
+
+
 @pytest.mark.slow
-def test_ray_cluster_survives_a_killed_worker(tmp_path, capsys):
-    pytest.importorskip("ray")
+def test_ray_cluster_survives_a_killed_worker(ray_cluster, tmp_path, capsys):
     jobs_csv = _csv(tmp_path / "jobs.csv", [_job(f"j{i}") for i in range(4)])
     out = tmp_path / "out"
     killed: list[int] = []
@@ -128,3 +137,19 @@ def test_ray_cluster_survives_a_killed_worker(tmp_path, capsys):
     for i in range(4):
         assert json.loads((out / f"j{i}" / "job.json").read_text())["outputs"] == ["buddies.png", "points.csv"]
     assert not list(out.glob(".*part*"))
+
+
+@pytest.mark.slow
+def test_eval_on_ray_equals_local(ray_cluster, tmp_path):
+    import numpy as np
+    from test_eval import tss_dataset
+
+    from analogist.eval.datasets import tss_pairs
+    from analogist.eval.runner import EvalConfig, evaluate
+
+    pairs = tss_pairs(tss_dataset(tmp_path, np.random.default_rng(0)))
+    config = EvalConfig("nn", "vgg16-hed", 64, options=(("layer", "relu3_3"),))
+    local = evaluate("tss", pairs, config)
+    remote = evaluate("tss", pairs, config, engine="ray", workers=2)
+    assert [p.scores for p in remote.pairs] == [p.scores for p in local.pairs]
+    assert remote.groups == local.groups and not remote.skipped

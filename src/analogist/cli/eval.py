@@ -7,6 +7,7 @@ import logging
 import math
 from pathlib import Path
 
+from ..batch.engines import ENGINES
 from ..errors import InputError
 from ..eval.datasets import pairs_csv, spair, tss_pairs
 from ..eval.matchers import MATCHERS, get_matcher
@@ -47,7 +48,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-flip", action="store_true",
                    help="TSS: ignore flip_gt.txt (by default flipped pairs are matched against the mirrored image2)")
     p.add_argument("--limit", type=int_in(1, None), default=None, help="evaluate only the first N pairs")
-    p.add_argument("--workers", type=int_in(1, 64), default=1, help="processes evaluating pairs in parallel (default 1)")
+    p.add_argument("--workers", type=int_in(1, 64), default=1,
+                   help="pairs evaluated in parallel: local processes, or Ray tasks with --engine ray (default 1)")
+    p.add_argument("--engine", choices=ENGINES, default="local",
+                   help="local: this machine; ray: a Ray cluster, the path analogist batch uses (needs the 'batch' extra)")
+    p.add_argument("--address", default=None, help="Ray cluster address (default: start a local one)")
     p.add_argument("--json", default=None, metavar="OUT", help="also write the results as JSON")
     p.set_defaults(func=run)
 
@@ -130,7 +135,10 @@ def run(args: argparse.Namespace) -> int:
         options=tuple(sorted(options.items())), alphas=alphas,
         pck_norm=args.pck_norm or ("bbox" if kind == "spair" else "image"), use_flip=not args.no_flip,
     )
-    report = evaluate(kind, pairs, config, workers=args.workers, progress=terminal)
+    if args.address is not None and args.engine != "ray":
+        raise InputError("--address applies to --engine ray only")
+    report = evaluate(kind, pairs, config, workers=args.workers, engine=args.engine, address=args.address,
+                      progress=terminal)
     for p in report.skipped:
         log.warning("skipped %s: %s", p.name, p.skipped)
     if len(report.skipped) == len(report.pairs):

@@ -7,9 +7,6 @@ gives exactly the serial results in the same order.
 
 from __future__ import annotations
 
-import concurrent.futures as cf
-import multiprocessing
-import os
 import resource
 import time
 import zlib
@@ -219,10 +216,6 @@ def evaluate_pair(pair: TSSPair | KeypointPair, config: EvalConfig) -> PairResul
     return result
 
 
-def _init_worker(threads: int) -> None:
-    torch.set_num_threads(threads)
-
-
 def _summarise(dataset: str, pairs: Sequence[PairResult]) -> tuple[list[str], dict[str, dict[str, float]], dict[str, int]]:
     done = [p for p in pairs if not p.skipped]
     metrics = list(done[0].scores) if done else []
@@ -252,29 +245,31 @@ def evaluate(
     config: EvalConfig,
     *,
     workers: int = 1,
+    engine: str = "local",
+    address: str | None = None,
     progress: Progress = silent,
 ) -> Report:
-    """Evaluate ``config.method`` on every pair, serially or in ``workers`` processes.
+    """Evaluate ``config.method`` on every pair: serially, in ``workers`` processes, or on a Ray cluster.
 
-    Results come back in the order of ``pairs`` whatever the number of workers. Workers are spawned
-    (not forked) and split the CPU threads between them.
+    Results come back in the order of ``pairs`` whatever the engine and the number of workers. Local
+    workers are spawned (not forked) and split the CPU threads between them; ``engine="ray"`` runs
+    pairs as Ray tasks (see :func:`analogist.batch.engines.map_unordered`, shared with ``analogist
+    batch``); a pair whose Ray worker keeps dying is reported as skipped.
     """
+    from ..batch.engines import map_unordered
+
     get_matcher(config.method)  # fail early on an unknown name
     start = time.perf_counter()
-    if workers <= 1 or len(pairs) <= 1:
-        results = [evaluate_pair(p, config) for p in progress(pairs, total=len(pairs), desc=f"eval {config.method}")]
-        peak = _peak_rss_mib()
-    else:
-        threads = max(1, (os.cpu_count() or 1) // workers)
-        results_by_index: dict[int, PairResult] = {}
-        ctx = multiprocessing.get_context("spawn")
-        with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                                    initargs=(threads,)) as pool:
-            futures = {pool.submit(evaluate_pair, p, config): i for i, p in enumerate(pairs)}
-            for fut in progress(cf.as_completed(futures), total=len(futures), desc=f"eval {config.method}"):
-                results_by_index[futures[fut]] = fut.result()
-        results = [results_by_index[i] for i in range(len(pairs))]
-        peak = max([r.peak_rss_mib for r in results] + [_peak_rss_mib()])
+
+    def lost(i: int, message: str) -> PairResult:
+        p = pairs[i]
+        return PairResult(p.name, p.subset if isinstance(p, TSSPair) else p.category, skipped=message)
+
+    done = map_unordered(evaluate_pair, [(p, config) for p in pairs], engine=engine, workers=workers,
+                         address=address, on_lost=lost)
+    by_index = dict(progress(done, total=len(pairs), desc=f"eval {config.method}"))
+    results = [by_index[i] for i in range(len(pairs))]
+    peak = max([r.peak_rss_mib for r in results] + [_peak_rss_mib()])
     metrics, groups, counts = _summarise(dataset, results)
     times = [r.seconds for r in results if not r.skipped]
     return Report(dataset, config, metrics, list(results), groups, counts,
