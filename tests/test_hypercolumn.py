@@ -7,7 +7,8 @@ import torch
 import torch.nn.functional as F
 
 from analogist.matching.hypercolumn import centre_normalise, grid_rows, resize_bilinear, tap_rows
-from analogist.methods.stylize import _HyperCosineDistance, _unit_rows
+from analogist.synthesis.hyperopt import HyperCosineDistance as _HyperCosineDistance
+from analogist.synthesis.hyperopt import unit_rows as _unit_rows
 
 # (H, W) -> (h, w): whole factors 4, 2, 1, an enlargement, an odd factor and factors that are not whole
 SIZES = [((32, 24), (8, 6)), ((16, 12), (8, 6)), ((8, 6), (8, 6)), ((4, 3), (8, 6)), ((9, 15), (3, 5)),

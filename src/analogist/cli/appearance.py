@@ -1,0 +1,130 @@
+"""``analogist appearance``: correspondence-driven object appearance transfer (COAT, Jeon et al. 2022)."""
+
+from __future__ import annotations
+
+import argparse
+import resource
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import torch
+
+from ..data import example_path
+from ..errors import InputError
+from ..io import load_image
+from ..methods.coat import MAX_LEVEL, SCALES, COATParams, COATResult, coat_levels
+from ..methods.coat_pictures import contact_sheet, draw_pairs, grid_points
+from ..outputs import OutputPlan
+from ..progress import Progress, terminal
+from .common import add_size, float_in, int_in
+
+FORMS = ("free", "learned")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("appearance", help="give an object the part-by-part appearance of another (COAT)")
+    p.add_argument("content", help="content image: its structure is kept")
+    p.add_argument("style", help="style image: its texture, colour and material move onto the content")
+    p.add_argument("-o", "--output", required=True, help="output folder")
+    add_size(p, 256)
+    p.add_argument("--texture-level", type=int_in(0, MAX_LEVEL), default=COATParams.texture_level, metavar="N",
+                   help=f"how many coarse scales keep the content's features (0..{MAX_LEVEL}; smaller moves "
+                        f"more texture; default {COATParams.texture_level})")
+    p.add_argument("--threshold", type=float_in(1e-6, 1.0), default=1.0, metavar="T",
+                   help="confident correspondences need soft mutual consistency Q >= T (1: mutual nearest "
+                        "neighbours only, the paper; lower swaps more positions)")
+    p.add_argument("--form", choices=FORMS, default="free",
+                   help="free: synthesis by optimisation (default); learned: the trained decoder (a checkpoint)")
+    p.add_argument("--checkpoint", default=None, metavar="CKPT", help="learned form: explicit decoder checkpoint")
+    p.add_argument("--sheet-levels", default="0,1,2,3", metavar="N,N,...",
+                   help="texture levels of the contact sheet (default 0,1,2,3; empty: no sheet)")
+    p.add_argument("--steps", type=int_in(0, 10000), default=None,
+                   help=f"free form: Adam steps per scale (default {COATParams.steps})")
+    p.add_argument("--backbone", choices=("vgg16-hed", "vgg16"), default="vgg16-hed",
+                   help="VGG16 weights: vgg16-hed (offline, default) or vgg16 (ImageNet, if present)")
+    p.add_argument("--weights", default=None, metavar="PATH", help="explicit weight file for the backbone")
+    p.set_defaults(func=run)
+
+
+def _levels(text: str) -> list[int]:
+    try:
+        levels = sorted({int(t) for t in text.split(",") if t.strip()})
+    except ValueError:
+        raise InputError(f"--sheet-levels must be comma-separated whole numbers, got {text!r}") from None
+    if any(not 0 <= n <= MAX_LEVEL for n in levels):
+        raise InputError(f"--sheet-levels must be between 0 and {MAX_LEVEL}, got {text!r}")
+    return levels
+
+
+def outputs(sheet: bool) -> list[str]:
+    """Files ``appearance`` writes into its output folder."""
+    names = ["result.png", "report.json"] + [f"pairs_{name}.png" for name, _, _ in SCALES]
+    return names + (["sheet.png"] if sheet else [])
+
+
+def transfer(content: torch.Tensor, style: torch.Tensor, params: COATParams, form: str, levels: list[int],
+             checkpoint: str | None, progress: Progress) -> dict[int, COATResult]:
+    """Results at ``params.texture_level`` and at every sheet level, in the chosen form."""
+    wanted = sorted({params.texture_level, *levels})
+    if form == "learned":
+        try:
+            from ..methods.coat_learned import coat_learned_levels
+        except ImportError:
+            raise InputError("the learned form of COAT is not available yet: use --form free") from None
+
+        return coat_learned_levels(content, style, params, wanted, checkpoint=checkpoint)
+    return coat_levels(content, style, params, wanted, progress=progress)
+
+
+def write_outputs(plan: OutputPlan, content: torch.Tensor, style: torch.Tensor, results: dict[int, COATResult],
+                  params: COATParams, levels: list[int], extra: dict) -> list[Path]:
+    main = results[params.texture_level]
+    al = main.alignment
+    paths = [plan.save_image("result.png", main.image)]
+    for name, _, _ in SCALES:
+        pts = grid_points(al.confident[name], al.grid_1, al.grid_2, tuple(content.shape[-2:]), tuple(style.shape[-2:]))
+        paths.append(plan.save_image(f"pairs_{name}.png", draw_pairs(content, style, pts)))
+    if levels:
+        paths.append(plan.save_image("sheet.png", contact_sheet([[content, style] + [results[n].image for n in levels]])))
+    positions = al.grid_1[0] * al.grid_1[1]
+    report = {"method": "coat", "params": asdict(params), "size_content": list(content.shape[-2:]),
+              "size_style": list(style.shape[-2:]), "grid": list(al.grid_1),
+              "pairs_per_scale": al.pairs(), "swapped_share": {k: round(c.mask.float().mean().item(), 4)
+                                                               for k, c in al.confident.items()},
+              "positions": positions, "sheet_levels": levels,
+              "timings_s": {k: round(v, 3) for k, v in main.timings.items()},
+              "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1),
+              "threads": torch.get_num_threads(), **extra}
+    paths.append(plan.write_json("report.json", report))
+    return paths
+
+
+def run(args: argparse.Namespace) -> int:
+    levels = _levels(args.sheet_levels)
+    if args.checkpoint and args.form != "learned":
+        raise InputError("--checkpoint applies to --form learned only")
+    content = load_image(args.content, args.size)
+    style = load_image(args.style, args.size)
+    plan = OutputPlan.folder(args.output, outputs(bool(levels)), [args.content, args.style])
+    overrides: dict[str, object] = {"texture_level": args.texture_level, "threshold": args.threshold,
+                                    "backbone": args.backbone, "weights": args.weights}
+    if args.steps is not None:
+        overrides["steps"] = args.steps
+    params = replace(COATParams(), **overrides)
+    results = transfer(content, style, params, args.form, levels, args.checkpoint, terminal)
+    with plan:
+        write_outputs(plan, content, style, results, params, levels,
+                      {"form": args.form, "inputs": [str(args.content), str(args.style)]})
+    return 0
+
+
+def demo(outdir: Path, progress: Progress) -> list[Path]:
+    """The bundled cat photo with the appearance of its painted copy, at 160 px, over n = 0..3."""
+    levels = [0, 1, 2, 3]
+    plan = OutputPlan.folder(outdir, outputs(True))
+    content = load_image(example_path("cat.jpg"), 160)
+    style = load_image(example_path("cat_painting.jpg"), 160)
+    params = COATParams(steps=20)
+    results = coat_levels(content, style, params, sorted({params.texture_level, *levels}), progress=progress)
+    with plan:
+        return write_outputs(plan, content, style, results, params, levels, {"form": "free", "demo": True})

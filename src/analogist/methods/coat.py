@@ -1,0 +1,246 @@
+"""COAT: correspondence-driven object appearance transfer (Jeon et al., BMVC 2022), training-free form.
+
+The content ``I_1`` and the style ``I_2`` are encoded into a feature hierarchy: the VGG16 layers of
+Neural Neighbor Style Transfer (relu1_1 ... relu4_3) in four scales (blocks 1-4), read as hypercolumns at
+a quarter of the image resolution. At every scale the cosine similarity ``S_l`` (Eq. 1, in chunks), the
+soft mutual consistency ``Q_l`` and its confident set (Eq. 2) are computed, and the latent swap (Eq. 3)
+gives the aligned style map. The paper decodes the content maps in the first ``n`` layers of a StyleGAN
+and the aligned maps in the rest; without a generator, the output image is synthesised instead by the
+Laplacian-pyramid optimisation of NNST (:func:`analogist.synthesis.hyperopt.optimise_pyramid`) towards a
+target whose ``n`` coarsest scales (the structure layers) are the content's features and whose finer
+scales (the texture layers) are the aligned style features. Smaller ``n`` moves more texture (Fig. 4).
+
+Not from the paper: the features a scale is matched on (see :class:`COATParams.context`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import InputError
+from ..features import get_backbone
+from ..io import check_image
+from ..matching.hypercolumn import flatten
+from ..matching.mutual import Confident, confident_set, latent_swap
+from ..progress import Progress, silent
+from ..synthesis import pyramid
+from ..synthesis.hyperopt import optimise_pyramid
+from .stylize import BACKBONES, Extractor, _use_bf16
+
+#: The scales of the hierarchy, coarse last: (name, index range into :data:`analogist.methods.stylize.LAYERS`).
+SCALES = (("block1", 0, 2), ("block2", 2, 4), ("block3", 4, 7), ("block4", 7, 10))
+#: Most structure scales (``n = 4``: every scale from the content, the output is the content).
+MAX_LEVEL = len(SCALES)
+
+
+@dataclass(frozen=True)
+class COATParams:
+    """Parameters of COAT's training-free form.
+
+    Attributes:
+        texture_level: ``n``, how many of the coarsest scales keep the content's features (the
+            structure layers); the finer ones take the aligned style features. 0 moves the most
+            texture, :data:`MAX_LEVEL` returns the content.
+        threshold: ``t`` of the confident set ``Q >= t``; 1 keeps the mutual nearest neighbours only
+            (the paper), lower values swap more positions.
+        context: features each scale is matched on. ``"pyramid"``: the scale's own layers and every
+            coarser scale's (each scale reduced to ``match_dims`` principal components and weighted
+            equally), so fine scales match by what the coarse ones see (like the top-down pyramid of
+            the paper's encoder); ``"own"``: the scale's own layers only.
+        match_dims: principal components kept per scale for matching.
+        scales: coarse-to-fine optimisation scales (each half the next).
+        steps: Adam steps per optimisation scale; ``lr``: its step size.
+        levels, zero_levels: Laplacian pyramid levels of the output, and how many of the finest start
+            at zero (the rest start as the content's).
+        backbone, weights: VGG16 weights (see :data:`analogist.methods.stylize.BACKBONES`).
+        precision: ``"auto"``, ``"fp32"`` or ``"bf16"`` (network and products).
+        chunk: rows of ``S`` per matrix product (memory about ``chunk * positions`` floats).
+    """
+
+    texture_level: int = 2
+    threshold: float = 1.0
+    context: str = "pyramid"
+    match_dims: int = 64
+    scales: int = 3
+    steps: int = 30
+    lr: float = 4e-3
+    levels: int = 8
+    zero_levels: int = 2
+    backbone: str = "vgg16-hed"
+    weights: str | None = None
+    precision: str = "auto"
+    chunk: int = 2048
+
+    def __post_init__(self) -> None:
+        checks = [
+            (0 <= self.texture_level <= MAX_LEVEL, f"texture level must be 0..{MAX_LEVEL}"),
+            (0.0 < self.threshold <= 1.0, "threshold must be in (0, 1]"),
+            (self.context in ("pyramid", "own"), "context must be pyramid or own"),
+            (self.match_dims >= 1 and self.chunk >= 1, "match_dims and chunk must be positive"),
+            (1 <= self.scales <= 6 and self.levels >= self.scales, "scales must be 1..6 and at most levels"),
+            (0 <= self.zero_levels < self.levels, "zero_levels must be below levels"),
+            (self.steps >= 0 and self.lr > 0, "steps must not be negative and lr must be positive"),
+            (self.backbone in BACKBONES, f"backbone must be one of {', '.join(BACKBONES)}"),
+            (self.precision in ("auto", "fp32", "bf16"), "precision must be auto, fp32 or bf16"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise InputError(f"{message} (got {self})")
+
+
+@dataclass
+class Alignment:
+    """The latent alignment of one image scale: per hierarchy scale its confident set and grid."""
+
+    confident: dict[str, Confident]
+    grid_1: tuple[int, int]
+    grid_2: tuple[int, int]
+    aligned: torch.Tensor  #: ``(1, 2688, h1, w1)`` the content hypercolumn with swapped scales
+
+    def pairs(self) -> dict[str, int]:
+        return {name: c.pairs for name, c in self.confident.items()}
+
+
+@dataclass
+class COATResult:
+    """``image`` ``(1, 3, H, W)`` in [0, 1]; ``alignment`` at the finest scale; ``timings`` in s."""
+
+    image: torch.Tensor
+    alignment: Alignment
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+#: Channels of :data:`LAYERS` in VGG16 (2688 in all).
+CHANNELS = (64, 64, 128, 128, 256, 256, 256, 512, 512, 512)
+
+
+def _slices() -> list[slice]:
+    """Channel ranges of every scale of :data:`SCALES` in the hypercolumn."""
+    bounds = [0]
+    for c in CHANNELS:
+        bounds.append(bounds[-1] + c)
+    return [slice(bounds[a], bounds[b]) for _, a, b in SCALES]
+
+
+def _leading_axes(cov: torch.Tensor, dims: int, iters: int = 8) -> torch.Tensor:
+    """Orthonormal ``(C, dims)`` spanning about the leading eigenvectors of ``cov`` ``(C, C)``, by
+    subspace iteration from a fixed seeded start: a full ``eigh`` took seconds for 1536 channels on
+    a busy CPU (LAPACK's threads), a few products and thin QRs take a tenth of that."""
+    g = torch.Generator(device=cov.device).manual_seed(0)
+    q = torch.randn(cov.shape[0], dims, generator=g, device=cov.device, dtype=cov.dtype)
+    for _ in range(iters):
+        q = torch.linalg.qr(cov @ q).Q
+    return q
+
+
+def _reduce(h1: torch.Tensor, h2: torch.Tensor, dims: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Both ``(C, N)`` feature sets projected on the ``dims`` leading principal axes of their union,
+    each column scaled to unit length: ``(d, N1)``, ``(d, N2)``."""
+    both = torch.cat([h1, h2], dim=1)
+    mean = both.mean(dim=1, keepdim=True)
+    if h1.shape[0] > dims:
+        x = both - mean
+        cov = (x @ x.T) / x.shape[1]
+        axes = _leading_axes(cov, dims)
+        h1, h2 = axes.T @ (h1 - mean), axes.T @ (h2 - mean)
+    else:
+        h1, h2 = h1 - mean, h2 - mean
+    return F.normalize(h1, dim=0), F.normalize(h2, dim=0)
+
+
+def match_scales(hyper_1: torch.Tensor, hyper_2: torch.Tensor, params: COATParams,
+                 dtype: torch.dtype = torch.float32) -> dict[str, Confident]:
+    """Eq. 1-2 at every hierarchy scale between content hypercolumns ``(1, 2688, h1, w1)`` and style
+    hypercolumns ``(1, 2688, h2, w2)``: ``{scale name: confident set}``."""
+    f1, f2 = flatten(hyper_1), flatten(hyper_2)
+    reduced = [_reduce(f1[s], f2[s], params.match_dims) for s in _slices()]
+    confident: dict[str, Confident] = {}
+    for k, (name, _, _) in enumerate(SCALES):
+        parts = reduced[k:] if params.context == "pyramid" else reduced[k:k + 1]
+        m1 = torch.cat([p[0] for p in parts], dim=0)
+        m2 = torch.cat([p[1] for p in parts], dim=0)
+        confident[name] = confident_set(m1, m2, params.threshold, chunk=params.chunk, dtype=dtype)
+    return confident
+
+
+def swap_scales(hyper_1: torch.Tensor, hyper_2: torch.Tensor, confident: dict[str, Confident],
+                texture_level: int) -> torch.Tensor:
+    """Eq. 3 on the texture scales: ``(1, 2688, h1, w1)``, the content's hypercolumns with every scale
+    finer than the ``texture_level`` coarsest ones swapped to the style's on its confident set."""
+    aligned = hyper_1.clone()
+    for k, ((name, _, _), s) in enumerate(zip(SCALES, _slices())):
+        if k < MAX_LEVEL - texture_level:
+            aligned[:, s] = latent_swap(hyper_1[:, s], hyper_2[:, s], confident[name])
+    return aligned
+
+
+def align(hyper_1: torch.Tensor, hyper_2: torch.Tensor, params: COATParams, dtype: torch.dtype = torch.float32) -> Alignment:
+    """:func:`match_scales` and :func:`swap_scales` at ``params.texture_level``. The structure scales
+    are matched too (the report and the pictures show them) but not swapped."""
+    confident = match_scales(hyper_1, hyper_2, params, dtype)
+    aligned = swap_scales(hyper_1, hyper_2, confident, params.texture_level)
+    return Alignment(confident, tuple(hyper_1.shape[-2:]), tuple(hyper_2.shape[-2:]), aligned)
+
+
+def coat(
+    content: torch.Tensor,
+    style: torch.Tensor,
+    params: COATParams = COATParams(),
+    *,
+    progress: Progress = silent,
+) -> COATResult:
+    """Give ``content`` ``(1, 3, H, W)`` the part-by-part appearance of ``style`` ``(1, 3, Hs, Ws)``
+    (both RGB in [0, 1]); the result has the content's size and structure."""
+    return coat_levels(content, style, params, [params.texture_level], progress=progress)[params.texture_level]
+
+
+def coat_levels(
+    content: torch.Tensor,
+    style: torch.Tensor,
+    params: COATParams,
+    levels: list[int],
+    *,
+    progress: Progress = silent,
+) -> dict[int, COATResult]:
+    """:func:`coat` at several texture levels ``n``, matching once: ``{n: result}`` (as Fig. 4)."""
+    check_image(content, "content", min_side=16)
+    check_image(style, "style", min_side=16)
+    for n in levels:
+        replace(params, texture_level=n)  # validates n
+    t0 = time.perf_counter()
+    extractor = Extractor(get_backbone(params.backbone, params.weights), _use_bf16(params.precision))
+    content, style = content.float().detach(), style.float().detach()
+    c_pyr = pyramid.build(content, params.levels)
+    s_pyr = pyramid.build(style, params.levels)
+    scales = []  # per optimisation scale, coarse to fine: (hyper_1, hyper_2, confident sets)
+    for s in reversed(range(params.scales)):
+        with torch.no_grad():
+            h1 = extractor.hyper(pyramid.collapse(c_pyr[s:]))
+            h2 = extractor.hyper(pyramid.collapse(s_pyr[s:]))
+            scales.append((s, h1, h2, match_scales(h1, h2, params, extractor.dtype)))
+    t_align = time.perf_counter() - t0
+    results = {}
+    for n in levels:
+        t = time.perf_counter()
+        out = [torch.zeros_like(b) if i < params.zero_levels else b.clone() for i, b in enumerate(c_pyr)]
+        for i, (s, h1, h2, confident) in enumerate(scales):
+            if n == MAX_LEVEL:
+                break  # every scale is the content's
+            h, w = c_pyr[s].shape[-2:]
+            out[s:] = optimise_pyramid(out[s:], swap_scales(h1, h2, confident, n), extractor, lr=params.lr,
+                                       steps=params.steps, progress=progress,
+                                       desc=f"n={n} scale {i + 1}/{params.scales} {w}x{h}")
+        with torch.no_grad():
+            image = content.clone() if n == MAX_LEVEL else pyramid.collapse(out).clamp(0.0, 1.0)
+        _, h1, h2, confident = scales[-1]
+        alignment = Alignment(confident, tuple(h1.shape[-2:]), tuple(h2.shape[-2:]),
+                              swap_scales(h1, h2, confident, n))
+        results[n] = COATResult(image, alignment, {"align": t_align, "synthesis": time.perf_counter() - t})
+    return results
+
+
+__all__ = ["SCALES", "MAX_LEVEL", "COATParams", "Alignment", "COATResult", "align", "match_scales", "swap_scales", "coat", "coat_levels"]
