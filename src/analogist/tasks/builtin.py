@@ -156,7 +156,7 @@ register(Task(
     name="morph", title="Morph",
     description="An automatic morph sequence driven by the best buddies.",
     inputs=_PAIR, examples=_CATS, run=_morph, stages=lambda s, o: [1.0, 0.05 * o["frames"]],
-    outputs=lambda o: [("morph.gif", "animation")] + ([("morph.mp4", "video")] if _has_mp4() else [])
+    outputs=lambda o: [("morph.gif", "main")] + ([("morph.mp4", "video")] if _has_mp4() else [])
     + [("buddies.png", "image")],
     options=_DEFORM + _SPARSE + (Option("frames", "frames", "int", 12, 2, 60),
                                  Option("fps", "frames per second", "float", 8.0, 1, 30)),

@@ -68,8 +68,8 @@ class Task:
         title, description: shown on the page.
         inputs: labels of the two images.
         examples: bundled example names loaded by "try the example".
-        outputs: ``options -> [(file name, role)]`` where role is ``main`` (shown large), ``image``,
-            ``animation``, ``video`` or ``file`` (download only). Every file the run writes is listed.
+        outputs: ``options -> [(file name, role)]`` where role is ``main`` (shown large; an image or a
+            GIF), ``image``, ``video`` or ``file`` (download only). Every file the run writes is listed.
         run: see :data:`Runner`.
         stages: ``options -> weights`` of the top-level progress stages the run goes through, in
             order, so the page shows one overall bar; a run with more stages clamps at 99 %.

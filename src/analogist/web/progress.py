@@ -28,7 +28,7 @@ class JobProgress:
         self._stage = 0  # top-level stages finished
         self._depth = 0
         self._within = 0.0
-        self.label = ""
+        self.label = "loading the images and the network"
         self.started = time.monotonic()
 
     def __call__(self, iterable: Iterable[T], *, total: int | None = None, desc: str | None = None) -> Iterable[T]:
