@@ -78,7 +78,7 @@ def _open_checked(path: Path) -> Image.Image:
     try:
         # analogist's own limit (MAX_PIXELS) decides; Pillow's smaller default would refuse valid images
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            warnings.simplefilter("ignore")  # DecompressionBombWarning, TIFF metadata warnings
             im = Image.open(path)
     except Image.DecompressionBombError:
         raise InputError(f"{path} has more than the {MAX_PIXELS // 1_000_000} megapixels analogist accepts") from None

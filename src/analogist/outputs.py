@@ -21,6 +21,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import tempfile
 from pathlib import Path, PurePosixPath
 from types import TracebackType
 from typing import Any, Iterable, Sequence
@@ -80,7 +81,9 @@ class OutputPlan:
     (a command writing one file), then write through it inside ``with plan:``.
     """
 
-    def __init__(self, root: Path, names: Iterable[str | None], inputs: Sequence[PathLike], *, single: bool):
+    def __init__(self, root: PathLike, names: Iterable[str | None], inputs: Sequence[PathLike], *, single: bool):
+        if not os.fspath(root).strip():
+            raise InputError("the output path is empty: give a file or folder name")
         self.root = Path(root)
         self.single = single
         self.inputs = [Path(p) for p in inputs if p is not None]
@@ -94,12 +97,12 @@ class OutputPlan:
     @classmethod
     def folder(cls, outdir: PathLike, names: Iterable[str], inputs: Sequence[PathLike] = ()) -> "OutputPlan":
         """Plan files ``names`` (relative, ``/``-separated) inside the folder ``outdir``."""
-        return cls(Path(outdir), names, inputs, single=False)
+        return cls(outdir, names, inputs, single=False)
 
     @classmethod
     def file(cls, path: PathLike, inputs: Sequence[PathLike] = ()) -> "OutputPlan":
         """Plan the single file ``path``; write it with name ``None``."""
-        return cls(Path(path), [None], inputs, single=True)
+        return cls(path, [None], inputs, single=True)
 
     # ------------------------------------------------------------------------------------- checks
 
@@ -122,6 +125,11 @@ class OutputPlan:
             raise InputError(f"cannot create output folder {folder}: {base} is not a folder")
         if not os.access(base, os.W_OK | os.X_OK):
             raise OutputError(f"cannot write to {base}: permission denied")
+        # access() says yes to root on read-only mounts and in /proc: only a real write tells
+        try:
+            os.rmdir(tempfile.mkdtemp(prefix=".analogist-probe-", dir=base))
+        except OSError as exc:
+            raise os_error("write to", base, exc) from None
 
     def _check_file(self, path: Path) -> None:
         if len(os.fsencode(path.name)) > 255:

@@ -49,6 +49,8 @@ def _configure_logging(quiet: bool) -> None:
     log.handlers[:] = [handler]
     log.setLevel(logging.WARNING if quiet else logging.INFO)
     log.propagate = False
+    # Pillow logs what it skips in odd files; the user gets analogist's one line instead
+    logging.getLogger("PIL").addHandler(logging.NullHandler())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -129,7 +129,8 @@ def run(args: argparse.Namespace) -> int:
         pairs = pairs[: args.limit]
     if not pairs:
         raise InputError(f"{path} holds no pairs")
-    plan = OutputPlan.file(args.json, [path]) if args.json else None
+    # the pairs' own files count as inputs too: --json may not land on any of them
+    plan = OutputPlan.file(args.json, [path, *(f for p in pairs for f in p.files())]) if args.json else None
     config = EvalConfig(
         method=args.method, backbone=backbone, size=args.size or DEFAULT_SIZES.get((args.method, backbone), DEFAULT_SIZE),
         options=tuple(sorted(options.items())), alphas=alphas,
@@ -139,10 +140,12 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--address applies to --engine ray only")
     report = evaluate(kind, pairs, config, workers=args.workers, engine=args.engine, address=args.address,
                       progress=terminal)
+    if len(report.skipped) == len(report.pairs):
+        first = report.skipped[0]
+        raise InputError(f"no pair of {path} could be evaluated (all {len(report.pairs)} skipped; "
+                         f"{first.name}: {first.skipped})")
     for p in report.skipped:
         log.warning("skipped %s: %s", p.name, p.skipped)
-    if len(report.skipped) == len(report.pairs):
-        raise InputError(f"no pair of {path} could be evaluated (all {len(report.pairs)} skipped)")
     print(format_table(report))
     if plan is not None:
         with plan:

@@ -60,9 +60,14 @@ class TSSPair:
     corr: Path | None
     flip: bool  # flip_gt.txt == 1: image2 is a mirror view of image1
 
+    def files(self) -> list[Path]:
+        """Every file of the pair that a run reads."""
+        extra = [self.corr] if self.corr is not None else []
+        return [self.image1, self.image2, self.flow1, self.flow2, self.mask1, self.mask2, *extra]
+
     def missing(self) -> list[Path]:
         """Required files that do not exist."""
-        return [p for p in (self.image1, self.image2, self.flow1, self.flow2, self.mask1, self.mask2) if not p.is_file()]
+        return [p for p in self.files() if p != self.corr and not p.is_file()]
 
 
 @dataclass(frozen=True)
@@ -81,11 +86,10 @@ class TSSData:
 def _read_flip(path: Path) -> bool:
     if not path.is_file():
         return False
-    text = path.read_text().strip()
-    try:
-        return bool(int(text or "0"))
-    except ValueError:
-        raise InputError(f"{path}: expected 0 or 1, got {text[:20]!r}") from None
+    text = path.read_bytes()[:64].decode("utf-8", errors="replace").strip()
+    if text not in ("", "0", "1"):
+        raise InputError(f"{path}: expected 0 or 1, got {text[:20]!r}")
+    return text == "1"
 
 
 def tss_pairs(root: str | Path) -> list[TSSPair]:
@@ -145,12 +149,23 @@ def load_tss_pair(pair: TSSPair) -> TSSData:
             raise InputError(f"{fname}: flow {flo.shape[-2:]}, mask {m.shape} and image {tuple(img.shape[-2:])} sizes differ")
     corr = None
     if pair.corr is not None:
-        c = np.loadtxt(pair.corr, ndmin=2)
+        c = _read_corr(pair.corr)
         if c.size:
             (h1, w1), (h2, w2) = image1.shape[-2:], image2.shape[-2:]
             # normalised [0, 1] positions to pixel centres
             corr = c[:, :4] * np.array([w1, h1, w2, h2]) - 0.5
     return TSSData(image1, image2, flow1, flow2, mask1, mask2, corr)
+
+
+def _read_corr(path: Path) -> np.ndarray:
+    """``corr.txt`` as ``(N, >=4)`` floats (x1 y1 x2 y2 normalised to [0, 1] per row)."""
+    try:
+        c = np.loadtxt(path, ndmin=2)
+    except (OSError, ValueError, UnicodeDecodeError):
+        raise InputError(f"{path}: expected rows of numbers 'x1 y1 x2 y2'") from None
+    if c.size and (c.shape[1] < 4 or not np.isfinite(c[:, :4]).all()):
+        raise InputError(f"{path}: expected rows of four finite numbers 'x1 y1 x2 y2'")
+    return c
 
 
 # ------------------------------------------------------------------------------------ keypoint datasets
@@ -168,8 +183,12 @@ class KeypointPair:
     source_bbox: np.ndarray | None = field(default=None, repr=False)  # (4,) x1, y1, x2, y2
     target_bbox: np.ndarray | None = field(default=None, repr=False)
 
+    def files(self) -> list[Path]:
+        """Every file of the pair that a run reads."""
+        return [self.source, self.target]
+
     def missing(self) -> list[Path]:
-        return [p for p in (self.source, self.target) if not p.is_file()]
+        return [p for p in self.files() if not p.is_file()]
 
 
 def _image_size(path: Path) -> tuple[int, int] | None:
@@ -179,8 +198,8 @@ def _image_size(path: Path) -> tuple[int, int] | None:
     try:
         with Image.open(path) as im:
             return im.size
-    except (OSError, ValueError):
-        return None  # unreadable images are reported when the pair is loaded
+    except Exception:  # unreadable or oversized images are reported (and skipped) when the pair is loaded
+        return None
 
 
 def _check_inside(points: np.ndarray, image: Path, where: str) -> None:
@@ -249,13 +268,18 @@ def pairs_csv(path: str | Path, root: str | Path | None = None) -> list[Keypoint
             raise InputError(f"{where}: XA, YA, XB, YB have different numbers of keypoints")
         pa = np.stack([coords["XA"], coords["YA"]], 1)
         pb = np.stack([coords["XB"], coords["YB"]], 1)
+        if np.isinf(pa).any() or np.isinf(pb).any():
+            raise InputError(f"{where}: keypoint coordinates must be finite numbers (or nan where absent)")
         keep = np.isfinite(pa).all(1) & np.isfinite(pb).all(1)
         pa, pb = pa[keep], pb[keep]
         source, target = base / src.strip(), base / trg.strip()
         _check_inside(pa, source, where)
         _check_inside(pb, target, where)
         cls = (_column(row, ("class", "category")) or "").strip()
-        if cls.isdigit() and 1 <= int(cls) <= len(PASCAL_CLASSES):
+        if cls.isdigit():
+            if not 1 <= int(cls) <= len(PASCAL_CLASSES):
+                raise InputError(f"{where}: class {cls} is not a PF-PASCAL class number (1 to {len(PASCAL_CLASSES)}); "
+                                 "give a number in range or a class name")
             cls = PASCAL_CLASSES[int(cls) - 1]
         pairs.append(KeypointPair(
             name=f"{Path(src).stem}-{Path(trg).stem}", category=cls or source.parent.name,

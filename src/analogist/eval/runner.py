@@ -203,6 +203,8 @@ def evaluate_pair(pair: TSSPair | KeypointPair, config: EvalConfig) -> PairResul
     missing = pair.missing()
     if missing:
         return PairResult(pair.name, group, skipped="missing " + ", ".join(str(p) for p in missing))
+    if isinstance(pair, KeypointPair) and len(pair.source_points) == 0:
+        return PairResult(pair.name, group, skipped="no keypoint is annotated in both images")
     seed = pair_seed(pair.name)
     torch.manual_seed(seed)
     np.random.seed(seed)

@@ -102,8 +102,8 @@ def get_backbone(name: str, weights: str | os.PathLike | None = None, *, downloa
             except AnalogistError:
                 raise
             except Exception as exc:  # a text file, an image, another network's checkpoint, a truncated file
-                raise WeightsNotFoundError(f"cannot load {name} weights from {path}: not a valid weight file for "
-                                           f"this backbone ({type(exc).__name__})") from None
+                raise WeightsNotFoundError(f"cannot load {name} weights from {path}: it is not a valid weight "
+                                           "file for this backbone") from None
         return _CACHE[key]
 
 
