@@ -100,10 +100,10 @@ def test_revealed_background_is_rematched_not_smeared(scene: torch.Tensor) -> No
 def test_keyframe_specs() -> None:
     assert parse_keyframes("auto") == "auto"
     assert parse_keyframes("3") == 3 and parse_keyframes(2) == 2
-    assert parse_keyframes("60, 0,30,30") == (0, 30, 60)
+    assert parse_keyframes("60, 0,30,30") == (0, 30, 60) and parse_keyframes("0,") == (0,)
     assert choose_keyframes(3, 90, [0]) == [15, 45, 75]
     assert choose_keyframes(10, 4, [0]) == [0, 1, 2, 3]
-    for bad in ("often", "0,-2", "0", "", "1.5"):
+    for bad in ("often", "0,-2", "0", "", ",", "1.5"):
         with pytest.raises(InputError):
             parse_keyframes(bad)
     with pytest.raises(InputError, match="past the clip"):

@@ -26,7 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True, help="output video (.mp4)")
     p.add_argument("--keyframes", default="auto", metavar="auto|N|I,J,...",
                    help="auto (where the content changes most), a number of evenly spread keyframes, "
-                        "or frame numbers from 0 like 0,30,60 (default auto)")
+                        "or frame numbers from 0 like 0,30,60 (one frame: 12,) (default auto)")
     p.add_argument("--preset", default="fast", metavar="NAME",
                    help=f"NNST preset of the keyframes: {', '.join(PRESETS)} (default fast)")
     add_size(p, 512)

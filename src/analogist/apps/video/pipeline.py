@@ -71,13 +71,13 @@ def parse_keyframes(spec: str | int | Sequence[int]) -> str | int | tuple[int, .
         if text == "auto":
             return "auto"
         try:
-            parts = [int(p) for p in text.split(",")]
+            parts = [int(p) for p in text.split(",") if p.strip() or "," not in text]
         except ValueError:
             raise InputError(f"keyframes must be auto, a count or frame numbers like 0,30,60, got {spec!r}") from None
-        spec = parts[0] if len(parts) == 1 and "," not in text else parts
+        spec = parts[0] if "," not in text else parts  # "5": five keyframes; "5,": frame 5
     if isinstance(spec, (int, np.integer)) and not isinstance(spec, bool):
         if spec < 1:
-            raise InputError(f"the number of keyframes must be at least 1, got {spec}")
+            raise InputError(f"the number of keyframes must be at least 1, got {spec} (frame 0 alone is written 0,)")
         return int(spec)
     if isinstance(spec, (list, tuple)) and spec and all(isinstance(i, (int, np.integer)) for i in spec):
         if min(spec) < 0:
