@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,10 +13,13 @@ import torch.nn.functional as F
 from ..data import example_path
 from ..errors import InputError
 from ..io import load_image
+from ..methods.nnst_decoder import find_decoder
 from ..methods.stylize import BACKBONES, PRESETS, StylizeParams, preset, stylize
 from ..outputs import OutputPlan
 from ..progress import Progress, terminal
 from .common import add_size, float_in, int_in
+
+log = logging.getLogger("analogist")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,7 +29,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True, help="output picture (.png/.jpg)")
     add_size(p, 512)
     p.add_argument("--preset", choices=list(PRESETS), default="paper",
-                   help="paper: the paper's settings (200 steps per scale); fast: fewer steps, a few times quicker")
+                   help="paper: the paper's settings (200 steps per scale); fast: fewer steps, a few times quicker; "
+                        "decoder: NNST-D, a trained feed-forward decoder (falls back to fast where no checkpoint is found)")
+    p.add_argument("--decoder", default=None, metavar="CKPT",
+                   help="NNST-D decoder checkpoint (implies --preset decoder; default: looked up, see README)")
     p.add_argument("--alpha", type=float_in(0.0, 1.0), default=None,
                    help="stylisation level: weight of the previous output in each scale's query (default 0.25)")
     p.add_argument("--steps", type=int_in(0, 10000), default=None,
@@ -50,6 +57,13 @@ def params_from_args(args: argparse.Namespace) -> StylizeParams:
         overrides["alpha"] = args.alpha
     if args.steps is not None:
         overrides["steps"] = overrides["split_steps"] = args.steps
+    if args.decoder or args.preset == "decoder":
+        found = find_decoder(args.decoder)
+        if found is None:
+            log.warning("no NNST-D decoder checkpoint found (train one with `analogist train nnst-d`): "
+                        "using --preset fast instead")
+            return preset("fast", **overrides)
+        return preset("decoder", decoder=str(found), **{k: v for k, v in overrides.items() if "steps" not in k})
     return preset(args.preset, **overrides)
 
 
@@ -75,13 +89,21 @@ def run(args: argparse.Namespace) -> int:
 
 
 def demo(outdir: Path, progress: Progress) -> list[Path]:
-    """The bundled astronaut in the bundled swirls style at 160 px with a shortened fast preset."""
-    plan = OutputPlan.folder(outdir, ["astronaut_swirls.png", "content_style_result.png"])
+    """The bundled astronaut in the bundled swirls style at 160 px with a shortened fast preset, and with
+    NNST-D where a decoder checkpoint is found (the sheet then shows both)."""
+    decoder = find_decoder()
+    names = ["astronaut_swirls.png", "content_style_result.png"] + (["astronaut_swirls_decoder.png"] if decoder else [])
+    plan = OutputPlan.folder(outdir, names)
     content = load_image(example_path("astronaut.jpg"), 160)
     style = load_image(example_path("swirls.jpg"), 160)
     params = replace(PRESETS["fast"], steps=30, split_steps=15)
-    result = stylize(content, style, params, progress=progress)
+    results = [stylize(content, style, params, progress=progress)]
+    if decoder:
+        results.append(stylize(content, style, preset("decoder", decoder=str(decoder)), progress=progress))
     style_row = F.interpolate(style, size=content.shape[-2:], mode="bilinear", align_corners=False, antialias=True)
-    sheet = torch.cat([content, style_row, result], dim=3)
+    sheet = torch.cat([content, style_row, *results], dim=3)
     with plan:
-        return [plan.save_image("astronaut_swirls.png", result), plan.save_image("content_style_result.png", sheet)]
+        written = [plan.save_image("astronaut_swirls.png", results[0]), plan.save_image("content_style_result.png", sheet)]
+        if decoder:
+            written.append(plan.save_image("astronaut_swirls_decoder.png", results[1]))
+        return written

@@ -101,6 +101,12 @@ class StylizeParams:
     precision: str = "auto"
     chunk: int = 2048
     color_radius: int = 4
+    #: ``"opt"`` (NNST-Opt) or ``"decoder"`` (NNST-D, :mod:`.nnst_decoder`): with a decoder, ``decoder``
+    #: names its checkpoint (``None``: looked up) and ``feedback`` counts the final-scale passes that
+    #: feed the output back as content; the optimisation fields are then unused.
+    method: str = "opt"
+    decoder: str | None = None
+    feedback: int = 2
 
     def __post_init__(self) -> None:
         checks = [
@@ -115,6 +121,7 @@ class StylizeParams:
              "sample counts must be positive"),
             (self.backbone in BACKBONES, f"backbone must be one of {', '.join(BACKBONES)}"),
             (self.precision in ("auto", "fp32", "bf16"), "precision must be auto, fp32 or bf16"),
+            (self.method in ("opt", "decoder") and self.feedback >= 0, "method must be opt or decoder, feedback >= 0"),
             (self.chunk >= 1 and self.color_radius >= 1, "chunk and color_radius must be positive"),
         ]
         for ok, message in checks:
@@ -130,6 +137,7 @@ class StylizeParams:
 PRESETS: dict[str, StylizeParams] = {
     "paper": StylizeParams(),
     "fast": StylizeParams(steps=24, split_steps=10, lr=4e-3, max_style_samples=16384),
+    "decoder": StylizeParams(method="decoder", feedback=2, max_style_samples=16384),
 }
 
 
@@ -360,6 +368,12 @@ def stylize(
         check_image(style_guide, "style guide", min_side=16)
         content_guide = F.interpolate(content_guide.float(), size=content.shape[-2:], mode="area")
         style_guide = F.interpolate(style_guide.float(), size=style.shape[-2:], mode="area")
+    if params.method == "decoder":
+        from .nnst_decoder import load_decoder, stylize_decoder  # it builds on this module
+
+        return stylize_decoder(content.float().detach(), style.float().detach(), params,
+                               decoder=load_decoder(params.decoder), content_guide=content_guide,
+                               style_guide=style_guide, progress=progress)
     extractor = Extractor(get_backbone(params.backbone, params.weights), _use_bf16(params.precision))
     generator = torch.Generator().manual_seed(params.seed)
     content, style = content.float().detach(), style.float().detach()

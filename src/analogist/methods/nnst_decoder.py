@@ -1,0 +1,110 @@
+"""Neural Neighbor Style Transfer, feed-forward variant NNST-D (Kolkin et al. 2022, section 3.3).
+
+The same targets as NNST-Opt (:mod:`.stylize`: zero-centred cosine nearest neighbours of the content's
+hypercolumns among the style's and its rotations', coarse to fine over the scales, the query after the
+first scale mixing the content with the previous output carrying the content's band), turned into
+pixels by a trained :class:`~analogist.synthesis.decoder.Decoder` instead of an optimisation. At the
+finest scale the output is fed back as the content ``params.feedback`` times (the paper's feature
+splitting for NNST-D; the paper does it five times), then the colour post-processing of NNST-Opt.
+
+The decoder checkpoint is found like every weight file (:func:`find_decoder`): an explicit path,
+``ANALOGIST_NNST_D_CHECKPOINT``, ``$ANALOGIST_WEIGHTS_DIR/nnst-d.pt``, then the bundled file.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import torch
+
+from ..errors import InputError
+from ..features import get_backbone
+from ..matching.hypercolumn import Keys
+from ..progress import Progress, silent
+from ..synthesis import color, pyramid
+from ..synthesis.decoder import Decoder, DecoderConfig
+from ..training import find_checkpoint, load_checkpoint, resolve_checkpoint
+from .stylize import Extractor, StylizeParams, _guide_at, _use_bf16, nearest_targets, style_samples
+
+TASK = "nnst-d"
+#: File name of the decoder checkpoint in ``$ANALOGIST_WEIGHTS_DIR`` and in the package.
+FILENAME = "nnst-d.pt"
+
+_DECODERS: dict[tuple[str, float], Decoder] = {}
+_LOCK = threading.Lock()
+
+
+def find_decoder(explicit: str | os.PathLike | None = None) -> Path | None:
+    """The decoder checkpoint that would be used, or ``None`` where there is none."""
+    return find_checkpoint(TASK, FILENAME, explicit)
+
+
+def load_decoder(path: str | os.PathLike | None = None) -> Decoder:
+    """The decoder of a checkpoint (looked up as in :func:`find_decoder`), in float32 eval mode; cached.
+
+    Raises:
+        WeightsNotFoundError: no checkpoint anywhere. InputError: an unreadable or foreign file.
+    """
+    found = resolve_checkpoint(TASK, FILENAME, path)
+    key = (str(found.resolve()), found.stat().st_mtime)
+    with _LOCK:
+        if key not in _DECODERS:
+            state = load_checkpoint(found, task=TASK)
+            try:
+                decoder = Decoder(DecoderConfig(**state["config"]["decoder"]))
+                decoder.load_state_dict({k: v.float() for k, v in state["models"]["decoder"].items()})
+            except (KeyError, TypeError, RuntimeError):
+                raise InputError(f"{found} does not hold an NNST-D decoder this version can read") from None
+            _DECODERS[key] = decoder.eval().requires_grad_(False)
+        return _DECODERS[key]
+
+
+@torch.no_grad()
+def stylize_decoder(
+    content: torch.Tensor,
+    style: torch.Tensor,
+    params: StylizeParams,
+    *,
+    decoder: Decoder,
+    content_guide: torch.Tensor | None = None,
+    style_guide: torch.Tensor | None = None,
+    progress: Progress = silent,
+) -> torch.Tensor:
+    """NNST-D on checked inputs (see :func:`analogist.methods.stylize.stylize`): ``(1, 3, H, W)`` in [0, 1]."""
+    extractor = Extractor(get_backbone(params.backbone, params.weights), _use_bf16(params.precision))
+    generator = torch.Generator().manual_seed(params.seed)
+    c_pyr = pyramid.build(content, params.levels)
+    s_pyr = pyramid.build(style, params.levels)
+    g_pyr = pyramid.build(style_guide, params.levels) if style_guide is not None else None
+    out: torch.Tensor | None = None
+    scales = list(reversed(range(params.scales)))
+    for i, s in progress(list(enumerate(scales)), total=len(scales), desc="NNST-D scales"):
+        content_s = pyramid.collapse(c_pyr[s:])
+        size = content_s.shape[-2:]
+        if out is None:
+            query = content_s
+        else:  # the previous output with the content's band at this scale, as NNST-Opt
+            previous = c_pyr[s] + pyramid.upsample(out, size)
+            query = params.alpha * previous + (1.0 - params.alpha) * content_s
+        styles = style_samples(
+            extractor, pyramid.collapse(s_pyr[s:]), rotations=params.rotations,
+            max_samples=params.max_style_samples, generator=generator,
+            guide=pyramid.collapse(g_pyr[s:]).clamp(0, 1) if g_pyr else None)
+        keys = Keys.build(styles.feats, styles.guide, dtype=extractor.dtype)
+        for _ in range(1 + (params.feedback if i == len(scales) - 1 else 0)):
+            qf = extractor.hyper(query)
+            qguide = _guide_at(content_guide, qf.shape[-2:]) if content_guide is not None else None
+            target = nearest_targets(qf, styles, keys, query_guide=qguide, params=params)
+            out = decoder(target, tuple(size)).clamp(0.0, 1.0)
+            query = out  # feature splitting: the output is the next pass's content
+        del keys
+    assert out is not None
+    if params.color:
+        radius = max(1, round(params.color_radius * max(content.shape[-2:]) / 512))
+        out = color.postprocess(out, content, style, radius=radius)
+    return out
+
+
+__all__ = ["TASK", "FILENAME", "find_decoder", "load_decoder", "stylize_decoder"]
