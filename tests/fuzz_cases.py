@@ -181,8 +181,8 @@ class Case:
     around: Callable[[], contextlib.AbstractContextManager] | None = None
 
     def problems(self, root: Path) -> tuple[Outcome, list[str]]:
-        argv = self.build(root)
         with self.around() if self.around else contextlib.nullcontext():
+            argv = self.build(root)
             out = run_checked(argv, root)
         found = []
         if out.traceback:
@@ -441,5 +441,27 @@ def interrupt_cases() -> list[Case]:
     ]
 
 
+def web_cases() -> list[Case]:
+    """``analogist web`` refuses a bad work folder or a taken port before serving."""
+    import socket
+
+    def taken_port() -> contextlib.AbstractContextManager:
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        web_cases.port = sock.getsockname()[1]  # type: ignore[attr-defined]
+        return contextlib.closing(sock)
+
+    def port_argv(root: Path) -> list[str]:
+        return ["web", "--port", str(web_cases.port)]  # type: ignore[attr-defined]
+
+    return [
+        Case("web: --work-dir is a file", lambda r: ["web", "--work-dir", str(workspace(r)["text"])]),
+        Case("web: --work-dir in /proc", lambda r: ["web", "--work-dir", "/proc/analogist-fuzz"], (1,)),
+        Case("web: --port already taken", port_argv, (1,), taken_port),
+        Case("web: --host not an address", lambda r: ["web", "--host", "999.1.1.1"]),
+    ]
+
+
 def all_cases() -> list[Case]:
-    return targeted_cases() + link_cases() + eval_cases() + odd_image_cases() + interrupt_cases()
+    return targeted_cases() + link_cases() + eval_cases() + odd_image_cases() + web_cases() + interrupt_cases()

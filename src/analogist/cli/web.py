@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import socket
 
-from ..errors import InputError
+from ..errors import InputError, OutputError
+from ..outputs import OutputPlan
 from .common import int_in
 
 
@@ -30,6 +32,9 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("the web app needs Flask: pip install 'analogist[web]'") from None
     from werkzeug.serving import run_simple
 
+    if args.work_dir is not None:
+        OutputPlan.folder(args.work_dir, [])  # a file, a read-only or impossible place: one line, before serving
+    _check_port(args.host, args.port)
     app = create_app(args.work_dir, max_upload_mb=args.max_upload_mb, max_megapixels=args.max_megapixels,
                      per_owner=args.per_user)
     print(f"analogist web app on http://{args.host}:{args.port}/  (Ctrl-C stops it)", flush=True)
@@ -38,3 +43,18 @@ def run(args: argparse.Namespace) -> int:
     finally:
         app.extensions["analogist_jobs"].close()  # the temporary work folder goes with the server
     return 0
+
+
+def _check_port(host: str, port: int) -> None:
+    """Refuse a port that is taken or privileged before the server starts (werkzeug would exit mid-start)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror:
+        raise InputError(f"cannot listen on {host}: not an address of this machine") from None
+    family, _, _, _, addr = infos[0]
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(addr)
+        except OSError as exc:
+            raise OutputError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
