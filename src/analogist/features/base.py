@@ -15,6 +15,8 @@ from typing import Mapping, Sequence
 import torch
 from torch import nn
 
+from ..errors import InputError
+
 INPUT = "input"  #: name of the preprocessed network input, usable as the start of a sub-network
 
 
@@ -33,7 +35,9 @@ class Backbone(nn.Module):
     Args:
         name: registry name, e.g. ``"vgg16-hed"``.
         ops: the operations in order; ``ops[name]`` maps the previous output to feature map ``name``.
-        info: channels and stride of every named output.
+            Empty for a backbone that overrides :meth:`forward` (a transformer, whose chained state
+            is tokens rather than maps).
+        info: channels and stride of every named output, shallow to deep.
         mean, std: per-channel input normalisation applied to RGB in [0, 1] (after ``scale``).
         bgr: feed channels as BGR (Caffe/Keras-converted weights).
         scale: multiply the [0, 1] image by this before normalising (255 for Caffe-style weights).
@@ -57,7 +61,7 @@ class Backbone(nn.Module):
         super().__init__()
         self.name = name
         self.ops = nn.ModuleDict(ops)
-        self.names: tuple[str, ...] = tuple(ops.keys())
+        self.names: tuple[str, ...] = tuple(ops.keys()) if ops else tuple(info.keys())
         self.info: dict[str, LayerInfo] = dict(info)
         self.bgr = bgr
         self.scale = scale
@@ -76,9 +80,7 @@ class Backbone(nn.Module):
         try:
             return self.names.index(layer)
         except ValueError:
-            raise KeyError(
-                f"backbone {self.name} has no layer {layer!r}; layers: {', '.join(self.names)}"
-            ) from None
+            raise InputError(f"backbone {self.name} has no layer {layer!r}; layers: {', '.join(self.names)}") from None
 
     def stride(self, layer: str) -> int:
         """Downsampling factor of ``layer`` relative to the input image."""
@@ -87,8 +89,14 @@ class Backbone(nn.Module):
     def channels(self, layer: str) -> int:
         return 3 if layer == INPUT else self.info[layer].channels
 
+    def check_layer(self, layer: str) -> str:
+        """``layer`` itself, or :class:`~analogist.errors.InputError` naming the layers there are."""
+        self._index(layer)
+        return layer
+
     def check_layers(self, layers: Sequence[str]) -> list[str]:
-        """Return ``layers`` ordered shallow to deep, raising ``KeyError`` for unknown names."""
+        """Return ``layers`` ordered shallow to deep, raising :class:`~analogist.errors.InputError` for
+        unknown names."""
         return sorted(set(layers), key=self._index)
 
     # ------------------------------------------------------------------------------------- compute

