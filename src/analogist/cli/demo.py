@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import shutil
 import time
 from pathlib import Path
 
@@ -37,9 +38,26 @@ def fresh_folder(path: Path) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     outdir = fresh_folder(Path(args.output))
-    for name in args.only or DEMOS:
-        start = time.perf_counter()
-        written = importlib.import_module(f"{__package__}.{name}").demo(outdir / name, terminal)
-        print(f"{name}: {len(written)} files in {outdir / name} ({time.perf_counter() - start:.1f} s)")
+    existed = outdir.exists()
+    try:
+        for name in args.only or DEMOS:
+            start = time.perf_counter()
+            written = importlib.import_module(f"{__package__}.{name}").demo(outdir / name, terminal)
+            print(f"{name}: {len(written)} files in {outdir / name} ({time.perf_counter() - start:.1f} s)")
+    except BaseException:
+        # the folder is the demo's own (fresh or empty before): a failed or interrupted demo takes it back
+        if existed:
+            _empty(outdir)
+        else:
+            shutil.rmtree(outdir, ignore_errors=True)
+        raise
     print(f"demo outputs: {outdir}")
     return 0
+
+
+def _empty(folder: Path) -> None:
+    for child in folder.iterdir():
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)
