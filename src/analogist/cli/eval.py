@@ -24,7 +24,7 @@ DATASETS = ("tss", "pairs-csv", "spair")
 #: Longer image side when --size is not given: 224 px, except for nn on efficientnet-lite0, whose
 #: stride-32 layer needs 448 px for a useful grid (measured on the TSS sample).
 DEFAULT_SIZE = 224
-DEFAULT_SIZES = {("nn", "efficientnet-lite0"): 448}
+DEFAULT_SIZES = {("nn", "efficientnet-lite0"): 448, ("samnet", "efficientnet-lite0"): 448}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -37,8 +37,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="; ".join(f"{s.name}: {s.description}" for s in MATCHERS.values()))
     add_backbone(p, "vgg16-hed")
     p.add_argument("--size", type=int_in(MIN_SIZE, MAX_SIZE), default=None,
-                   help="longer image side for matching (default: 448 for nn on efficientnet-lite0, 224 otherwise)")
+                   help="longer image side for matching (default: 448 for nn and samnet on efficientnet-lite0, "
+                        "224 otherwise)")
     p.add_argument("--layer", default=None, help="feature layer of the nn method (default: relu4_3 / stage6)")
+    p.add_argument("--iters", type=int_in(1, 100), default=None,
+                   help="recurrent iterations of the samnet method (default 10)")
     p.add_argument("--alpha", default="0.05,0.1,0.15", help="comma-separated PCK thresholds (default 0.05,0.1,0.15)")
     p.add_argument("--pck-norm", choices=PCK_NORMS, default=None,
                    help="PCK threshold relative to the target image (default for pairs-csv) or to the target "
@@ -109,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
     spec = get_matcher(args.method)
     backbone = check_backbone(args.backbone)
     options: dict[str, object] = {}
-    for name, value in (("layer", args.layer), ("weights", args.weights)):
+    for name, value in (("layer", args.layer), ("weights", args.weights), ("iters", args.iters)):
         if value is not None:
             if name not in spec.options:
                 raise InputError(f"--{name} does not apply to the {args.method} method")

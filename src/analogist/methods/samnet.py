@@ -1,0 +1,284 @@
+"""Semantic Attribute Matching Networks (Kim, Min, Jeong, Kim, Jeon, Sohn; CVPR 2019), section 4.
+
+Matching and attribute transfer improve each other in a recurrent loop (Eq. 5-10): the source is
+matched against the target through a dense field of local affine transforms, the target's attributes
+are blended into the source's features along that field (neural patch blending), the blend is decoded
+into the attribute-transferred image, whose features take a growing share of the next matching
+(``lambda_l = 1 - exp(-l)``).
+
+This module holds the loop; the math lives in :mod:`analogist.matching.affine_field` (correlation,
+soft-argmax, the training-free G) and :mod:`analogist.synthesis.blend` (Eq. 8-9). The training-free
+form fits G by confidence-weighted local least squares and decodes by feature inversion
+(:func:`analogist.synthesis.deconv.deconvolve`, warm-started from the previous iteration's image).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..errors import InputError
+from ..features import INPUT, Backbone, get_backbone
+from ..io import check_image, resize_longer
+from ..matching.affine_field import (
+    field_targets,
+    field_to_flow,
+    fit_affine_field,
+    identity_field,
+    l2_normalize_window,
+    soft_argmax,
+    window_correlation,
+)
+from ..progress import Progress, silent
+from ..synthesis.blend import image_blend, patch_blend
+from ..synthesis.deconv import deconvolve
+from ..synthesis.warp import backward_warp
+
+Form = Literal["auto", "training-free", "learned"]
+FORMS = ("auto", "training-free", "learned")
+
+
+@dataclass(frozen=True)
+class SAMNetParams:
+    """Parameters of :func:`sam_net`; the paper's where it gives them, measured choices otherwise.
+
+    Attributes:
+        iters: recurrent iterations L (paper: 10 at test time).
+        form: ``training-free`` (least-squares G, feature-inversion decoder), ``learned`` (the networks
+            of Fig. 3 from a checkpoint) or ``auto`` (the better of the two on the benchmarks).
+        backbone, layer, weights: the feature extractor and the one layer matched (paper: VGG-19 relu4_1).
+        size: longer side the images are processed at (``None``: as given); outputs keep input sizes.
+        window: side of the correlation window P_i in feature cells (paper 9).
+        beta: softmax sharpness on the L2-normalised correlation (Eq. 9).
+        kernel_sigma: Gaussian kernel (cells) of the soft-argmax around the window's arg-max.
+        fit_radius: the least-squares affine fit uses the ``(2 r + 1)^2`` neighbouring cells.
+        ridge: pull of each local linear part toward the previous iteration's (per unit weight).
+        attribute: the attribute transfer (Eq. 5's second term, Eq. 8, decoding); ``False`` is the
+            paper's "wo/Att." ablation.
+        decode_iters: L-BFGS iterations of the feature inversion per recurrent iteration.
+        keep_iterations: return every iteration's stylised image, flow and confidence.
+        checkpoint: weights of the learned form (otherwise found like every weight file).
+    """
+
+    iters: int = 10
+    form: Form = "auto"
+    backbone: str = "efficientnet-lite0"
+    layer: str = "stage5"
+    weights: str | None = None
+    size: int | None = 448
+    window: int = 9
+    beta: float = 50.0
+    kernel_sigma: float = 1.0
+    fit_radius: int = 2
+    ridge: float = 0.1
+    attribute: bool = True
+    decode_iters: int = 0
+    keep_iterations: bool = False
+    checkpoint: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.form not in FORMS:
+            raise InputError(f"unknown form {self.form!r}: choose one of {', '.join(FORMS)}")
+        if not 1 <= self.iters <= 100:
+            raise InputError(f"iterations must be in 1..100, got {self.iters}")
+        if self.window < 3 or self.window % 2 == 0:
+            raise InputError(f"the correlation window must be odd and at least 3, got {self.window}")
+        if self.beta <= 0 or self.kernel_sigma <= 0 or self.ridge < 0 or self.fit_radius < 1:
+            raise InputError("beta and kernel_sigma must be positive, ridge >= 0, fit_radius >= 1")
+        if self.decode_iters < 0:
+            raise InputError(f"decode_iters must not be negative, got {self.decode_iters}")
+
+
+@dataclass
+class SAMNetIteration:
+    """One recurrent iteration: ``stylised (1, 3, H, W)``, ``flow (2, H, W)``, ``confidence (H, W)``."""
+
+    lam: float
+    stylised: torch.Tensor
+    flow: torch.Tensor
+    confidence: torch.Tensor
+
+
+@dataclass
+class SAMNetResult:
+    """Outputs of :func:`sam_net` at the source's input size ``(H, W)``.
+
+    field: ``(6, h, w)`` affine transforms on the source feature grid (see
+    :mod:`analogist.matching.affine_field`, target-grid units); flow: ``(2, H, W)`` source -> target
+    pixels; stylised: ``(1, 3, H, W)`` the source with the target's attributes; warped: ``(1, 3, H, W)``
+    the target pulled onto the source; confidence: ``(H, W)`` in [0, 1]; iterations: per iteration
+    when asked; timings: seconds per stage; form: which form ran; grid_t: ``(ht, wt)`` the target feature
+    grid the field maps into; cell_confidence: ``(h, w)`` the confidence per source cell.
+    """
+
+    field: torch.Tensor
+    flow: torch.Tensor
+    stylised: torch.Tensor
+    warped: torch.Tensor
+    confidence: torch.Tensor
+    iterations: list[SAMNetIteration] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    form: str = "training-free"
+    grid_t: tuple[int, int] = (0, 0)
+    cell_confidence: torch.Tensor | None = None
+
+
+#: Layer matched per backbone when none is given (see SAMNetParams.layer for the measurements).
+DEFAULT_LAYERS: dict[str, str] = {"vgg16-hed": "relu4_1", "vgg16": "relu4_1", "vgg19": "relu4_1",
+                                  "efficientnet-lite0": "stage5"}
+
+
+def default_layer(backbone: str) -> str:
+    """The layer :func:`sam_net` matches on ``backbone`` by default."""
+    return DEFAULT_LAYERS.get(backbone, "relu4_1")
+
+
+def lambda_schedule(step: int) -> float:
+    """``lambda_l = 1 - exp(-l)``, the attribute share at iteration ``l >= 1`` (0 at ``l = 0``)."""
+    return 1.0 - math.exp(-step)
+
+
+def decode(net: Backbone, layer: str, target: torch.Tensor, init: torch.Tensor, iters: int) -> torch.Tensor:
+    """Training-free decoder: the image ``(1, 3, H, W)`` in [0, 1] whose ``layer`` features approach
+    ``target`` ``(1, C, h, w)``, by feature inversion warm-started at the image ``init``."""
+    x = deconvolve(net.subnet(INPUT, layer), target, net.preprocess(init), iters)
+    return net.deprocess(x).clamp(0, 1)
+
+
+def _upsample(conf: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    return F.interpolate(conf[None, None], size=size, mode="bilinear", align_corners=False)[0, 0].clamp(0, 1)
+
+
+def resolve_form(params: SAMNetParams) -> str:
+    """The form that runs: ``auto`` is the training-free form until a learned checkpoint measures better."""
+    if params.form == "learned":
+        raise InputError("the learned SAM-Net form is not available yet: use --form training-free")
+    return "training-free"
+
+
+def sam_net(source: torch.Tensor, target: torch.Tensor, params: SAMNetParams = SAMNetParams(), *,
+            progress: Progress = silent) -> SAMNetResult:
+    """SAM-Net between ``source`` ``(1, 3, Hs, Ws)`` and ``target`` ``(1, 3, Ht, Wt)``, RGB in [0, 1].
+
+    Returns the affine field, the dense flow source -> target, the stylised source, the warped target
+    and the confidence (see :class:`SAMNetResult`).
+    """
+    form = resolve_form(params)
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {"features": 0.0, "match": 0.0, "blend": 0.0, "decode": 0.0}
+    check_image(source, "source", min_side=16)
+    check_image(target, "target", min_side=16)
+    full_s, full_t = source.float().clamp(0, 1), target.float().clamp(0, 1)
+    a, b = resize_longer(full_s, params.size), resize_longer(full_t, params.size)
+    net = get_backbone(params.backbone, params.weights)
+    if params.layer not in net.names:
+        raise InputError(f"backbone {net.name} has no layer {params.layer!r}; layers: {', '.join(net.names)}")
+    fs = net.extract(a, [params.layer])[params.layer]
+    ft = net.extract(b, [params.layer])[params.layer]
+    timings["features"] += time.perf_counter() - t0
+    grid_s, grid_t = tuple(fs.shape[-2:]), tuple(ft.shape[-2:])
+    size_s, size_t = tuple(full_s.shape[-2:]), tuple(full_t.shape[-2:])
+    radius = params.window // 2
+
+    aff = identity_field(grid_s, grid_t, like=fs)
+    bias = _self_bias(fs, grid_t, radius, params)
+    conf = fs.new_zeros(grid_s)
+    stylised, f_styl = a, fs
+    iterations: list[SAMNetIteration] = []
+    for step in progress(range(1, params.iters + 1), total=params.iters, desc="sam-net"):
+        lam = lambda_schedule(step) if params.attribute else 0.0
+        t = time.perf_counter()
+        centres = field_targets(aff)
+        corr = window_correlation(fs, ft, centres, radius)
+        if lam > 0:
+            corr = (1 - lam) * corr + lam * window_correlation(f_styl, ft, centres, radius)
+        disp, conf, _ = soft_argmax(l2_normalize_window(corr), radius, params.beta, params.kernel_sigma)
+        disp = disp - bias
+        # G (Eq. 6-7): the new local affine transforms explain the moved matches of each neighbourhood
+        aff = fit_affine_field(centres + disp, conf, params.fit_radius, params.ridge, prior=aff)
+        timings["match"] += time.perf_counter() - t
+        if params.attribute:
+            t = time.perf_counter()
+            blended = patch_blend(fs, ft, aff, conf, lam)
+            timings["blend"] += time.perf_counter() - t
+            t = time.perf_counter()
+            flow_w = field_to_flow(aff, grid_t, tuple(a.shape[-2:]), tuple(b.shape[-2:]))
+            warm = image_blend(a, backward_warp(b, flow_w), _upsample(conf, tuple(a.shape[-2:])), lam, grid_s)
+            stylised = decode(net, params.layer, blended, warm, params.decode_iters)
+            timings["decode"] += time.perf_counter() - t
+            t = time.perf_counter()
+            f_styl = net.extract(stylised, [params.layer])[params.layer]
+            timings["features"] += time.perf_counter() - t
+        if params.keep_iterations:
+            flow = field_to_flow(aff, grid_t, size_s, size_t)
+            iterations.append(SAMNetIteration(lam, _to_size(stylised, size_s), flow, _upsample(conf, size_s)))
+
+    t = time.perf_counter()
+    flow = field_to_flow(aff, grid_t, size_s, size_t)
+    warped = backward_warp(full_t, flow).clamp(0, 1)
+    timings["outputs"] = time.perf_counter() - t
+    timings["total"] = time.perf_counter() - t0
+    return SAMNetResult(aff, flow, _to_size(stylised, size_s), warped, _upsample(conf, size_s),
+                        iterations, timings, form, grid_t, conf)
+
+
+def _self_bias(fs: torch.Tensor, grid_t: tuple[int, int], radius: int, params: SAMNetParams) -> torch.Tensor:
+    """The soft-argmax of the source against itself ``(2, h, w)`` in target cells.
+
+    A correlation peak is rarely symmetric (a cell resembles its neighbour on one side more than on the
+    other), so the soft-argmax of even a perfect match is pulled off the peak; subtracting the pull the
+    source shows against itself removes this bias to first order and keeps identical images exactly at
+    the identity.
+    """
+    h, w = fs.shape[-2:]
+    ident = field_targets(identity_field((h, w), like=fs))
+    own = window_correlation(fs, fs, ident, radius)
+    bias, _, _ = soft_argmax(l2_normalize_window(own), radius, params.beta, params.kernel_sigma)
+    return bias * torch.tensor([grid_t[1] / w, grid_t[0] / h], dtype=fs.dtype, device=fs.device)[:, None, None]
+
+
+def _to_size(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    if tuple(image.shape[-2:]) == size:
+        return image
+    return F.interpolate(image, size=size, mode="bilinear", align_corners=False).clamp(0, 1)
+
+
+def transfer_mask(labels: np.ndarray, flow: torch.Tensor) -> np.ndarray:
+    """Warp a label image of the target onto the source (the paper's mask transfer).
+
+    Args:
+        labels: ``(Ht, Wt)`` or ``(Ht, Wt, C)`` label values of any dtype (never blended).
+        flow: ``(2, H, W)`` source -> target pixel flow.
+
+    Returns:
+        ``(H, W[, C])`` of ``labels``' dtype: each source pixel takes the label of its nearest target pixel.
+    """
+    arr = np.asarray(labels)
+    ht, wt = arr.shape[:2]
+    f = flow.detach().cpu().double().numpy()
+    h, w = f.shape[-2:]
+    ys, xs = np.mgrid[0:h, 0:w]
+    tx = np.clip(np.rint(xs + f[0]), 0, wt - 1).astype(np.intp)
+    ty = np.clip(np.rint(ys + f[1]), 0, ht - 1).astype(np.intp)
+    return arr[ty, tx]
+
+
+__all__ = [
+    "DEFAULT_LAYERS",
+    "FORMS",
+    "SAMNetIteration",
+    "SAMNetParams",
+    "SAMNetResult",
+    "decode",
+    "default_layer",
+    "lambda_schedule",
+    "resolve_form",
+    "sam_net",
+    "transfer_mask",
+]
