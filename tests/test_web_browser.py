@@ -125,6 +125,17 @@ def test_cancel_stops_a_running_job(page):
     assert page.is_enabled("#go") and page.is_hidden("#results")
 
 
+def test_drag_and_drop_sets_the_input(page):
+    page.evaluate("""async () => {
+        const blob = await (await fetch('api/examples/coffee.jpg')).blob();
+        const dt = new DataTransfer();
+        dt.items.add(new File([blob], 'dropped.jpg', { type: blob.type }));
+        document.querySelector('#drop_b').dispatchEvent(new DragEvent('drop', { dataTransfer: dt, bubbles: true }));
+    }""")
+    page.wait_for_function("() => document.querySelector('#drop_b .hint').textContent === 'dropped.jpg'")
+    page.wait_for_function("() => document.querySelector('#preview_b').naturalWidth > 0")
+
+
 def test_usable_at_phone_width(browser, server):
     context = browser.new_context(viewport={"width": 375, "height": 740})
     pg = context.new_page()
