@@ -241,3 +241,14 @@ def test_info_lists_dinov2_with_every_place_it_looked(tmp_path, monkeypatch, cap
     line = next(x for x in out.splitlines() if x.startswith("  dinov2-s"))
     assert "available" in line and str(checkpoint[0]) in line
     assert f"{checkpoint[0]} (found)" in out
+
+
+def test_dinov2_guides_deep_image_analogy(monkeypatch, checkpoint):
+    from analogist.methods.analogy import AnalogyParams, _semantic_guide
+
+    monkeypatch.setenv("ANALOGIST_DINOV2_S_WEIGHTS", str(checkpoint[0]))
+    a = torch.rand(1, 3, 42, 64, generator=torch.Generator().manual_seed(2))
+    ab, ba = _semantic_guide(a, a.clone(), (3, 4), (3, 4), AnalogyParams(match_backbone="dinov2-s", size=None))
+    ys, xs = torch.meshgrid(torch.arange(3), torch.arange(4), indexing="ij")
+    identity = torch.stack([xs, ys])
+    assert torch.equal(ab, identity) and torch.equal(ba, identity)  # on its `tokens` layer, at stride 14

@@ -51,10 +51,11 @@ def _common(p: argparse.ArgumentParser) -> None:
     add_backbone(p, "vgg16-hed")
     p.add_argument("--weight-offset", type=float_in(-0.5, 0.5), default=None, metavar="D",
                    help="added to the blend weights alpha (more A structure if > 0); default: the mode's preset")
-    p.add_argument("--match-backbone", default="efficientnet-lite0", choices=["efficientnet-lite0", "none"],
+    p.add_argument("--match-backbone", default="efficientnet-lite0",
+                   choices=["efficientnet-lite0", "dinov2-s", "dinov2-b", "dinov2-l", "none"],
                    help="semantic network seeding the coarsest match (default efficientnet-lite0: the offline "
-                        "HED-VGG alone confuses flat regions, e.g. hair and background); none = VGG only, "
-                        "as in the paper")
+                        "HED-VGG alone confuses flat regions, e.g. hair and background; dinov2-*: where their "
+                        "weights are present); none = VGG only, as in the paper")
     p.add_argument("--iters", type=int_in(0, 200), default=AnalogyParams.lbfgs_iters,
                    help=f"L-BFGS iterations per deconvolution (default {AnalogyParams.lbfgs_iters})")
 

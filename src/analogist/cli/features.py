@@ -7,7 +7,6 @@ from pathlib import Path
 
 import torch.nn.functional as F
 
-from ..errors import InputError
 from ..features import get_backbone
 from ..features.visualize import pca_rgb
 from ..data import example_path
@@ -32,9 +31,7 @@ def run(args: argparse.Namespace) -> int:
     plan = OutputPlan.file(args.output, [args.image])
     image = load_image(args.image, args.size)
     net = get_backbone(args.backbone, args.weights)
-    layer = args.layer or net.default_layers[-1]
-    if layer not in net.names:
-        raise InputError(f"backbone {net.name} has no layer {layer!r}; layers: {', '.join(net.names)}")
+    layer = net.check_layer(args.layer or net.default_layers[-1])
     rgb = pca_rgb(net.extract(image, [layer])[layer])
     if args.upsample:
         rgb = F.interpolate(rgb, size=image.shape[-2:], mode="nearest")

@@ -109,9 +109,7 @@ def _nn_features(image_a: torch.Tensor, image_b: torch.Tensor, backbone: str, la
     from ..features import get_backbone
 
     net = get_backbone(backbone, weights)
-    layer = layer or NN_LAYERS.get(backbone, net.default_layers[-1])
-    if layer not in net.names:
-        raise InputError(f"backbone {net.name} has no layer {layer!r}; layers: {', '.join(net.names)}")
+    layer = net.check_layer(layer or NN_LAYERS.get(backbone, net.default_layers[-1]))
     return net.extract(image_a, [layer])[layer][0], net.extract(image_b, [layer])[layer][0]
 
 
@@ -203,20 +201,6 @@ def buddies_matcher(image_a: torch.Tensor, image_b: torch.Tensor, *, backbone: s
     # no pairs gives the identity, one a translation (dense_flow handles both)
     flow = dense_flow(pts[:, :2], pts[:, 2:], (h, w), BUDDIES_MLS_KIND, step=BUDDIES_MLS_STEP)
     return torch.as_tensor(flow).float()
-
-
-@register("samnet", "SAM-Net's recurrent matching and attribute transfer through a dense field of local "
-                    "affine transforms (--iters sets the recurrent iterations)",
-          options=("weights", "iters", "layer"))
-def samnet_matcher(image_a: torch.Tensor, image_b: torch.Tensor, *, backbone: str = "vgg16-hed",
-                   **options: Any) -> torch.Tensor:
-    """``flow`` (A -> B) of :func:`analogist.methods.samnet.sam_net`, ``(2, Ha, Wa)``. ``options`` are
-    fields of :class:`~analogist.methods.samnet.SAMNetParams` (its defaults otherwise); a backbone other
-    than the default keeps its own default layer unless one is given."""
-    from ..methods.samnet import SAMNetParams, default_layer, sam_net
-
-    options.setdefault("layer", default_layer(backbone))
-    return sam_net(image_a, image_b, _params(SAMNetParams, backbone, options)).flow.float()
 
 
 __all__ = ["Matcher", "PairMatcher", "MatcherSpec", "MATCHERS", "register", "register_both", "get_matcher", "NN_LAYERS", "nn_matcher"]

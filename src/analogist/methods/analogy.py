@@ -30,6 +30,9 @@ Mode = Literal["photo2style", "style2style", "style2photo", "photo2photo"]
 #: a photo-realistic A' (style2photo) takes more of B'; photo2photo keeps more of A's structure,
 #: since its colours are then fixed by the WLS refinement anyway.
 MODE_OFFSETS: dict[str, float] = {"photo2style": 0.0, "style2style": 0.0, "style2photo": -0.1, "photo2photo": 0.1}
+#: The layer a semantic guide backbone matches on (``stage5``: the relu5_1 grid, see AnalogyParams);
+#: a backbone not listed uses its last default layer.
+GUIDE_LAYERS: dict[str, str] = {"efficientnet-lite0": "stage5"}
 
 
 @dataclass(frozen=True)
@@ -62,6 +65,8 @@ class AnalogyParams:
             portrait pair. Default ``"efficientnet-lite0"`` at ``stage5`` (stride 16, the relu5_1
             grid; ``stage7``, stride 32, was too coarse for hair): TSS sample 0.847 at 224 px,
             VGG alone 0.760 with the priors below, 0.656 without (benchmarks/analogy.py tss).
+            ``match_layer=None`` takes the guide's entry in :data:`GUIDE_LAYERS`, else its last
+            default layer (``tokens`` for the DINOv2 backbones, stride 14, unmeasured here).
         coherent_levels: how many of the coarsest levels are solved exactly with the coherence and
             consistency priors where an exact search fits ``nnfs.EXACT_BUDGET`` (PatchMatch
             otherwise). Two (relu5_1 and relu4_1, which fits up to about 320 px) also remove cells
@@ -111,7 +116,7 @@ class AnalogyParams:
     backbone: str = "vgg16-hed"
     weights: str | None = None
     match_backbone: str | None = "efficientnet-lite0"
-    match_layer: str = "stage5"
+    match_layer: str | None = None
     match_radius: int = 2
     match_size: int | None = 224
     coherent_levels: int = 2
@@ -189,13 +194,12 @@ def _semantic_guide(a: torch.Tensor, bp: torch.Tensor, shape_a: tuple[int, int],
                     params: AnalogyParams) -> tuple[torch.Tensor, torch.Tensor]:
     """Both coarsest-level NNFs seeded by the semantic backbone: ``(2, ha, wa)`` A->B', ``(2, hb, wb)`` B'->A."""
     net = get_backbone(params.match_backbone)  # type: ignore[arg-type]
-    if params.match_layer not in net.names:
-        raise InputError(f"backbone {net.name} has no layer {params.match_layer!r}; layers: {', '.join(net.names)}")
+    layer = net.check_layer(params.match_layer or GUIDE_LAYERS.get(net.name, net.default_layers[-1]))
     if params.match_size is not None:
         a, bp = resize_longer(a, min(params.match_size, max(a.shape[-2:]))), \
             resize_longer(bp, min(params.match_size, max(bp.shape[-2:])))
-    fa = nnfs.normalize(net.extract(a, [params.match_layer])[params.match_layer])
-    fb = nnfs.normalize(net.extract(bp, [params.match_layer])[params.match_layer])
+    fa = nnfs.normalize(net.extract(a, [layer])[layer])
+    fb = nnfs.normalize(net.extract(bp, [layer])[layer])
     p = params.patch_sizes[0]
     # the same coherence prior as the coarsest VGG level: the guide's scattered cells would be kept
     # by the narrow search around it
@@ -223,9 +227,7 @@ def deep_image_analogy(
     bp = _prepare(image_b, "image B'", params.size)
     net: Backbone = get_backbone(params.backbone, params.weights)
     layers = list(params.layers)
-    missing = [n for n in layers if n not in net.names]
-    if missing:
-        raise InputError(f"backbone {net.name} has no layers {', '.join(missing)}")
+    net.check_layers(layers)
     need = [*layers] + ([INPUT] if params.deconv_depth == "authors" else [])
     # F_A and F_B' at every level; F_A' and F_B start equal to them at the coarsest level
     fa = net.extract(a, need)
