@@ -203,4 +203,18 @@ def buddies_matcher(image_a: torch.Tensor, image_b: torch.Tensor, *, backbone: s
     return torch.as_tensor(flow).float()
 
 
+@register("samnet", "SAM-Net's recurrent matching and attribute transfer through a dense field of local "
+                    "affine transforms (--iters sets the recurrent iterations)",
+          options=("weights", "iters", "layer"))
+def samnet_matcher(image_a: torch.Tensor, image_b: torch.Tensor, *, backbone: str = "vgg16-hed",
+                   **options: Any) -> torch.Tensor:
+    """``flow`` (A -> B) of :func:`analogist.methods.samnet.sam_net`, ``(2, Ha, Wa)``. ``options`` are
+    fields of :class:`~analogist.methods.samnet.SAMNetParams` (its defaults otherwise); a backbone other
+    than the default keeps its own default layer unless one is given."""
+    from ..methods.samnet import SAMNetParams, default_layer, sam_net
+
+    options.setdefault("layer", default_layer(backbone))
+    return sam_net(image_a, image_b, _params(SAMNetParams, backbone, options)).flow.float()
+
+
 __all__ = ["Matcher", "PairMatcher", "MatcherSpec", "MATCHERS", "register", "register_both", "get_matcher", "NN_LAYERS", "nn_matcher"]
