@@ -413,10 +413,3 @@ def upsample_nnf(
     off_x = torch.arange(W)[None] - (xs[None] * W / w).floor().long()
     up = torch.stack([(parent[0] * Wb / wb).floor().long() + off_x, (parent[1] * Hb / hb).floor().long() + off_y])
     return _clamp(up, Hb, Wb)
-
-
-def nnf_from_flow(flow: torch.Tensor, target_size: tuple[int, int]) -> torch.Tensor:
-    """Round a float flow ``(2, h, w)`` to an in-bounds long NNF ``(2, h, w)``."""
-    from .flow import flow_to_nnf
-
-    return _clamp(flow_to_nnf(flow).round().long(), *target_size)
