@@ -235,3 +235,17 @@ def _multipart(fields: dict[str, str], files: dict[str, Path]) -> tuple[bytes, s
         buf.write(p.read_bytes() + b"\r\n")
     buf.write(f"--{boundary}--\r\n".encode())
     return buf.getvalue(), boundary
+
+
+def test_decoder_preset_needs_a_checkpoint(monkeypatch):
+    from analogist.errors import InputError
+    from analogist.methods import nnst_decoder
+    from analogist.tasks import builtin
+
+    monkeypatch.setattr(nnst_decoder, "find_decoder", lambda explicit=None: None)
+    opts = {"preset": "decoder", "alpha": 0.25, "color": True, "seed": 0, "steps": 0}
+    with pytest.raises(InputError, match="no NNST-D decoder checkpoint is installed"):
+        builtin._stylize_params(opts)
+    monkeypatch.setattr(nnst_decoder, "find_decoder", lambda explicit=None: Path("d.pt"))
+    params = builtin._stylize_params(opts)
+    assert params.method == "decoder" and params.decoder == "d.pt"

@@ -27,7 +27,8 @@ pytestmark = [pytest.mark.browser,
 
 #: Each view at its smallest, cheapest settings so the whole tour takes seconds.
 FAST = {"analogy": {"iters": "0", "semantic": False}, "buddies": {}, "align": {}, "hybrid": {"iters": "0"},
-        "morph": {"frames": "3"}, "stylize": {"steps": "2"}, "appearance": {"steps": "2"}}
+        "morph": {"frames": "3"}, "stylize": {"steps": "2"}, "appearance": {"steps": "2"},
+        "samnet": {"iters": "2"}}
 
 
 @pytest.fixture(scope="module")

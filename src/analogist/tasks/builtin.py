@@ -165,10 +165,22 @@ register(Task(
 # ------------------------------------------------------------------------------------------- stylize
 
 
+def _decoder():
+    """The NNST-D checkpoint, if one is installed (the decoder preset is offered only then)."""
+    from ..methods.nnst_decoder import find_decoder
+
+    return find_decoder()
+
+
 def _stylize_params(opts: dict[str, Any]):
     from ..methods.stylize import preset
 
     overrides: dict[str, Any] = {"alpha": opts["alpha"], "color": opts["color"], "seed": opts["seed"]}
+    if opts["preset"] == "decoder":
+        found = _decoder()
+        if found is None:
+            raise InputError("no NNST-D decoder checkpoint is installed: choose the fast or paper preset")
+        return preset("decoder", decoder=str(found), **overrides)
     if opts["steps"]:
         overrides["steps"] = overrides["split_steps"] = opts["steps"]
     return preset(opts["preset"], **overrides)
@@ -183,6 +195,8 @@ def _stylize(a, b, opts, plan, progress) -> None:
 def _stylize_stages(size: int, opts: dict[str, Any]) -> list[float]:
     """Each scale costs about its pixel count times its steps; the splitting phase runs at full size."""
     p = _stylize_params(opts)
+    if p.method == "decoder":
+        return [1.0]
     return [p.steps * 4.0 ** -(p.scales - 1 - i) for i in range(p.scales)] + ([p.split_steps * 1.5] if p.split_steps else [])
 
 
@@ -192,7 +206,8 @@ register(Task(
     inputs=("content", "style"), examples=("astronaut.jpg", "swirls.jpg"), run=_stylize, stages=_stylize_stages,
     outputs=lambda o: [("stylized.png", "main")], compare="stylized.png", size=(128, 64, 512),
     options=(
-        Option("preset", "preset", "choice", "fast", choices=("fast", "paper"), help="paper: 200 steps per scale (slow)"),
+        Option("preset", "preset", "choice", "fast", choices=("fast", "paper") + (("decoder",) if _decoder() else ()),
+               help="paper: 200 steps per scale (slow); decoder: NNST-D, feed-forward (where a checkpoint is installed)"),
         Option("alpha", "stylisation (alpha)", "float", 0.25, 0.0, 1.0, help="weight of the previous output per scale"),
         Option("color", "colour post-processing", "bool", True),
         Option("steps", "steps per scale", "int", 0, 0, 400, help="0: the preset's"),
