@@ -6,7 +6,8 @@ Each configuration runs the same job list (bundled example pairs, cycled) into a
 through :func:`analogist.batch.run_batch`, as ``analogist batch`` does. It prints the throughput (jobs
 per minute of wall time, start-up included), the median time a job takes inside its worker (loading
 its images, the method, writing its files) and the overhead per job: the wall time each worker
-spends per job beyond that median (process or Ray start-up, scheduling, result passing). Timings depend on what else runs on the machine: say so when quoting them.
+spends per job beyond that median (process or Ray start-up, scheduling, result passing). Timings
+depend on what else runs on the machine: say so when quoting them.
 """
 
 from __future__ import annotations

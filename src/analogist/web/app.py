@@ -1,9 +1,9 @@
 """The Flask application: one page and a small JSON API, every job tied to the browser that made it.
 
 ``GET /api/methods`` -> the runnable tasks (:mod:`analogist.tasks`); ``POST /api/jobs`` (multipart:
-``method``, ``image_a``, ``image_b``, ``size`` and the task's options) -> ``202`` and the job's status; ``GET /api/jobs/<id>`` -> state,
-overall progress, stage, time estimate, queue position, outputs or a one-line error;
-``POST /api/jobs/<id>/cancel``; ``GET /api/jobs/<id>/files/<name>[?download=1]``;
+``method``, ``image_a``, ``image_b``, ``size`` and the task's options) -> ``202`` and the job's status;
+``GET /api/jobs/<id>`` -> state, overall progress, stage, time estimate, queue position, outputs or a
+one-line error; ``POST /api/jobs/<id>/cancel``; ``GET /api/jobs/<id>/files/<name>[?download=1]``;
 ``GET /api/examples/<name>`` -> a bundled example image.
 
 A browser is known by a random secret cookie; a job id that is unknown, malformed or another
