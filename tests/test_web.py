@@ -169,6 +169,10 @@ def test_queue_is_fair_limited_and_cancellable(tmp_path):
             submit("w" * 24)
         store.cancel(xs[1])
         assert xs[1].state == "cancelled"
+        store.max_stored = len(store.jobs_of("x" * 24)) + 2  # y's and z's: the store is full
+        with pytest.raises(Exception, match="holds as many results as it keeps"):
+            submit("v" * 24)
+        store.max_stored = 500
         store.cancel(first)  # running: stops at its next progress step, writes nothing
         store.wait(first, 10)
         assert first.state == "cancelled"

@@ -71,15 +71,17 @@ class JobStore:
     Args:
         per_owner: jobs one browser may have queued or running at once.
         max_queued: jobs waiting over all browsers.
+        max_stored: jobs kept in all (finished ones until ``ttl``); beyond it new jobs are refused.
         ttl: seconds a finished job's results are kept.
         remove_root: delete ``root`` itself on :meth:`close` (a temporary work folder).
     """
 
-    def __init__(self, root: Path, *, per_owner: int = 3, max_queued: int = 32, ttl: float = 6 * 3600,
-                 remove_root: bool = False) -> None:
+    def __init__(self, root: Path, *, per_owner: int = 3, max_queued: int = 32, max_stored: int = 500,
+                 ttl: float = 6 * 3600, remove_root: bool = False) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
-        self.per_owner, self.max_queued, self.ttl, self.remove_root = per_owner, max_queued, ttl, remove_root
+        self.per_owner, self.max_queued, self.max_stored = per_owner, max_queued, max_stored
+        self.ttl, self.remove_root = ttl, remove_root
         self._jobs: dict[str, Job] = {}
         self._started: dict[str, int] = {}  # owner -> jobs started, for fairness
         self._seq = 0
@@ -104,6 +106,8 @@ class JobStore:
                 raise Busy(f"you have {mine} jobs waiting or running: wait for one to finish or cancel it")
             if sum(1 for j in self._jobs.values() if j.state == "queued") >= self.max_queued:
                 raise Busy(f"the server has {self.max_queued} jobs waiting: try again in a few minutes")
+            if len(self._jobs) >= self.max_stored:  # refuse new work rather than drop someone's results
+                raise Busy("the server holds as many results as it keeps: try again later")
             self._seq += 1
             job = Job(secrets.token_urlsafe(18), owner, view, size, options, inputs, folder, self._seq)
             self._jobs[job.id] = job
