@@ -202,3 +202,70 @@ def test_cli_bad_input_is_one_error_line_and_writes_nothing(argv: list[str], tmp
 def test_window_offsets_are_row_major() -> None:
     off = window_offsets(1, torch.zeros(()))
     assert off[0].tolist() == [-1, -1] and off[4].tolist() == [0, 0] and off[5].tolist() == [1, 0]
+
+
+# ------------------------------------------------------------------------------------------ learned form
+
+def test_cross_entropy_is_minimal_at_the_true_offset() -> None:
+    from analogist.methods.samnet_learned import matching_loss
+
+    radius = 4
+    off = window_offsets(radius, torch.zeros(()))
+    true = torch.tensor([2.0, -1.0])
+    losses = {}
+    for cand in off.tolist():
+        # a synthetic correlation peaking at the candidate offset in every cell
+        d2 = ((off - torch.tensor(cand)) ** 2).sum(1)
+        logits = (-d2 * 2.0)[:, None, None].expand(-1, 5, 6)
+        losses[tuple(cand)] = float(matching_loss(logits, true[:, None, None].expand(2, 5, 6), radius))
+    assert min(losses, key=losses.get) == (2.0, -1.0)
+    # cells whose true offset is outside the window are truncated away
+    far = torch.full((2, 5, 6), 7.0)
+    assert float(matching_loss(torch.randn(81, 5, 6), far, radius)) == 0.0
+
+
+@pytest.fixture(scope="module")
+def tiny_folder(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("imgs")
+    for name in ("cat.jpg", "astronaut.jpg", "coffee.jpg"):
+        Image.open(example_path(name)).convert("RGB").resize((160, 160)).save(folder / f"{name}.png")
+    return folder
+
+
+@pytest.mark.slow
+def test_training_lowers_the_loss_and_resumes_exactly(tiny_folder: Path, tmp_path: Path) -> None:
+    from analogist.methods.samnet_train import SAMNetTask, SAMNetTrainSettings
+    from analogist.training import TrainConfig, fit, load_checkpoint
+
+    settings = SAMNetTrainSettings(size=128, batch=1, unroll=2, lr=1e-2)
+    task = SAMNetTask(str(tiny_folder), settings)
+    fixed = task.pair(torch.Generator().manual_seed(5), torch.device("cpu"))
+
+    def loss_on_fixed(models) -> float:
+        with torch.no_grad():
+            return float(task.losses(models["G"], *fixed)[0])
+
+    torch.set_num_threads(1)
+    fresh = fit(task, TrainConfig(steps=0, out=None))
+    # a few steps on one pair must lower its loss (the optimisation works end to end)
+    overfit = SAMNetTask(str(tiny_folder), settings)
+    overfit.pair = lambda generator, device: fixed  # type: ignore[method-assign]
+    trained = fit(overfit, TrainConfig(steps=10, out=None))
+    assert loss_on_fixed(trained.models) < loss_on_fixed(fresh.models)
+    ckpt = tmp_path / "g.pt"
+    fit(task, TrainConfig(steps=3, out=ckpt, checkpoint_every=100))
+    resumed = fit(task, TrainConfig(steps=6, out=ckpt, checkpoint_every=100))
+    straight = fit(task, TrainConfig(steps=6, out=None))
+    for a, b in zip(resumed.models["G"].state_dict().values(), straight.models["G"].state_dict().values()):
+        assert torch.equal(a, b)
+    assert load_checkpoint(ckpt, task="samnet")["step"] == 6
+    # the learned form runs from that checkpoint
+    photo = load_image(example_path("cat.jpg"), 128)
+    res = sam_net(photo, photo.flip(-1), SAMNetParams(size=None, iters=2, form="learned", checkpoint=str(ckpt)))
+    assert res.form == "learned" and torch.isfinite(res.flow).all()
+
+
+def test_train_cli_refuses_bad_input(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "g.pt"
+    code, _, err = run_cli(capsys, "train", "samnet", "--images", str(tmp_path / "none"), "--out", str(out))
+    assert code == 2 and err.startswith("error:") and not out.exists()

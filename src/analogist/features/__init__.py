@@ -1,8 +1,12 @@
 """Backbone registry: named, pretrained feature extractors that return feature pyramids.
 
+>>> import torch
 >>> from analogist.features import get_backbone
 >>> net = get_backbone("vgg16-hed")
->>> pyr = net.extract(image, ["relu3_1", "relu4_1"])   # {name: (1, C, H/s, W/s)}
+>>> image = torch.rand(1, 3, 64, 96)                   # RGB in [0, 1]
+>>> pyramid = net.extract(image, ["relu3_1", "relu4_1"])   # {name: (1, C, H/s, W/s)}
+>>> {name: tuple(f.shape) for name, f in pyramid.items()}
+{'relu3_1': (1, 256, 16, 24), 'relu4_1': (1, 512, 8, 12)}
 
 Weights are read once per process per (backbone, weight file) and shared afterwards; call
 :func:`clear_cache` to release them.

@@ -155,11 +155,13 @@ def _upsample(conf: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(conf[None, None], size=size, mode="bilinear", align_corners=False)[0, 0].clamp(0, 1)
 
 
+#: The form ``auto`` runs: the one that measures better (benchmarks/samnet.py; see the README).
+AUTO_FORM = "training-free"
+
+
 def resolve_form(params: SAMNetParams) -> str:
-    """The form that runs: ``auto`` is the training-free form until a learned checkpoint measures better."""
-    if params.form == "learned":
-        raise InputError("the learned SAM-Net form is not available yet: use --form training-free")
-    return "training-free"
+    """The form that runs (``auto`` is :data:`AUTO_FORM`)."""
+    return AUTO_FORM if params.form == "auto" else params.form
 
 
 def sam_net(source: torch.Tensor, target: torch.Tensor, params: SAMNetParams = SAMNetParams(), *,
@@ -171,6 +173,15 @@ def sam_net(source: torch.Tensor, target: torch.Tensor, params: SAMNetParams = S
     """
     form = resolve_form(params)
     t0 = time.perf_counter()
+    g_net = None
+    if form == "learned":
+        from .samnet_learned import load_matching_net, residual_to_global
+
+        g_net, g_cfg = load_matching_net(params.checkpoint)
+        if g_cfg.get("backbone", params.backbone) != params.backbone or g_cfg.get("layer", params.layer) != params.layer:
+            raise InputError(f"the learned form was trained on {g_cfg.get('backbone')} {g_cfg.get('layer')}: "
+                             "use that backbone and layer")
+        radius_g = int(g_cfg.get("radius", params.window // 2))
     timings: dict[str, float] = {"features": 0.0, "match": 0.0, "blend": 0.0, "decode": 0.0}
     check_image(source, "source", min_side=16)
     check_image(target, "target", min_side=16)
@@ -199,9 +210,13 @@ def sam_net(source: torch.Tensor, target: torch.Tensor, params: SAMNetParams = S
         if lam > 0:
             corr = (1 - lam) * corr + lam * window_correlation(f_styl, ft, centres, radius)
         disp, conf, _ = soft_argmax(l2_normalize_window(corr), radius, params.beta, params.kernel_sigma)
-        disp = disp - bias
-        # G (Eq. 6-7): the new local affine transforms explain the moved matches of each neighbourhood
-        aff = fit_affine_field(centres + disp, conf, params.fit_radius, params.ridge, prior=aff)
+        if g_net is not None:
+            # learned G (Fig. 3): the residual field straight from the correlation
+            c_g = corr if radius_g == radius else window_correlation(fs, ft, centres, radius_g)
+            aff = aff + residual_to_global(g_net(l2_normalize_window(c_g)[None])[0])
+        else:
+            # training-free G (Eq. 6-7): local affine transforms explaining the moved matches
+            aff = fit_affine_field(centres + disp - bias, conf, params.fit_radius, params.ridge, prior=aff)
         timings["match"] += time.perf_counter() - t
         if params.attribute:
             t = time.perf_counter()
