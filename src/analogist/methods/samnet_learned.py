@@ -70,8 +70,8 @@ def matching_loss(logits: torch.Tensor, gt_offset: torch.Tensor, radius: int,
         The mean over scored cells of ``-sum_q t_q log softmax(logits)_q``, where ``t`` splats the true
         offset bilinearly onto the four nearest window positions (0 when no cell is scored).
     """
-    k, h, w = logits.shape
-    n = 2 * radius + 1
+    if logits.shape[0] != (2 * radius + 1) ** 2:
+        raise ValueError(f"logits have {logits.shape[0]} window positions, radius {radius} needs {(2 * radius + 1) ** 2}")
     off = window_offsets(radius, logits)  # (K, 2)
     # bilinear splat: weight of window position q is the tent (1 - |dx|)(1 - |dy|) around the true offset
     d = (off[:, :, None, None] - gt_offset[None]).abs()  # (K, 2, h, w)
@@ -81,7 +81,6 @@ def matching_loss(logits: torch.Tensor, gt_offset: torch.Tensor, radius: int,
     if not keep.any():
         return logits.sum() * 0
     ce = -(target.detach() * torch.log_softmax(logits, 0)).sum(0)
-    assert n * n == k
     return ce[keep].mean()
 
 
