@@ -179,7 +179,8 @@ def check_params(params: BuddiesParams, backbone: Backbone) -> tuple[str, ...]:
     layers = tuple(backbone.check_layers(params.layers or backbone.default_layers))
     n = len(layers)
     if n < 2:
-        raise InputError("Neural Best-Buddies needs at least two pyramid layers")
+        raise InputError(f"Neural Best-Buddies needs at least two pyramid layers that halve the resolution level by "
+                         f"level; {backbone.name} gives {', '.join(layers)}")
     if len(params.neighbourhood) != n or len(params.radius) != n - 1:
         raise InputError(f"{n} layers need {n} neighbourhood sizes and {n - 1} radii, got "
                          f"{len(params.neighbourhood)} and {len(params.radius)}")
