@@ -252,3 +252,20 @@ def test_dinov2_guides_deep_image_analogy(monkeypatch, checkpoint):
     ys, xs = torch.meshgrid(torch.arange(3), torch.arange(4), indexing="ij")
     identity = torch.stack([xs, ys])
     assert torch.equal(ab, identity) and torch.equal(ba, identity)  # on its `tokens` layer, at stride 14
+
+
+def test_download_lands_in_the_hub_cache_or_fails_in_one_sentence(tmp_path, monkeypatch, checkpoint):
+    import analogist.features.weights as weights
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    monkeypatch.delenv("ANALOGIST_DINOV2_S_WEIGHTS", raising=False)
+    monkeypatch.delenv("ANALOGIST_WEIGHTS_DIR", raising=False)
+    assert weights.download_url("dinov2-s") == \
+        "https://dl.fbaipublicfiles.com/dinov2/dinov2_vits14/dinov2_vits14_pretrain.pth"
+    dest = tmp_path / "hub" / "checkpoints" / "dinov2_vits14_pretrain.pth"
+    monkeypatch.setattr(weights, "download_url", lambda name: (tmp_path / "unreachable.pth").as_uri())
+    with pytest.raises(WeightsNotFoundError, match="could not be downloaded") as exc:
+        get_backbone("dinov2-s")
+    assert "\n" not in str(exc.value) and not dest.exists()
+    monkeypatch.setattr(weights, "download_url", lambda name: checkpoint[0].as_uri())  # a stand-in server
+    assert get_backbone("dinov2-s").source == str(dest) and dest.is_file()

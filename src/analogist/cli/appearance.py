@@ -67,10 +67,7 @@ def transfer(content: torch.Tensor, style: torch.Tensor, params: COATParams, for
     """Results at ``params.texture_level`` and at every sheet level, in the chosen form."""
     wanted = sorted({params.texture_level, *levels})
     if form == "learned":
-        try:
-            from ..methods.coat_learned import coat_learned_levels
-        except ImportError:
-            raise InputError("the learned form of COAT is not available yet: use --form free") from None
+        from ..methods.coat_learned import coat_learned_levels
 
         return coat_learned_levels(content, style, params, wanted, checkpoint=checkpoint)
     return coat_levels(content, style, params, wanted, progress=progress)

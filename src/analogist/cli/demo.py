@@ -12,7 +12,7 @@ from ..errors import InputError
 from ..progress import terminal
 
 #: CLI modules whose ``demo(outdir, progress) -> list[Path]`` runs their method on bundled examples.
-DEMOS = ("analogy", "buddies", "stylize", "samnet", "eval", "features")
+DEMOS = ("analogy", "buddies", "stylize", "samnet", "appearance", "eval", "features")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

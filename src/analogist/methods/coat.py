@@ -99,7 +99,7 @@ class Alignment:
     confident: dict[str, Confident]
     grid_1: tuple[int, int]
     grid_2: tuple[int, int]
-    aligned: torch.Tensor  #: ``(1, 2688, h1, w1)`` the content hypercolumn with swapped scales
+    aligned: torch.Tensor | None  #: ``(1, 2688, h1, w1)`` the content hypercolumn with swapped scales (free form)
 
     def pairs(self) -> dict[str, int]:
         return {name: c.pairs for name, c in self.confident.items()}

@@ -1,0 +1,179 @@
+"""COAT's learned form: a trained matcher and a trained decoder instead of the optimisation.
+
+The paper decodes with a StyleGAN generator pretrained on the object class, modulated by an encoder
+``E_mod``; no such generator ships here, so the learned form is built around a decoder that trains on
+this machine (``analogist train coat``, :mod:`analogist.methods.coat_train`):
+
+- the encoder hierarchy is the frozen VGG16 at relu1_1, relu2_1, relu3_1, relu4_1 (strides 1-8; the
+  scales block1-block4 of the training-free form);
+- a matcher (a small top-down feature pyramid on those maps, trained with the correspondence
+  contrastive loss, Eq. 7) gives the features of ``S_l``; the confident sets and the swap are Eq. 1-3
+  on the quarter-resolution grid, carried to the finer maps cell by cell;
+- the decoder starts from the coarsest map and, at each scale coarse to fine, modulates its
+  normalised activations by a scale and shift predicted from that scale's map (``E_mod``): the first
+  ``n`` get the content's maps, the rest the aligned style maps.
+
+A StyleGAN generator is not used, even when one is present: there is no loader for one here.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..features import Backbone, get_backbone
+from ..io import check_image
+from ..matching.mutual import Confident, confident_set, latent_swap
+from ..training import find_checkpoint, load_checkpoint, resolve_checkpoint
+from .coat import MAX_LEVEL, SCALES, Alignment, COATParams, COATResult
+
+#: The encoder layers, fine to coarse (one per scale of :data:`analogist.methods.coat.SCALES`).
+LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
+CHANNELS = (64, 128, 256, 512)
+#: The grid the confident sets are computed on (the hypercolumn grid of the training-free form).
+MATCH_STRIDE = 4
+#: Checkpoint file name, looked up like every weight file (explicit path, ANALOGIST_COAT_CHECKPOINT,
+#: $ANALOGIST_WEIGHTS_DIR, bundled).
+CHECKPOINT = "coat-faces.pt"
+
+
+def encode(backbone: Backbone, image: torch.Tensor) -> list[torch.Tensor]:
+    """``[(B, C_l, H/s_l, W/s_l)]`` fine to coarse, compressed by ``log1p`` (HED's Caffe-scaled
+    activations reach the thousands)."""
+    feats = backbone(image, LAYERS)
+    return [torch.log1p(feats[n]) for n in LAYERS]
+
+
+class Matcher(nn.Module):
+    """Top-down pyramid of matching features ``[(B, dims, h_l, w_l)]`` from :func:`encode`'s maps."""
+
+    def __init__(self, dims: int = 64) -> None:
+        super().__init__()
+        self.proj = nn.ModuleList(nn.Conv2d(c, dims, 1) for c in CHANNELS)
+        self.smooth = nn.ModuleList(nn.Conv2d(dims, dims, 3, padding=1) for _ in CHANNELS)
+
+    def forward(self, feats: list[torch.Tensor]) -> list[torch.Tensor]:
+        out: list[torch.Tensor] = [feats[0]] * len(feats)
+        top = None
+        for k in reversed(range(len(feats))):
+            x = self.proj[k](feats[k])
+            if top is not None:
+                x = x + F.interpolate(top, size=x.shape[-2:], mode="bilinear", align_corners=False)
+            top = x
+            out[k] = self.smooth[k](x)
+        return out
+
+
+class Decoder(nn.Module):
+    """Image ``(B, 3, H, W)`` from maps fine to coarse ``[(B, C_l, h_l, w_l)]``; returns it and the
+    mean squared modulation (the regulariser)."""
+
+    def __init__(self, widths: tuple[int, ...] = (96, 64, 48, 32)) -> None:
+        super().__init__()
+        ins = tuple(reversed(CHANNELS))  # coarse to fine
+        self.entry = nn.Conv2d(ins[0], widths[0], 3, padding=1)
+        self.mod = nn.ModuleList(nn.Conv2d(c, 2 * w, 3, padding=1) for c, w in zip(ins, widths))
+        self.body = nn.ModuleList(nn.Sequential(nn.Conv2d(w, w, 3, padding=1), nn.LeakyReLU(0.2),
+                                                nn.Conv2d(w, w, 3, padding=1)) for w in widths)
+        self.up = nn.ModuleList(nn.Conv2d(a, b, 3, padding=1) for a, b in zip(widths[:-1], widths[1:]))
+        self.out = nn.Conv2d(widths[-1], 3, 1)
+
+    def forward(self, maps: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        coarse_first = maps[::-1]
+        x = F.leaky_relu(self.entry(coarse_first[0]), 0.2)
+        reg = x.new_zeros(())
+        for k, m in enumerate(coarse_first):
+            gamma, beta = self.mod[k](m).chunk(2, dim=1)
+            x = F.instance_norm(x) * (1 + gamma) + beta
+            reg = reg + (gamma.square().mean() + beta.square().mean()) / len(coarse_first)
+            x = F.leaky_relu(x + self.body[k](x), 0.2)
+            if k + 1 < len(coarse_first):
+                x = F.interpolate(x, size=coarse_first[k + 1].shape[-2:], mode="bilinear", align_corners=False)
+                x = F.leaky_relu(self.up[k](x), 0.2)
+        return torch.sigmoid(self.out(x)), reg
+
+
+def _to_grid(f: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
+    return F.adaptive_avg_pool2d(f, grid) if tuple(f.shape[-2:]) != grid else f
+
+
+def confident_sets(m1: list[torch.Tensor], m2: list[torch.Tensor], threshold: float, *,
+                   chunk: int = 2048) -> tuple[dict[str, Confident], tuple[int, int], tuple[int, int]]:
+    """Eq. 1-2 per scale on the matching grid (features of finer maps averaged onto it), for one image
+    pair (batch 1): ``({scale: confident set}, grid_1, grid_2)``."""
+    g1 = tuple(m1[min(2, len(m1) - 1)].shape[-2:])
+    g2 = tuple(m2[min(2, len(m2) - 1)].shape[-2:])
+    out = {}
+    for (name, _, _), a, b in zip(SCALES, m1, m2):
+        a, b = _to_grid(a, g1), _to_grid(b, g2)
+        out[name] = confident_set(a[0].reshape(a.shape[1], -1), b[0].reshape(b.shape[1], -1), threshold, chunk=chunk)
+    return out, g1, g2
+
+
+def swap_fine(f1: torch.Tensor, f2: torch.Tensor, conf: Confident, grid_1: tuple[int, int],
+              grid_2: tuple[int, int]) -> torch.Tensor:
+    """Eq. 3 on a map ``(1, C, H1, W1)`` finer than (or as fine as) the matching grid: each position takes
+    the style ``f2`` ``(1, C, H2, W2)`` at the same offset inside its cell's matched cell."""
+    (h1, w1), (h2, w2) = f1.shape[-2:], f2.shape[-2:]
+    ry, rx = max(1, h1 // grid_1[0]), max(1, w1 // grid_1[1])
+    ys, xs = torch.arange(h1, device=f1.device), torch.arange(w1, device=f1.device)
+    cell = (ys[:, None] // ry).clamp_max(grid_1[0] - 1) * grid_1[1] + (xs[None] // rx).clamp_max(grid_1[1] - 1)
+    j = conf.index[cell]
+    ty = ((j // grid_2[1]) * ry + ys[:, None] % ry).clamp_max(h2 - 1)
+    tx = ((j % grid_2[1]) * rx + xs[None] % rx).clamp_max(w2 - 1)
+    fine = Confident((ty * w2 + tx).reshape(-1), conf.q[cell].reshape(-1), conf.mask[cell].reshape(-1), conf.pairs)
+    return latent_swap(f1, f2, fine)
+
+
+def decoder_maps(f1: list[torch.Tensor], f2: list[torch.Tensor], confident: dict[str, Confident],
+                 grid_1: tuple[int, int], grid_2: tuple[int, int], texture_level: int) -> list[torch.Tensor]:
+    """Maps fine to coarse for the decoder: the content's on the ``texture_level`` coarsest scales,
+    the aligned style's on the others."""
+    out = []
+    for k, ((name, _, _), a, b) in enumerate(zip(SCALES, f1, f2)):
+        out.append(a if k >= MAX_LEVEL - texture_level else swap_fine(a, b, confident[name], grid_1, grid_2))
+    return out
+
+
+def load_nets(checkpoint: str | None = None, *, required: bool = True) -> tuple[Matcher, Decoder, dict] | None:
+    """The trained matcher and decoder (eval mode) and the checkpoint's provenance, or ``None`` when no
+    checkpoint exists and ``required`` is false."""
+    path = resolve_checkpoint("coat", CHECKPOINT, checkpoint) if required else find_checkpoint("coat", CHECKPOINT, checkpoint)
+    if path is None:
+        return None
+    state = load_checkpoint(path, task="coat")
+    cfg = state.get("config", {})
+    matcher, decoder = Matcher(cfg.get("dims", 64)), Decoder(tuple(cfg.get("widths", (96, 64, 48, 32))))
+    matcher.load_state_dict(state["models"]["matcher"])
+    decoder.load_state_dict(state["models"]["decoder"])
+    return matcher.eval(), decoder.eval(), {"checkpoint": str(path), **state.get("provenance", {})}
+
+
+@torch.no_grad()
+def coat_learned_levels(content: torch.Tensor, style: torch.Tensor, params: COATParams, levels: list[int], *,
+                        checkpoint: str | None = None) -> dict[int, COATResult]:
+    """The learned form at several texture levels: ``{n: result}`` (one decoder pass each)."""
+    check_image(content, "content", min_side=16)
+    check_image(style, "style", min_side=16)
+    t0 = time.perf_counter()
+    matcher, decoder, _ = load_nets(checkpoint)
+    backbone = get_backbone(params.backbone, params.weights)
+    f1, f2 = encode(backbone, content.float()), encode(backbone, style.float())
+    confident, g1, g2 = confident_sets(matcher(f1), matcher(f2), params.threshold, chunk=params.chunk)
+    t_align = time.perf_counter() - t0
+    results = {}
+    for n in levels:
+        t = time.perf_counter()
+        image, _ = decoder(decoder_maps(f1, f2, confident, g1, g2, n))
+        image = F.interpolate(image, size=content.shape[-2:], mode="bilinear", align_corners=False) \
+            if image.shape[-2:] != content.shape[-2:] else image
+        results[n] = COATResult(image.clamp(0, 1), Alignment(confident, g1, g2, None),
+                                {"align": t_align, "decode": time.perf_counter() - t})
+    return results
+
+
+__all__ = ["LAYERS", "CHECKPOINT", "encode", "Matcher", "Decoder", "confident_sets", "swap_fine", "decoder_maps",
+           "load_nets", "coat_learned_levels"]

@@ -1,0 +1,94 @@
+"""COAT's learned form: the contrastive loss, training steps, exact resume, the CLI end to end."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+from cli_helpers import run_cli
+
+from analogist.data import example_path
+from analogist.io import load_image, save_image
+from analogist.matching.contrastive import contrastive_loss, grid_xy, hard_negatives
+from analogist.methods.coat_learned import encode
+from analogist.methods.coat_train import COATTask, COATTrainSettings
+from analogist.training import TrainConfig, fit
+
+TINY = COATTrainSettings(size=32, batch=2, lr=1e-3)
+
+
+@pytest.fixture
+def images(tmp_path):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for name in ("cat.jpg", "cat_painting.jpg", "astronaut.jpg"):
+        save_image(folder / name.replace(".jpg", ".png"), load_image(example_path(name), 48))
+    return folder
+
+
+def test_contrastive_loss_ranks_the_true_positive_above_mined_negatives() -> None:
+    g = torch.Generator().manual_seed(0)
+    keys = torch.randn(36, 8, generator=g)  # a 6 x 6 grid of cells
+    positive = torch.tensor([3, 14, 27, 35])
+    query = keys[positive] + 0.3 * torch.randn(4, 8, generator=g)
+    xy = grid_xy(6, 6)
+    sim = F.normalize(query, dim=1) @ F.normalize(keys, dim=1).T
+    neg = hard_negatives(sim, positive, xy, k=5, radius=1.5)
+    for q in range(4):
+        far = [j for j in range(36) if torch.dist(xy[j].float(), xy[positive[q]].float()) > 1.5]
+        ranked = sorted(far, key=lambda j: -float(sim[q, j]))[:5]
+        assert sorted(neg[q].tolist()) == sorted(ranked)  # the hardest far-away keys, by S
+        assert positive[q] not in neg[q]
+        assert sim[q, positive[q]] > sim[q, neg[q]].max()  # the true match outranks every mined negative
+    good = contrastive_loss(query, keys, positive, xy, k=5)
+    wrong = contrastive_loss(query, keys, positive.flip(0), xy, k=5)
+    assert good < wrong and good < 1.0
+
+
+@pytest.mark.slow
+def test_a_few_steps_lower_the_loss_and_resume_is_exact(images, tmp_path) -> None:
+    task = COATTask(images, TINY)
+    models = task.build(torch.device("cpu"))
+    decoder = models["decoder"]
+    batch = load_image(example_path("cat.jpg"), 32)[..., :32, :32]
+
+    def reconstruction() -> float:
+        with torch.no_grad():
+            return float(F.mse_loss(decoder(encode(task.backbone, batch))[0], batch))
+
+    before = reconstruction()
+    opts = task.optimizers(models)
+    g = torch.Generator().manual_seed(0)
+    for i in range(8):
+        task.step(models, opts, g, i)
+    assert reconstruction() < 0.7 * before
+
+    straight = fit(COATTask(images, TINY), TrainConfig(steps=4, out=tmp_path / "a.pt"))
+    fit(COATTask(images, TINY), TrainConfig(steps=2, out=tmp_path / "b.pt"))
+    resumed = fit(COATTask(images, TINY), TrainConfig(steps=4, out=tmp_path / "b.pt"))
+    assert resumed.resumed_from == 2
+    for name in ("matcher", "decoder"):
+        a, b = straight.models[name].state_dict(), resumed.models[name].state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.slow
+def test_train_and_apply_from_the_command_line(images, tmp_path, capsys) -> None:
+    ckpt = tmp_path / "coat.pt"
+    code, _, err = run_cli(capsys, "train", "coat", "--images", str(images), "--out", str(ckpt), "--steps", "2",
+                           "--size", "32", "--batch", "1")
+    assert code == 0, err
+    out = tmp_path / "out"
+    code, _, err = run_cli(capsys, "appearance", str(example_path("cat.jpg")), str(example_path("cat_painting.jpg")),
+                           "-o", str(out), "--size", "48", "--form", "learned", "--checkpoint", str(ckpt),
+                           "--sheet-levels", "0,3")
+    assert code == 0, err
+    report = json.loads((out / "report.json").read_text())
+    assert report["form"] == "learned" and (out / "sheet.png").is_file()
+    code, _, err = run_cli(capsys, "train", "coat", "--images", str(tmp_path / "none"), "--out", str(ckpt))
+    assert code == 2 and err.startswith("error:")
+    code, _, err = run_cli(capsys, "appearance", str(example_path("cat.jpg")), str(example_path("cat.jpg")),
+                           "-o", str(out / "x"), "--form", "learned", "--checkpoint", str(tmp_path / "missing.pt"))
+    assert code == 2 and "missing.pt" in err
