@@ -185,7 +185,7 @@ def test_cli_writes_every_output_and_the_mask(tmp_path: Path, capsys) -> None:
 @pytest.mark.parametrize("argv", [
     ["missing.jpg", "TARGET"],
     ["SOURCE", "TARGET", "--iters", "0"],
-    ["SOURCE", "TARGET", "--form", "learned"],
+    ["SOURCE", "TARGET", "--form", "learned", "--checkpoint", "nope.pt"],
     ["SOURCE", "TARGET", "--mask", "nope.png"],
     ["SOURCE", "TARGET", "--layer", "relu9_9"],
 ])
@@ -269,3 +269,10 @@ def test_train_cli_refuses_bad_input(tmp_path: Path, capsys) -> None:
     out = tmp_path / "g.pt"
     code, _, err = run_cli(capsys, "train", "samnet", "--images", str(tmp_path / "none"), "--out", str(out))
     assert code == 2 and err.startswith("error:") and not out.exists()
+
+
+@pytest.mark.slow
+def test_demo_entry(tmp_path: Path, capsys) -> None:
+    code, out, err = run_cli(capsys, "demo", "-o", str(tmp_path / "d"), "--only", "samnet")
+    assert code == 0, err
+    assert (tmp_path / "d" / "samnet" / "stylised.png").is_file() and "samnet:" in out

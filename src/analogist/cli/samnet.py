@@ -50,6 +50,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_backbone(p, SAMNetParams.backbone)
     p.add_argument("--layer", default=None, help="feature layer matched (default: stage5 for efficientnet-lite0, "
                                                   "relu4_1 for VGG)")
+    p.add_argument("--checkpoint", default=None, metavar="PATH",
+                   help="weights of the learned form (otherwise $ANALOGIST_SAMNET_CHECKPOINT, "
+                        "$ANALOGIST_WEIGHTS_DIR/samnet.pt, then the bundled file)")
     p.add_argument("--mask", default=None, metavar="TARGET_MASK",
                    help="label image of TARGET to warp onto SOURCE (labels are kept, never blended) -> mask.png")
     p.set_defaults(func=run)
@@ -141,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
     plan = OutputPlan.folder(args.output, names, [args.source, args.target] + ([args.mask] if args.mask else []))
     params = SAMNetParams(iters=args.iters, form=args.form, backbone=args.backbone,
                           layer=args.layer or default_layer(args.backbone), weights=args.weights, size=None,
-                          keep_iterations=True)
+                          keep_iterations=True, checkpoint=args.checkpoint)
     result = sam_net(source, target, params, progress=terminal)
     inputs = [str(args.source), str(args.target)] + ([str(args.mask)] if args.mask else [])
     with plan:

@@ -60,17 +60,16 @@ def patch_blend(fs: torch.Tensor, ft: torch.Tensor, field: torch.Tensor, confide
     return (1 - lam) * fs + lam * warped
 
 
-def image_blend(source: torch.Tensor, warped: torch.Tensor, confidence: torch.Tensor, lam: float,
-                grid: tuple[int, int]) -> torch.Tensor:
+def image_blend(source: torch.Tensor, warped: torch.Tensor, lam: float, grid: tuple[int, int]) -> torch.Tensor:
     """Eq. 8 in pixels, as the warm start of the training-free decoder ``(1, 3, H, W)``.
 
-    The source ``(1, 3, H, W)`` takes the confident share ``lam * confidence`` (``(H, W)``) of the warped
-    target's content *below* the feature grid's resolution ``grid`` (colour, tone, shading), and keeps
-    its own finer detail: the role the learned decoder's skip connections from the source play (Eq. 10).
+    The source ``(1, 3, H, W)`` takes the share ``lam`` of the warped target's content *below* the
+    feature grid's resolution ``grid`` (colour, tone, shading) and keeps its own finer detail: the role
+    the learned decoder's skip connections from the source play (Eq. 10).
     """
     size = tuple(source.shape[-2:])
     low = upsample(downsample(warped - source, grid), size)
-    return (source + lam * confidence * low).clamp(0, 1)
+    return (source + lam * low).clamp(0, 1)
 
 
 __all__ = ["blend_weights", "image_blend", "neighbour_predictions", "patch_blend"]
