@@ -75,7 +75,7 @@ print(json.dumps({{"s": sorted(times)[len(times) // 2], "mb": resource.getrusage
 
 
 def _python(code: str) -> dict:
-    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     if res.returncode != 0:
         return {"error": res.stderr.strip().splitlines()[-1] if res.stderr.strip() else "failed"}
     return json.loads(res.stdout.strip().splitlines()[-1])

@@ -15,14 +15,14 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from make_readme_images import grid, save  # noqa: E402
+from make_readme_images import grid, save
 
-from analogist.cli.samnet import affine_picture  # noqa: E402
-from analogist.data import example_path  # noqa: E402
-from analogist.io import load_image, to_uint8  # noqa: E402
-from analogist.matching.flow import flow_to_color  # noqa: E402
-from analogist.methods.samnet import SAMNetParams, sam_net  # noqa: E402
-from analogist.synthesis.warp import backward_warp  # noqa: E402
+from analogist.cli.samnet import affine_picture
+from analogist.data import example_path
+from analogist.io import load_image, to_uint8
+from analogist.matching.flow import flow_to_color
+from analogist.methods.samnet import SAMNetParams, sam_net
+from analogist.synthesis.warp import backward_warp
 
 
 def main() -> None:
