@@ -33,6 +33,8 @@ FOLDER_OUTPUTS = {
     "align": ["aligned_a.png", "flow.png"],
     "hybrid": ["hybrid.png", "mask.png"],
     "morph": ["frames/frame_000.png", "morph.gif"],
+    "samnet": ["flow.flo", "stylised.png", "report.json"],
+    "appearance": ["result.png", "sheet.png"],
 }
 FILE_COMMANDS = ("features", "stylize")
 SMALL = ["--size", "32"]
@@ -282,7 +284,7 @@ def targeted_cases() -> list[Case]:
                 files = workspace(root)
                 return _argv(cmd, str(files["a"]), str(files["b"]), str(root / out_name))[:-2] + bad_arg
             cases.append(Case(f"{cmd}: {' '.join(bad_arg)}", build))
-        if cmd != "stylize":
+        if cmd not in ("stylize", "appearance"):  # appearance's --weights is read only by its vgg16 backbone
             for weights in ("text", "a", "missing.png", "a_folder.png", "bomb.png"):
                 def build(root: Path, cmd=cmd, weights=weights, out_name=out_name) -> list[str]:
                     files = workspace(root)
