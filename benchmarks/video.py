@@ -1,6 +1,8 @@
 """Benchmark of ``analogist video``: keyframe propagation against NNST on every frame.
 
     python benchmarks/video.py [--sizes 256,512] [--frames 10] [--frames-512 4] [--clips pan,RubberWhale,Urban2]
+    python benchmarks/video.py --flow      # endpoint error of DIS and Farneback on Middlebury's ground truth
+    python benchmarks/video.py --sizes 0 --memory 12,96   # the propagation alone at 256 and 512 px
 
 Clips (made here, deterministic):
 
@@ -147,6 +149,32 @@ def _side_by_side(path: Path, *clips: list) -> None:  # type: ignore[type-arg]
     save_image(path.with_suffix(".jpg"), torch.cat(rows, dim=2))
 
 
+def flow_accuracy() -> None:
+    """Endpoint error of the flows on offer against Middlebury's ground truth (frame10 to frame11)."""
+    import cv2
+    import numpy as np
+
+    from analogist.apps.video.flow import DIS_PRESETS, dis_flow
+    from analogist.io import read_flo
+
+    names = sorted(p.name for p in MIDDLEBURY.iterdir() if (p / "flow10.flo").is_file())
+    methods = {f"DIS {k}": (lambda a, b, k=k: dis_flow(a, b, k).numpy()) for k in DIS_PRESETS}
+    methods["Farneback"] = lambda a, b: cv2.calcOpticalFlowFarneback(
+        a, b, None, 0.5, 5, 15, 5, 7, 1.5, 0).transpose(2, 0, 1)
+    print(f"{'flow':14s} " + " ".join(f"{n[:10]:>10s}" for n in names) + f" {'mean':>6s} {'s/pair':>6s}")
+    for label, fn in methods.items():
+        errs, secs = [], 0.0
+        for n in names:
+            a, b = (cv2.imread(str(MIDDLEBURY / n / f), cv2.IMREAD_GRAYSCALE) for f in ("frame10.png", "frame11.png"))
+            gt = read_flo(MIDDLEBURY / n / "flow10.flo")
+            start = time.perf_counter()
+            est = fn(a, b)
+            secs += time.perf_counter() - start
+            ok = (np.abs(gt) < 1e9).all(0)
+            errs.append(float(np.linalg.norm(est - gt, axis=0)[ok].mean()))
+        print(f"{label:14s} " + " ".join(f"{e:10.3f}" for e in errs) + f" {np.mean(errs):6.3f} {secs / len(names):6.3f}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="256,512")
@@ -155,11 +183,16 @@ def main() -> int:
     ap.add_argument("--clips", default="pan,RubberWhale,Urban2")
     ap.add_argument("--clips-512", default="pan", help="clips run at 512 px")
     ap.add_argument("--memory", default="12,96", help="clip lengths of the propagation-only memory check (0: skip)")
+    ap.add_argument("--memory-sizes", default="256,512", help="sizes of the propagation-only check")
+    ap.add_argument("--flow", action="store_true", help="only the optical-flow accuracy on Middlebury")
     ap.add_argument("--one", nargs=5, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
         clip, size, n, method, save = args.one
         print(json.dumps(one(clip, int(size), int(n), method, save)))
+        return 0
+    if args.flow:
+        flow_accuracy()
         return 0
     from stylize import quality  # benchmarks/stylize.py: the NNST style figures
 
@@ -171,7 +204,7 @@ def main() -> int:
            f"{'keys':>4s} {'warp e3':>7s} {'style':>6s} {'ssim':>5s}"
     print(head)
     with tempfile.TemporaryDirectory() as tmp:
-        for size in [int(s) for s in args.sizes.split(",")]:
+        for size in [int(s) for s in args.sizes.split(",") if int(s) > 0]:
             n = args.frames if size <= 256 else args.frames_512
             clips = args.clips.split(",") if size <= 256 else args.clips_512.split(",")
             for clip in clips:
@@ -193,10 +226,11 @@ def main() -> int:
                           flush=True)
                 _side_by_side(OUT / f"{clip}-{size}.mp4", frames, *outputs)
         lengths = [int(x) for x in args.memory.split(",") if int(x) > 0]
-        for n in lengths:
-            f, _ = _run("pan", 256, n, "memory", Path(tmp))
-            print(f"propagation alone (identity keyframe), pan 256 px, {n:3d} frames: {f['seconds'] / n:.3f} s/frame, "
-                  f"peak {f['peak_mb']:.0f} MB", flush=True)
+        for size in [int(s) for s in args.memory_sizes.split(",")]:
+            for n in lengths:
+                f, _ = _run("pan", size, n, "memory", Path(tmp))
+                print(f"propagation alone (identity keyframe), pan {size} px, {n:3d} frames: {f['seconds'] / n:.3f} "
+                      f"s/frame ({f['cpu_s'] / n:.3f} CPU s), peak {f['peak_mb']:.0f} MB", flush=True)
     print(f"side-by-side videos (input | per-frame NNST | propagated) in {OUT}")
     print(f"load average {os.getloadavg()[0]:.1f} at end")
     return 0
