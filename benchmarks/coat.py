@@ -19,7 +19,9 @@ process so its peak memory (``ru_maxrss``) is its own. Printed per pair and meth
   over parts; on objects, the same over the whole image. ``app0`` is the content's own distance.
 - ``s``, ``cpu_s``, ``peak_gb``: wall time, CPU seconds (user + system; contention inflates them far
   less than wall time) and peak memory of the process, at ``--size``; a second table at
-  ``--timing-size`` on the first ``--timing-pairs`` pairs.
+  ``--timing-size`` on the first ``--timing-pairs`` pairs. COAT runs every sheet level in one call
+  (matching once); its time is the matching plus the default level's synthesis (its CPU seconds
+  the process's, in that proportion).
 
 Contact sheets (content, style, DIA, NNST, COAT learned, COAT free at n = 0..3) go to
 ``benchmarks/out/coat/`` (gitignored: the shared images must never be committed).
@@ -77,15 +79,18 @@ def one(method: str, content_path: str, style_path: str, size: int, save: str, c
     start, cpu0 = time.perf_counter(), _cpu()
     if method in ("free", "learned"):
         from analogist.methods.coat import COATParams, coat_levels
+        from analogist.methods.coat_learned import coat_learned_levels
 
+        # every sheet level from one run (matching once); the time is the default level's own
         params = COATParams()
-        if method == "free":
-            res = coat_levels(content, style, params, [params.texture_level])
-        else:
-            from analogist.methods.coat_learned import coat_learned_levels
-
-            res = coat_learned_levels(content, style, params, [params.texture_level], checkpoint=checkpoint)
-        result = res[params.texture_level].image
+        run = coat_levels if method == "free" else coat_learned_levels
+        kw = {} if method == "free" else {"checkpoint": checkpoint}
+        res = run(content, style, params, list(SHEET_LEVELS), **kw)
+        levels = {n: r.image for n, r in res.items()}
+        result = levels[params.texture_level]
+        t = res[params.texture_level].timings
+        seconds = t["align"] + t.get("synthesis", t.get("decode", 0.0))
+        cpu = (_cpu() - cpu0) * seconds / max(time.perf_counter() - start, 1e-9)
     elif method == "dia":
         from analogist.methods.analogy import AnalogyParams, deep_image_analogy
 
@@ -94,15 +99,9 @@ def one(method: str, content_path: str, style_path: str, size: int, save: str, c
         from analogist.methods.stylize import preset, stylize
 
         result = stylize(content, style, preset("fast"))
-    seconds, cpu = time.perf_counter() - start, _cpu() - cpu0
+    if method in ("dia", "nnst"):
+        seconds, cpu = time.perf_counter() - start, _cpu() - cpu0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    if method in ("free", "learned"):  # the sheet's other levels, untimed
-        more = [n for n in SHEET_LEVELS if n != params.texture_level]
-        if method == "free":
-            levels = {n: r.image for n, r in coat_levels(content, style, params, more).items()}
-        else:
-            levels = {n: r.image for n, r in coat_learned_levels(content, style, params, more, checkpoint=checkpoint).items()}
-        levels[params.texture_level] = result
     torch.save({"result": result, "levels": levels}, save)
     return {"seconds": seconds, "cpu_s": cpu, "peak_gb": peak}
 
@@ -227,7 +226,8 @@ def run_one(method: str, pair: dict, size: int, checkpoint: str | None, tag: str
     return {**json.loads(proc.stdout.strip().splitlines()[-1]), "save": str(save)}
 
 
-def sheet(pair: dict, size: int, saved: dict[str, str]) -> None:
+def sheet(pair: dict, size: int) -> None:
+    """Contact sheet of every method's saved result for ``pair`` (also those of earlier runs)."""
     import torch
 
     from analogist.io import load_image, save_image
@@ -235,6 +235,8 @@ def sheet(pair: dict, size: int, saved: dict[str, str]) -> None:
 
     content, style = load_image(pair["content"], size), load_image(pair["style"], size)
     row = [content, style]
+    saved = {m: OUT / f"{pair['name']}-{m}-{size}.pt" for m in ("dia", "nnst", "learned", "free")}
+    saved = {m: p for m, p in saved.items() if p.is_file()}
     for m in ("dia", "nnst", "learned"):
         if m in saved:
             row.append(torch.load(saved[m])["result"])
@@ -269,12 +271,10 @@ def main() -> None:
     totals: dict[str, list[list[float]]] = {}
     for pair in pairs(args.faces, args.objects):
         content, style = load_image(pair["content"], args.size), load_image(pair["style"], args.size)
-        saved = {}
         for m in methods:
             r = run_one(m, pair, args.size, args.checkpoint, "")
             if r is None:
                 continue
-            saved[m] = r["save"]
             result = torch.load(r["save"])["result"].float()
             ssim, pck = structure(result, content, pair)
             app, app0 = appearance(result, content, style, pair)
@@ -282,7 +282,7 @@ def main() -> None:
             pck_s = f"{pck:5.2f}" if pck is not None else "    -"
             print(f"{pair['name']:10} {m:8} {args.size:4d} {ssim:6.3f} {pck_s} {app:6.2f} {app0:6.2f} "
                   f"{r['seconds']:7.1f} {r['cpu_s']:7.1f} {r['peak_gb']:7.2f}", flush=True)
-        sheet(pair, args.size, saved)
+        sheet(pair, args.size)
     import numpy as np
 
     print("\nmeans over pairs (pck over faces only):")
