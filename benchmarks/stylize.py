@@ -1,6 +1,7 @@
 """Benchmark of ``analogist stylize`` (NNST-Opt) on the papers' content/style pairs.
 
-    python benchmarks/stylize.py [--size 512] [--preset fast --preset paper] [--pairs 3] [--threads N]
+    python benchmarks/stylize.py [--size 512] [--preset fast --preset paper --preset decoder] [--pairs 3] [--threads N]
+                                 [--decoder CKPT]
 
 Runs every pair of ``../shared/data/demo-pairs/nnst`` (from ``pairs.csv``) and a few Deep Image
 Analogy photo-to-style pairs, each configuration in a fresh process so that the peak memory
@@ -130,7 +131,9 @@ def sheet(rows, path: Path) -> None:  # type: ignore[no-untyped-def]
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", type=int, default=512)
-    ap.add_argument("--preset", action="append", choices=("fast", "paper"), help="default: fast and paper")
+    ap.add_argument("--preset", action="append", choices=("fast", "paper", "decoder"), help="default: fast and paper")
+    ap.add_argument("--decoder", default=None, metavar="CKPT",
+                    help="NNST-D checkpoint for --preset decoder (default: looked up as by analogist stylize)")
     ap.add_argument("--pairs", type=int, default=None, help="only the first N pairs")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (OMP_NUM_THREADS) per run")
     ap.add_argument("--one", nargs=4, metavar=("CONTENT", "STYLE", "PRESET", "SAVE"), help=argparse.SUPPRESS)
@@ -145,27 +148,29 @@ def main() -> int:
 
     OUT.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, **({"OMP_NUM_THREADS": str(args.threads)} if args.threads else {}))
+    if args.decoder:
+        env["ANALOGIST_NNST_D_CHECKPOINT"] = str(Path(args.decoder).resolve())
     todo = pairs()[: args.pairs]
     print(f"size {args.size}, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at start")
-    print(f"{'pair':28s} {'preset':6s} {'time s':>7s} {'cpu s':>7s} {'peak GB':>7s} {'style':>6s} {'(content)':>9s} {'ssim':>5s}")
+    print(f"{'pair':28s} {'preset':7s} {'time s':>7s} {'cpu s':>7s} {'peak GB':>7s} {'style':>6s} {'(content)':>9s} {'ssim':>5s}")
     for preset in args.preset or ["fast", "paper"]:
         rows, figures = [], []
         for name, c, s in todo:
-            save = OUT / f"{name}_{preset}.pt"
+            save = OUT / f"{name}_{preset}.pt"  # NNST-D (decoder) leaves its colour step to this script too
             res = subprocess.run([sys.executable, __file__, "--size", str(args.size), "--one", c, s, preset, str(save)],
                                  capture_output=True, text=True, env=env)
             if res.returncode:
-                print(f"{name:28s} {preset:6s} failed: {res.stderr.strip().splitlines()[-1:]}")
+                print(f"{name:28s} {preset:7s} failed: {res.stderr.strip().splitlines()[-1:]}")
                 continue
             f = json.loads(res.stdout.strip().splitlines()[-1])
             figures.append(f)
-            print(f"{name:28s} {preset:6s} {f['seconds']:7.1f} {f['cpu_s']:7.1f} {f['peak_gb']:7.2f} {f['style']:6.3f} "
+            print(f"{name:28s} {preset:7s} {f['seconds']:7.1f} {f['cpu_s']:7.1f} {f['peak_gb']:7.2f} {f['style']:6.3f} "
                   f"{f['style_content']:9.3f} {f['ssim']:5.3f}", flush=True)
             rows.append(torch.load(save))
             save.unlink()
         if figures:
             med = {k: sorted(x[k] for x in figures)[len(figures) // 2] for k in figures[0]}
-            print(f"{'median':28s} {preset:6s} {med['seconds']:7.1f} {med['cpu_s']:7.1f} {med['peak_gb']:7.2f} {med['style']:6.3f} "
+            print(f"{'median':28s} {preset:7s} {med['seconds']:7.1f} {med['cpu_s']:7.1f} {med['peak_gb']:7.2f} {med['style']:6.3f} "
                   f"{med['style_content']:9.3f} {med['ssim']:5.3f}")
             sheet(rows, OUT / f"sheet_{preset}_{args.size}.jpg")
             print(f"contact sheet: {OUT / f'sheet_{preset}_{args.size}.jpg'}")

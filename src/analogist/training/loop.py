@@ -142,6 +142,10 @@ def _deferred_interrupt() -> Iterator[dict[str, bool]]:
         signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
 
 
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
 def _provenance(task: TrainTask, cfg: TrainConfig, device: torch.device, prior: dict[str, Any],
                 step: int, seconds: float) -> dict[str, Any]:
     return {
@@ -150,8 +154,7 @@ def _provenance(task: TrainTask, cfg: TrainConfig, device: torch.device, prior: 
         "sessions": prior.get("sessions", 0) + 1, "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "threads": torch.get_num_threads(), "torch": str(torch.__version__), "analogist": __version__,
-        "started": prior.get("started", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())),
-        "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "started": prior["started"], "updated": _now(),
     }
 
 
@@ -188,7 +191,8 @@ def fit(task: TrainTask, cfg: TrainConfig, *, progress: Progress = silent,
             _set_rng_state(saved["rng"], generator, device)
             state.step = state.resumed_from = saved["step"]
             state.history = {k: list(v) for k, v in saved["history"].items()}
-        prior = saved["provenance"] if saved is not None else {}
+        prior = dict(saved["provenance"]) if saved is not None else {}
+        prior.setdefault("started", _now())
         start = time.perf_counter()
 
         def checkpoint() -> None:
