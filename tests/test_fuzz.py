@@ -8,6 +8,7 @@ nothing behind. ``benchmarks/fuzz.py`` runs the same cases plus 1,000 randomly c
 from __future__ import annotations
 
 import io
+import os
 import signal
 import subprocess
 import sys
@@ -93,10 +94,21 @@ def test_images_up_to_the_limit_are_accepted_and_larger_refused_with_the_limit(t
         load_image(too_big)
 
 
+@pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="needs /proc to see the imports happen")
 def test_ctrl_c_during_imports_is_a_clean_exit(tmp_path):
     proc = subprocess.Popen([sys.executable, "-m", "analogist", "info"], stderr=subprocess.PIPE,
                             stdout=subprocess.PIPE, text=True)
-    time.sleep(0.3)  # torch is still importing
+    # interrupt once torch's library is being mapped, i.e. inside the imports, however slow the machine
+    maps = f"/proc/{proc.pid}/maps"
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            with open(maps) as fh:
+                if "libtorch" in fh.read():
+                    break
+        except OSError:
+            break
+        time.sleep(0.005)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
     if proc.returncode == 0:
