@@ -1,6 +1,6 @@
 """Regenerate the README's result pictures in docs/images from the bundled examples (outputs are committed).
 
-    python tools/make_readme_images.py [analogy] [buddies] [stylize]
+    python tools/make_readme_images.py [analogy] [buddies] [stylize] [appearance]
 """
 
 from __future__ import annotations
@@ -71,7 +71,23 @@ def stylize() -> None:
     save("stylize.jpg", to_uint8(torch.cat([content, style_row, out], dim=3)))
 
 
+def appearance() -> None:
+    from analogist.methods.coat import COATParams, coat_levels
+    from analogist.methods.coat_pictures import draw_pairs, grid_points
+
+    content = load_image(example_path("cat.jpg"), 224)
+    style = load_image(example_path("cat_painting.jpg"), 224)
+    params = COATParams()
+    results = coat_levels(content, style, params, [0, 1, 2, 3])
+    al = results[2].alignment
+    pts = grid_points(al.confident["block3"], al.grid_1, al.grid_2, tuple(content.shape[-2:]), tuple(style.shape[-2:]))
+    # top: content and style with the confident pairs of block3; bottom: the result at n = 0, 1, 2, 3
+    top = draw_pairs(content, style, pts, max_lines=40)
+    bottom = grid([[to_uint8(results[n].image) for n in (0, 1, 2, 3)]])
+    save("appearance.jpg", grid([[top], [bottom]]))
+
+
 if __name__ == "__main__":
-    jobs = {"analogy": analogy, "buddies": buddies, "stylize": stylize}
+    jobs = {"analogy": analogy, "buddies": buddies, "stylize": stylize, "appearance": appearance}
     for name in sys.argv[1:] or jobs:
         jobs[name]()
