@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -50,6 +51,13 @@ def results_csv(results: Sequence[JobResult]) -> str:
     return buf.getvalue()
 
 
+def _sweep(outdir: Path, ids: Sequence[str]) -> None:
+    """Remove temporary job folders that workers killed mid-job (or out of retries) left behind."""
+    for job_id in ids:
+        for stale in outdir.glob(f".{job_id}.part-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+
+
 def run_batch(jobs: Sequence[BatchJob], plan: OutputPlan, *, engine: str = "local", workers: int = 1,
               address: str | None = None, progress: Progress = silent) -> BatchReport:
     """Run ``jobs`` into ``plan.root``; ``results.csv`` is written at the end, also after Ctrl-C.
@@ -73,6 +81,7 @@ def run_batch(jobs: Sequence[BatchJob], plan: OutputPlan, *, engine: str = "loca
         for k, result in progress(done, total=len(calls), desc=f"batch ({engine}, {workers} worker(s))"):
             results[todo[k]] = result
     finally:
+        _sweep(outdir, [jobs[i].id for i in todo])
         # written even when interrupted: the finished jobs are on disk and listed
         with OutputPlan.file(outdir / RESULTS, inputs=plan.inputs) as out:
             out.save_text(None, results_csv(results))

@@ -70,6 +70,9 @@ def run_job(job: BatchJob, outdir: str, threads: int = 0) -> JobResult:
         result.error = job.error
         return result
     final = Path(outdir) / job.id
+    # a worker killed mid-job (Ray retries it here) could not remove its own temporary folder
+    for stale in Path(outdir).glob(f".{job.id}.part-*"):
+        shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(outdir) / f".{job.id}.part-{secrets.token_hex(4)}"
     try:
         task = get_task(job.method)
