@@ -26,7 +26,7 @@ from .common import int_in
 
 #: ``(module, function)``: each function adds one ``analogist train`` subparser. Add yours here.
 HOOKS: tuple[tuple[str, str], ...] = ((".train_nnst_d", "register_nnst_d"), (".train_coat", "register_coat"),
-                                       ("..methods.samnet_train", "register_samnet"))
+                                       (".train_samnet", "register_samnet"))
 
 EXIT_INTERRUPTED = 130
 

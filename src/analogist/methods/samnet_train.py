@@ -4,12 +4,11 @@ Each step draws crops from a folder of images, warps them by a random affine or 
 (whose flow is the ground truth) and changes their appearance (photometric jitter: the "attribute"
 difference), then unrolls a few recurrent iterations of G on the frozen backbone's correlation and
 minimises the truncated cross-entropy of Eq. 11-13 after each update, plus the endpoint error of the
-field's own matches and an L2 smoothness term. ``analogist train samnet`` runs it (:func:`register_samnet`).
+field's own matches and an L2 smoothness term. ``analogist train samnet`` runs it (:mod:`analogist.cli.train_samnet`).
 """
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -135,33 +134,4 @@ def true_targets(flow: torch.Tensor, grid: tuple[int, int], size: tuple[int, int
     return torch.stack([(px + cell[0] + 0.5) * w / W - 0.5, (py + cell[1] + 0.5) * h / H - 0.5])
 
 
-def register_samnet(sub: argparse._SubParsersAction) -> None:
-    """``analogist train samnet --images DIR --out CKPT [--pairs DIR] [--steps N] [--device ...]``."""
-    from ..cli.common import float_in, int_in
-    from ..cli.train import add_training_args
-
-    p = sub.add_parser("samnet", help="SAM-Net's matching network G on synthetic pairs",
-                       description="Train SAM-Net's matching network on synthetic pairs made from a folder of "
-                                   "images by random affine and thin-plate-spline warps with photometric changes "
-                                   "(the paper's first step). Resumes from --out.")
-    p.add_argument("--images", required=True, metavar="DIR", help="folder of images (searched recursively)")
-    p.add_argument("--pairs", default=None, metavar="DIR",
-                   help="folder of real image pairs for the weakly supervised second step (not available yet)")
-    p.add_argument("--size", type=int_in(64, 1024), default=SAMNetTrainSettings.size,
-                   help=f"side of the training crops (default {SAMNetTrainSettings.size})")
-    p.add_argument("--batch", type=int_in(1, 64), default=SAMNetTrainSettings.batch, help="pairs per step")
-    p.add_argument("--lr", type=float_in(1e-6, 1.0), default=SAMNetTrainSettings.lr, help="Adam learning rate")
-    add_training_args(p, steps=1000, checkpoint_every=50)
-    p.set_defaults(func=_run)
-
-
-def _run(args: argparse.Namespace) -> int:
-    from ..cli.train import run_task
-
-    if args.pairs:
-        raise InputError("--pairs (weakly supervised fine-tuning on real pairs) is not available yet")
-    settings = SAMNetTrainSettings(size=args.size, batch=args.batch, lr=args.lr)
-    return run_task(SAMNetTask(args.images, settings), args, inputs=[args.images])
-
-
-__all__ = ["SAMNetTask", "SAMNetTrainSettings", "register_samnet", "true_targets"]
+__all__ = ["SAMNetTask", "SAMNetTrainSettings", "true_targets"]
