@@ -35,8 +35,12 @@ from analogist.methods.analogy import AnalogyParams, deep_image_analogy
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 DIA_KINDS = ("1photo2style", "2style2style", "3style2photo", "4photo2photo")
-MODES = {"1photo2style": "photo2style", "2style2style": "style2style", "3style2photo": "style2photo",
-         "4photo2photo": "photo2photo"}
+MODES = {
+    "1photo2style": "photo2style",
+    "2style2style": "style2style",
+    "3style2photo": "style2photo",
+    "4photo2photo": "photo2photo",
+}
 
 
 def _peak_mib() -> float:
@@ -58,6 +62,7 @@ def _parse_sets(items: list[str]) -> dict:
 
 
 # ------------------------------------------------------------------------------------------------ TSS
+
 
 def run_tss(params: AnalogyParams, size: int) -> None:
     from analogist.eval.datasets import load_tss_pair, tss_pairs
@@ -82,23 +87,31 @@ def run_tss(params: AnalogyParams, size: int) -> None:
             nnf = flow_to_nnf(f_ab)
             f_ab = nnf_to_flow(torch.stack([(W2 - 1) - nnf[0], nnf[1]]))
             f_ba = nnf_to_flow(flow_to_nnf(f_ba).flip(-1))
-        acc = np.nanmean([flow_accuracy(f_ab, d.flow1, d.mask1, target_size=(H2, W2)),
-                          flow_accuracy(f_ba, d.flow2, d.mask2, target_size=(H1, W1))])
+        acc = np.nanmean(
+            [
+                flow_accuracy(f_ab, d.flow1, d.mask1, target_size=(H2, W2)),
+                flow_accuracy(f_ba, d.flow2, d.mask2, target_size=(H1, W1)),
+            ]
+        )
         rows.append((pair.subset, pair.name, acc))
         print(f"  {pair.name:24s} accuracy {acc:.3f}  {times[-1]:6.1f} s wall, {cpu[-1]:6.1f} s CPU", flush=True)
     subsets = sorted({r[0] for r in rows})
     per = {s: float(np.mean([r[2] for r in rows if r[0] == s])) for s in subsets}
     mean = float(np.mean(list(per.values())))
-    print("TSS sample: " + " / ".join(f"{s} {v:.3f}" for s, v in per.items()) + f" / mean {mean:.3f} "
-          f"(paper, full TSS: 0.762 / 0.685 / 0.513 / 0.653); median {statistics.median(times):.1f} s wall, "
-          f"{statistics.median(cpu):.1f} s CPU per pair, "
-          f"peak {_peak_mib():.0f} MiB, {torch.get_num_threads()} threads")
+    print(
+        "TSS sample: " + " / ".join(f"{s} {v:.3f}" for s, v in per.items()) + f" / mean {mean:.3f} "
+        f"(paper, full TSS: 0.762 / 0.685 / 0.513 / 0.653); median {statistics.median(times):.1f} s wall, "
+        f"{statistics.median(cpu):.1f} s CPU per pair, "
+        f"peak {_peak_mib():.0f} MiB, {torch.get_num_threads()} threads"
+    )
 
 
 # ---------------------------------------------------------------------------------------------- pairs
 
-def _one_pair(kind: str, path_a: str, path_b: str, params: AnalogyParams, size: int, out: str,
-              threads: int) -> tuple[float, float, dict]:
+
+def _one_pair(
+    kind: str, path_a: str, path_b: str, params: AnalogyParams, size: int, out: str, threads: int
+) -> tuple[float, float, dict]:
     torch.set_num_threads(threads)
     from analogist.cli.analogy import overview
 
@@ -121,16 +134,29 @@ def run_pairs(params: AnalogyParams, size: int, kinds: list[str], out: Path, thr
     secs, peaks = [], []
     for r in todo:
         with ctx.Pool(1) as pool:  # a fresh process per pair: ru_maxrss is that pair's peak
-            seconds, peak, timings = pool.apply(_one_pair, (r["kind"], str(SHARED / "demo-pairs" / r["image_A"]),
-                                                           str(SHARED / "demo-pairs" / r["image_B"]), params, size,
-                                                           str(out), threads))
+            seconds, peak, timings = pool.apply(
+                _one_pair,
+                (
+                    r["kind"],
+                    str(SHARED / "demo-pairs" / r["image_A"]),
+                    str(SHARED / "demo-pairs" / r["image_B"]),
+                    params,
+                    size,
+                    str(out),
+                    threads,
+                ),
+            )
         secs.append(seconds)
         peaks.append(peak)
         stages = ", ".join(f"{k} {v:.1f}" for k, v in timings.items() if k != "total")
-        print(f"  {r['kind']:14s} {Path(r['image_A']).name:8s} {seconds:6.1f} s  peak {peak:6.0f} MiB  ({stages})",
-              flush=True)
-    print(f"{len(todo)} pairs at {size} px: median {statistics.median(secs):.1f} s, max {max(secs):.1f} s, "
-          f"peak memory max {max(peaks):.0f} MiB, {threads} threads; overviews in {out}")
+        print(
+            f"  {r['kind']:14s} {Path(r['image_A']).name:8s} {seconds:6.1f} s  peak {peak:6.0f} MiB  ({stages})",
+            flush=True,
+        )
+    print(
+        f"{len(todo)} pairs at {size} px: median {statistics.median(secs):.1f} s, max {max(secs):.1f} s, "
+        f"peak memory max {max(peaks):.0f} MiB, {threads} threads; overviews in {out}"
+    )
 
 
 def main() -> None:
@@ -147,7 +173,7 @@ def main() -> None:
         sys.exit(f"error: {SHARED} not found (the benchmark needs ../shared beside the repo)")
     torch.set_num_threads(args.threads)
     params = AnalogyParams(size=None, **_parse_sets(args.set))
-    print(f"params: { {k: v for k, v in _parse_sets(args.set).items()} or 'defaults'}", flush=True)
+    print(f"params: { {k: v for k, v in _parse_sets(args.set).items()} or 'defaults' }", flush=True)
     if args.what == "tss":
         run_tss(params, args.size or 224)
     else:

@@ -22,8 +22,12 @@ from pathlib import Path
 from analogist.batch import plan_outputs, read_jobs, run_batch
 from analogist.data import example_path
 
-PAIRS = [("cat.jpg", "cat_painting.jpg"), ("astronaut.jpg", "coffee.jpg"), ("rocket.jpg", "swirls.jpg"),
-         ("cat_painting.jpg", "cat.jpg")]
+PAIRS = [
+    ("cat.jpg", "cat_painting.jpg"),
+    ("astronaut.jpg", "coffee.jpg"),
+    ("rocket.jpg", "swirls.jpg"),
+    ("cat_painting.jpg", "cat.jpg"),
+]
 
 
 def write_jobs(path: Path, n: int, size: int) -> Path:
@@ -42,8 +46,10 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--engines", default="local:1,local:2,ray:2", help="engine:workers, comma-separated")
     args = ap.parse_args()
-    print(f"{args.jobs} buddies jobs at {args.size} px; load average before: {os.getloadavg()[0]:.1f} "
-          f"on {os.cpu_count()} cores")
+    print(
+        f"{args.jobs} buddies jobs at {args.size} px; load average before: {os.getloadavg()[0]:.1f} "
+        f"on {os.cpu_count()} cores"
+    )
     print(f"{'engine':8} {'workers':>7} {'wall s':>8} {'jobs/min':>9} {'job s (median)':>15} {'overhead s/job':>15}")
     with tempfile.TemporaryDirectory() as tmp:
         jobs_csv = write_jobs(Path(tmp) / "jobs.csv", args.jobs, args.size)
@@ -57,8 +63,10 @@ def main() -> None:
                 raise SystemExit(f"{engine}:{workers}: {len(failed)} jobs did not finish: {failed[0].error}")
             job_s = statistics.median(r.seconds for r in report.results)
             overhead = report.seconds * int(workers) / args.jobs - job_s
-            print(f"{engine:8} {workers:>7} {report.seconds:>8.1f} {report.jobs_per_minute:>9.1f} {job_s:>15.2f} "
-                  f"{overhead:>15.2f}   (load average {os.getloadavg()[0]:.1f})")
+            print(
+                f"{engine:8} {workers:>7} {report.seconds:>8.1f} {report.jobs_per_minute:>9.1f} {job_s:>15.2f} "
+                f"{overhead:>15.2f}   (load average {os.getloadavg()[0]:.1f})"
+            )
 
 
 if __name__ == "__main__":

@@ -75,8 +75,13 @@ def run_one(a_path: str, b_path: str, size: int, repeat: int, backbone: str) -> 
         result = neural_best_buddies(a, b, params)
         times.append(time.perf_counter() - t)
         cpus.append(time.process_time() - c)
-    return {"time": statistics.median(times), "cpu": statistics.median(cpus), "maxrss_mb": _maxrss_mb(), "pairs": int(result.points.shape[0]),
-            "per_level": [int(lv.points.shape[0]) for lv in result.levels]}
+    return {
+        "time": statistics.median(times),
+        "cpu": statistics.median(cpus),
+        "maxrss_mb": _maxrss_mb(),
+        "pairs": int(result.points.shape[0]),
+        "per_level": [int(lv.points.shape[0]) for lv in result.levels],
+    }
 
 
 def pairs(args: argparse.Namespace) -> None:
@@ -91,17 +96,33 @@ def pairs(args: argparse.Namespace) -> None:
                 seen.add(r["kind"])
         rows = chosen
     sizes = [int(s) for s in args.sizes.split(",")]
-    print(f"{'pair':44s} {'size':>5s} {'time s':>8s} {'cpu s':>7s} {'peak MB':>8s} {'pairs':>6s}  per level (coarse to fine)")
+    print(
+        f"{'pair':44s} {'size':>5s} {'time s':>8s} {'cpu s':>7s} {'peak MB':>8s} {'pairs':>6s}  per level (coarse to fine)"
+    )
     for r in rows:
         for size in sizes:
             a, b = SHARED / "demo-pairs" / r["image_A"], SHARED / "demo-pairs" / r["image_B"]
-            cmd = [sys.executable, __file__, "one", str(a), str(b), "--size", str(size), "--repeat",
-                   str(args.repeat), "--backbone", args.backbone]
+            cmd = [
+                sys.executable,
+                __file__,
+                "one",
+                str(a),
+                str(b),
+                "--size",
+                str(size),
+                "--repeat",
+                str(args.repeat),
+                "--backbone",
+                args.backbone,
+            ]
             out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
             res = json.loads(out)
             name = f"{r['kind']}: {Path(r['image_A']).name} / {Path(r['image_B']).name}"
-            print(f"{name:44s} {size:5d} {res['time']:8.2f} {res['cpu']:7.2f} {res['maxrss_mb']:8.0f} {res['pairs']:6d}  "
-                  f"{res['per_level']}", flush=True)
+            print(
+                f"{name:44s} {size:5d} {res['time']:8.2f} {res['cpu']:7.2f} {res['maxrss_mb']:8.0f} {res['pairs']:6d}  "
+                f"{res['per_level']}",
+                flush=True,
+            )
 
 
 def morph_bench(args: argparse.Namespace) -> None:
@@ -115,8 +136,10 @@ def morph_bench(args: argparse.Namespace) -> None:
     t = time.perf_counter()
     frames = morph(a, b, pts, args.frames)
     t_morph = time.perf_counter() - t
-    print(f"lion/cat at {args.size} px: buddies {t_search:.2f} s ({result.points.shape[0]} pairs), "
-          f"morph of {len(frames)} frames {t_morph:.2f} s, peak {_maxrss_mb():.0f} MB")
+    print(
+        f"lion/cat at {args.size} px: buddies {t_search:.2f} s ({result.points.shape[0]} pairs), "
+        f"morph of {len(frames)} frames {t_morph:.2f} s, peak {_maxrss_mb():.0f} MB"
+    )
 
 
 def _transfer(result, kp1: np.ndarray, how: str) -> np.ndarray:
@@ -141,7 +164,7 @@ def tss(args: argparse.Namespace) -> None:
             get_backbone(backbone)
             scores = {w: {0.05: [], 0.1: []} for w in ways}
             t_all = []
-            for pair, d in data:
+            for _pair, d in data:
                 if d.corr is None or len(d.corr) == 0:
                     continue
                 t = time.perf_counter()
@@ -154,9 +177,12 @@ def tss(args: argparse.Namespace) -> None:
                         scores[w][alpha].append(pck(pred, kp2, image_threshold(alpha, tuple(d.image2.shape[-2:]))))
             tag = f"{backbone:18s} common-appearance={common:7s}"
             for w in ways:
-                print(f"{tag} {w:15s} PCK@0.05 {np.nanmean(scores[w][0.05]):.3f}  PCK@0.1 "
-                      f"{np.nanmean(scores[w][0.1]):.3f}  (per pair @0.1: "
-                      f"{' '.join(f'{s:.2f}' for s in scores[w][0.1])})", flush=True)
+                print(
+                    f"{tag} {w:15s} PCK@0.05 {np.nanmean(scores[w][0.05]):.3f}  PCK@0.1 "
+                    f"{np.nanmean(scores[w][0.1]):.3f}  (per pair @0.1: "
+                    f"{' '.join(f'{s:.2f}' for s in scores[w][0.1])})",
+                    flush=True,
+                )
             print(f"{tag} median search time {statistics.median(t_all):.2f} s over {len(t_all)} pairs", flush=True)
 
 
@@ -181,8 +207,11 @@ def main() -> None:
     t = sub.add_parser("tss")
     t.add_argument("--size", type=int, default=224)
     t.add_argument("--backbones", default="vgg16-hed,efficientnet-lite0")
-    t.add_argument("--common", default="paper,authors,none",
-                   help="common-appearance variants to compare (BuddiesParams.common_appearance)")
+    t.add_argument(
+        "--common",
+        default="paper,authors,none",
+        help="common-appearance variants to compare (BuddiesParams.common_appearance)",
+    )
     args = ap.parse_args()
     if args.cmd == "one":
         print(json.dumps(run_one(args.a, args.b, args.size, args.repeat, args.backbone)))

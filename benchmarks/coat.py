@@ -42,13 +42,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 OUT = ROOT / "benchmarks" / "out" / "coat"
-OBJECTS = (("cat-tiger", "dia/4photo2photo/A/A4.png", "dia/4photo2photo/BP/BP4.png"),
-           ("makeup", "dia/4photo2photo/A/A3.png", "dia/4photo2photo/BP/BP3.png"),
-           ("cat-lion", "nbb/original_A.png", "nbb/original_B.png"))
+OBJECTS = (
+    ("cat-tiger", "dia/4photo2photo/A/A4.png", "dia/4photo2photo/BP/BP4.png"),
+    ("makeup", "dia/4photo2photo/A/A3.png", "dia/4photo2photo/BP/BP3.png"),
+    ("cat-lion", "nbb/original_A.png", "nbb/original_B.png"),
+)
 SHEET_LEVELS = (0, 1, 2, 3)
 #: 68-landmark parts (0-based, 300-W order); hulls of these points
-PARTS = {"jaw-cheeks": list(range(0, 17)) + [29, 31, 35], "brows": list(range(17, 27)),
-         "nose": list(range(27, 36)), "eyes": list(range(36, 48)), "lips": list(range(48, 60))}
+PARTS = {
+    "jaw-cheeks": list(range(0, 17)) + [29, 31, 35],
+    "brows": list(range(17, 27)),
+    "nose": list(range(27, 36)),
+    "eyes": list(range(36, 48)),
+    "lips": list(range(48, 60)),
+}
 
 
 def pairs(faces: int, objects: int) -> list[dict]:
@@ -56,8 +63,14 @@ def pairs(faces: int, objects: int) -> list[dict]:
     rows = list(csv.DictReader(open(SHARED / "faces-dev" / "pairs.csv")))[:faces]
     for i, r in enumerate(rows):
         pts = [[float(v) for v in r[k].split(";")] for k in ("XA", "YA", "XB", "YB")]
-        out.append({"name": f"face{i}", "content": str(SHARED / "faces-dev" / r["source_image"]),
-                    "style": str(SHARED / "faces-dev" / r["target_image"]), "landmarks": pts})
+        out.append(
+            {
+                "name": f"face{i}",
+                "content": str(SHARED / "faces-dev" / r["source_image"]),
+                "style": str(SHARED / "faces-dev" / r["target_image"]),
+                "landmarks": pts,
+            }
+        )
     for name, a, b in OBJECTS[:objects]:
         out.append({"name": name, "content": str(SHARED / "demo-pairs" / a), "style": str(SHARED / "demo-pairs" / b)})
     return out
@@ -200,12 +213,14 @@ def alignment(faces: int, size: int) -> None:
             conf = match_scales(h1, h2, COATParams(context=context))
             for name, _, _ in SCALES:
                 cs = conf[name]
-                i = (np.clip(ya[ok] / 4, 0, gh - 1).astype(int) * gw + np.clip(xa[ok] / 4, 0, gw - 1).astype(int))
+                i = np.clip(ya[ok] / 4, 0, gh - 1).astype(int) * gw + np.clip(xa[ok] / 4, 0, gw - 1).astype(int)
                 kept = cs.mask[i].numpy()
                 j = cs.index[i].numpy()
                 px, py = (j % sw + 0.5) * 4, (j // sw + 0.5) * 4
                 right = np.hypot(px - xb[ok], py - yb[ok]) <= 0.1 * side
-                stats.setdefault((context, name), []).append((int(ok.sum()), int(kept.sum()), int((right & kept).sum())))
+                stats.setdefault((context, name), []).append(
+                    (int(ok.sum()), int(kept.sum()), int((right & kept).sum()))
+                )
     print(f"confident correspondences at the landmarks of {faces} face pairs, {size} px:")
     print(f"{'context':8} {'scale':7} {'kept':>6} {'pck@0.1 of kept':>15}")
     for (context, name), rows in stats.items():
@@ -217,8 +232,17 @@ def run_one(method: str, pair: dict, size: int, checkpoint: str | None, tag: str
     """``one`` in a fresh process; ``None`` (and a note) when it fails."""
     OUT.mkdir(parents=True, exist_ok=True)
     save = OUT / f"{pair['name']}-{method}-{size}{tag}.pt"
-    cmd = [sys.executable, __file__, "--one", method, pair["content"], pair["style"], str(size), str(save),
-           checkpoint or ""]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--one",
+        method,
+        pair["content"],
+        pair["style"],
+        str(size),
+        str(save),
+        checkpoint or "",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
     if proc.returncode:
         print(f"  {pair['name']} {method}: failed: {proc.stderr.strip().splitlines()[-1:]}", flush=True)
@@ -255,8 +279,13 @@ def main() -> None:
     ap.add_argument("--timing-pairs", type=int, default=1)
     ap.add_argument("--methods", default="free,learned,dia,nnst")
     ap.add_argument("--checkpoint", default=None, help="COAT learned checkpoint (default: the usual lookup)")
-    ap.add_argument("--alignment", type=int, default=0, metavar="N",
-                    help="only measure the confident correspondences on N face pairs (both matching contexts)")
+    ap.add_argument(
+        "--alignment",
+        type=int,
+        default=0,
+        metavar="N",
+        help="only measure the confident correspondences on N face pairs (both matching contexts)",
+    )
     args = ap.parse_args()
     if args.alignment:
         alignment(args.alignment, args.size)
@@ -267,7 +296,9 @@ def main() -> None:
 
     methods = args.methods.split(",")
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; torch threads {torch.get_num_threads()}")
-    print(f"{'pair':10} {'method':8} {'size':>4} {'ssim':>6} {'pck':>5} {'app':>6} {'app0':>6} {'s':>7} {'cpu_s':>7} {'peak_gb':>7}")
+    print(
+        f"{'pair':10} {'method':8} {'size':>4} {'ssim':>6} {'pck':>5} {'app':>6} {'app0':>6} {'s':>7} {'cpu_s':>7} {'peak_gb':>7}"
+    )
     totals: dict[str, list[list[float]]] = {}
     for pair in pairs(args.faces, args.objects):
         content, style = load_image(pair["content"], args.size), load_image(pair["style"], args.size)
@@ -280,24 +311,32 @@ def main() -> None:
             app, app0 = appearance(result, content, style, pair)
             totals.setdefault(m, []).append([ssim, pck if pck is not None else float("nan"), app, app0])
             pck_s = f"{pck:5.2f}" if pck is not None else "    -"
-            print(f"{pair['name']:10} {m:8} {args.size:4d} {ssim:6.3f} {pck_s} {app:6.2f} {app0:6.2f} "
-                  f"{r['seconds']:7.1f} {r['cpu_s']:7.1f} {r['peak_gb']:7.2f}", flush=True)
+            print(
+                f"{pair['name']:10} {m:8} {args.size:4d} {ssim:6.3f} {pck_s} {app:6.2f} {app0:6.2f} "
+                f"{r['seconds']:7.1f} {r['cpu_s']:7.1f} {r['peak_gb']:7.2f}",
+                flush=True,
+            )
         sheet(pair, args.size)
     import numpy as np
 
     print("\nmeans over pairs (pck over faces only):")
     for m, rows in totals.items():
         a = np.asarray(rows)
-        print(f"  {m:8} ssim {np.nanmean(a[:, 0]):.3f}  pck {np.nanmean(a[:, 1]):.2f}  app {a[:, 2].mean():.2f} "
-              f"(content {a[:, 3].mean():.2f})  n={len(a)}")
+        print(
+            f"  {m:8} ssim {np.nanmean(a[:, 0]):.3f}  pck {np.nanmean(a[:, 1]):.2f}  app {a[:, 2].mean():.2f} "
+            f"(content {a[:, 3].mean():.2f})  n={len(a)}"
+        )
     if args.timing_pairs:
         print(f"\ntime and peak memory at {args.timing_size} px:")
         for pair in pairs(args.faces, args.objects)[: args.timing_pairs]:
             for m in methods:
                 r = run_one(m, pair, args.timing_size, args.checkpoint, "-timing")
                 if r is not None:
-                    print(f"  {pair['name']:10} {m:8} {r['seconds']:7.1f} s  cpu {r['cpu_s']:7.1f} s  "
-                          f"peak {r['peak_gb']:.2f} GB", flush=True)
+                    print(
+                        f"  {pair['name']:10} {m:8} {r['seconds']:7.1f} s  cpu {r['cpu_s']:7.1f} s  "
+                        f"peak {r['peak_gb']:.2f} GB",
+                        flush=True,
+                    )
     print(f"\ncontact sheets in {OUT}")
 
 

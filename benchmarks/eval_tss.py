@@ -54,13 +54,18 @@ def main() -> None:
                 configs += [(method, backbone, size, layer) for layer in layers]
             elif method == "nn" or backbone == "vgg16-hed":  # dia/buddies reconstruct through VGG
                 configs.append((method, backbone, size, None))
-    print(f"{'method':8} {'backbone':19} {'size':>4} {'layer':8} {'FG3DCar':>7} {'JODS':>6} {'PASCAL':>6} {'mean':>6} {'s/pair':>7} {'MiB':>5}")
+    print(
+        f"{'method':8} {'backbone':19} {'size':>4} {'layer':8} {'FG3DCar':>7} {'JODS':>6} {'PASCAL':>6} {'mean':>6} {'s/pair':>7} {'MiB':>5}"
+    )
     for method, backbone, size, layer in configs:
         r = run_one(method, backbone, size, layer, flip=not args.no_flip)
         g = {k: v["accuracy"] for k, v in r["groups"].items()}
-        print(f"{method:8} {backbone:19} {size:4d} {layer or 'default':8} {g.get('FG3DCar', float('nan')):7.3f} "
-              f"{g.get('JODS', float('nan')):6.3f} {g.get('PASCAL', float('nan')):6.3f} {g['mean']:6.3f} "
-              f"{r['s']:7.2f} {r['mib']:5.0f}", flush=True)
+        print(
+            f"{method:8} {backbone:19} {size:4d} {layer or 'default':8} {g.get('FG3DCar', float('nan')):7.3f} "
+            f"{g.get('JODS', float('nan')):6.3f} {g.get('PASCAL', float('nan')):6.3f} {g['mean']:6.3f} "
+            f"{r['s']:7.2f} {r['mib']:5.0f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

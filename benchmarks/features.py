@@ -42,9 +42,15 @@ def measure(backbone: str, size: int, runs: int, random_weights: bool = False) -
         net.extract(img)
         times.append(time.perf_counter() - t)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return {"backbone": backbone, "size": size, "median_s": statistics.median(times), "min_s": min(times),
-            "peak_rss_mb": peak / 1024, "forward_extra_mb": (peak - rss_loaded) / 1024,
-            "threads": torch.get_num_threads()}
+    return {
+        "backbone": backbone,
+        "size": size,
+        "median_s": statistics.median(times),
+        "min_s": min(times),
+        "peak_rss_mb": peak / 1024,
+        "forward_extra_mb": (peak - rss_loaded) / 1024,
+        "threads": torch.get_num_threads(),
+    }
 
 
 def main() -> None:
@@ -62,11 +68,17 @@ def main() -> None:
     for backbone in args.backbones.split(","):
         for size in map(int, args.sizes.split(",")):
             extra = ["--random-weights"] if args.random_weights else []
-            out = subprocess.run([sys.executable, __file__, "--runs", str(args.runs), *extra, "--child", backbone,
-                                  str(size)], capture_output=True, text=True, check=True).stdout
+            out = subprocess.run(
+                [sys.executable, __file__, "--runs", str(args.runs), *extra, "--child", backbone, str(size)],
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
             r = json.loads(out.strip().splitlines()[-1])
-            print(f"{r['backbone']:<20} {r['size']:>5} {r['median_s']:>9.3f} {r['min_s']:>7.3f} "
-                  f"{r['peak_rss_mb']:>12.0f} {r['forward_extra_mb']:>11.0f}")
+            print(
+                f"{r['backbone']:<20} {r['size']:>5} {r['median_s']:>9.3f} {r['min_s']:>7.3f} "
+                f"{r['peak_rss_mb']:>12.0f} {r['forward_extra_mb']:>11.0f}"
+            )
 
 
 if __name__ == "__main__":

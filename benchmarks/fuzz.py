@@ -36,10 +36,10 @@ def corrupt(data: bytes, rng: np.random.Generator) -> bytes:
         buf = buf[: int(rng.integers(1, len(buf)))]
     elif kind == 2:
         i, n = int(rng.integers(0, len(buf))), int(rng.integers(1, 200))
-        buf[i:i] = buf[i:i + n]
+        buf[i:i] = buf[i : i + n]
     elif kind == 3:
         i, n = int(rng.integers(0, len(buf))), int(rng.integers(1, 200))
-        del buf[i:i + n]
+        del buf[i : i + n]
     else:
         i = int(rng.integers(0, len(buf)))
         buf[i:i] = rng.integers(0, 256, int(rng.integers(1, 64)), dtype=np.uint8).tobytes()
@@ -63,7 +63,14 @@ def decodes(path: Path) -> bool:
 def random_files(n: int, root: Path, seed: int = 0) -> dict[str, int]:
     rng = np.random.default_rng(seed)
     originals = {}
-    for fmt, ext in (("PNG", "png"), ("JPEG", "jpg"), ("GIF", "gif"), ("TIFF", "tif"), ("WEBP", "webp"), ("BMP", "bmp")):
+    for fmt, ext in (
+        ("PNG", "png"),
+        ("JPEG", "jpg"),
+        ("GIF", "gif"),
+        ("TIFF", "tif"),
+        ("WEBP", "webp"),
+        ("BMP", "bmp"),
+    ):
         buf = io.BytesIO()
         Image.fromarray(photo(seed=len(originals))).save(buf, format=fmt)
         originals[ext] = buf.getvalue()
@@ -117,9 +124,17 @@ def main() -> int:
         rstart = time.perf_counter()
         counts = random_files(args.random, Path(tmp))
         print(f"random corrupted files: {counts}  ({time.perf_counter() - rstart:.0f} s)")
-    bad = (totals["tracebacks"] + totals["modified"] + totals["leftovers"] + totals["valid refused"]
-           + totals["failed checks"] + counts["tracebacks"] + counts["modified"] + counts["leftovers"]
-           + counts["valid refused"])
+    bad = (
+        totals["tracebacks"]
+        + totals["modified"]
+        + totals["leftovers"]
+        + totals["valid refused"]
+        + totals["failed checks"]
+        + counts["tracebacks"]
+        + counts["modified"]
+        + counts["leftovers"]
+        + counts["valid refused"]
+    )
     return 1 if bad else 0
 
 

@@ -31,8 +31,10 @@ OUT = Path(__file__).resolve().parent / "out" / "nnst_decoder"
 def cost(size: int) -> None:
     print(f"decode at {size}x{size} px, {torch.get_num_threads()} threads, load average {os.getloadavg()[0]:.1f}")
     print(f"{'decoder':34s} {'params':>9s} {'MB fp16':>8s} {'GMAC':>7s} {'median s':>9s}")
-    for name, cfg in (("ours (reduce 96, hidden 64)", DecoderConfig()),
-                      ("paper (2688 in, hidden 256)", DecoderConfig(reduce=None, hidden=256))):
+    for name, cfg in (
+        ("ours (reduce 96, hidden 64)", DecoderConfig()),
+        ("paper (2688 in, hidden 256)", DecoderConfig(reduce=None, hidden=256)),
+    ):
         dec = Decoder(cfg).eval()
         params = sum(p.numel() for p in dec.parameters())
         target = torch.randn(1, 2688, *grid_size((size, size))) * 0.01
@@ -42,8 +44,10 @@ def cost(size: int) -> None:
                 start = time.perf_counter()
                 dec(target, (size, size))
                 times.append(time.perf_counter() - start)
-        print(f"{name:34s} {params:9d} {params * 2 / 2**20:8.1f} {macs(cfg, (size, size)) / 1e9:7.1f} "
-              f"{statistics.median(times):9.2f}")
+        print(
+            f"{name:34s} {params:9d} {params * 2 / 2**20:8.1f} {macs(cfg, (size, size)) / 1e9:7.1f} "
+            f"{statistics.median(times):9.2f}"
+        )
 
 
 def curve(paths: list[str], every: int) -> None:
@@ -51,16 +55,20 @@ def curve(paths: list[str], every: int) -> None:
     for path in paths:
         state = load_checkpoint(path, task="nnst-d")
         p, h = state["provenance"], state["history"]
-        print(f"{path}: {state['step']} steps, {p['wall_seconds'] / 60:.0f} min on {p['device']} "
-              f"({p['threads']} threads), torch {p['torch']}, batch {state['config']['batch']}, "
-              f"scale {state['config']['scale']} px, {p['data']['content']['images']} photos, "
-              f"{p['data']['style']['images']} artworks")
+        print(
+            f"{path}: {state['step']} steps, {p['wall_seconds'] / 60:.0f} min on {p['device']} "
+            f"({p['threads']} threads), torch {p['torch']}, batch {state['config']['batch']}, "
+            f"scale {state['config']['scale']} px, {p['data']['content']['images']} photos, "
+            f"{p['data']['style']['images']} artworks"
+        )
         names = [k for k in h if k != "step"]
         print(f"{'steps':>11s} " + " ".join(f"{n:>7s}" for n in names))
         for start in range(0, len(h["step"]), every):
             window = slice(start, start + every)
-            print(f"{start + 1:5d}-{min(start + every, len(h['step'])):5d} "
-                  + " ".join(f"{statistics.fmean(h[n][window]):7.4f}" for n in names))
+            print(
+                f"{start + 1:5d}-{min(start + every, len(h['step'])):5d} "
+                + " ".join(f"{statistics.fmean(h[n][window]):7.4f}" for n in names)
+            )
         series.append((path, h))
     try:
         import matplotlib
@@ -74,7 +82,7 @@ def curve(paths: list[str], every: int) -> None:
     for path, h in series:
         for ax, name in zip(axes, ("rec", "cycle")):
             k = max(1, every // 5)
-            smooth = [statistics.fmean(h[name][max(0, i - k):i + 1]) for i in range(len(h[name]))]
+            smooth = [statistics.fmean(h[name][max(0, i - k) : i + 1]) for i in range(len(h[name]))]
             ax.plot(h["step"], smooth, label=Path(path).stem)
             ax.set_title({"rec": "Eq. 4 Laplacian reconstruction", "cycle": "Eq. 5 cycle (cosine)"}[name])
             ax.set_xlabel("step")

@@ -23,8 +23,11 @@ ITERS = (1, 2, 3, 5, 10)
 #: (label, matcher options) of the SAM-Net rows; backbone efficientnet-lite0 stage5 at 448 px (the defaults)
 FORMS = {"training-free": {}, "training-free wo/Att.": {"attribute": False}, "learned": {"form": "learned"}}
 #: (label, method, backbone, size) of the other matchers, each at its documented default size
-BASELINES = [("nn", "nn", "efficientnet-lite0", 448), ("dia", "dia", "efficientnet-lite0", 224),
-             ("buddies", "buddies", "efficientnet-lite0", 224)]
+BASELINES = [
+    ("nn", "nn", "efficientnet-lite0", 448),
+    ("dia", "dia", "efficientnet-lite0", 224),
+    ("buddies", "buddies", "efficientnet-lite0", 224),
+]
 
 _SCORE = r"""
 import json, sys, torch
@@ -84,7 +87,9 @@ def _python(code: str) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--faces", type=int, default=300, help="faces-dev pairs scored (default all 300)")
-    ap.add_argument("--baseline-faces", type=int, default=None, help="faces-dev pairs for nn/dia/buddies (default --faces)")
+    ap.add_argument(
+        "--baseline-faces", type=int, default=None, help="faces-dev pairs for nn/dia/buddies (default --faces)"
+    )
     ap.add_argument("--no-baselines", action="store_true", help="leave out nn, dia and buddies")
     ap.add_argument("--forms", default=",".join(FORMS), help="comma-separated SAM-Net rows ('' for none)")
     ap.add_argument("--timing-only", action="store_true", help="only time and memory at 224 and 448 px")
@@ -100,11 +105,36 @@ def main() -> None:
         if label not in FORMS:
             sys.exit(f"unknown form row {label!r}: choose from {', '.join(FORMS)}")
         opts = FORMS[label]
-        scores = {} if args.timing_only else _python(_SCORE.format(
-            threads=args.threads, opts=opts, method="samnet-all", backbone="efficientnet-lite0", size=448,
-            faces=args.faces, iters=ITERS, data=DATA))
-        timing = {s: _python(_TIME.format(threads=args.threads, size=s, method="samnet", backbone="efficientnet-lite0",
-                                          opts=opts, repeats=args.repeats, data=DATA)) for s in sizes}
+        scores = (
+            {}
+            if args.timing_only
+            else _python(
+                _SCORE.format(
+                    threads=args.threads,
+                    opts=opts,
+                    method="samnet-all",
+                    backbone="efficientnet-lite0",
+                    size=448,
+                    faces=args.faces,
+                    iters=ITERS,
+                    data=DATA,
+                )
+            )
+        )
+        timing = {
+            s: _python(
+                _TIME.format(
+                    threads=args.threads,
+                    size=s,
+                    method="samnet",
+                    backbone="efficientnet-lite0",
+                    opts=opts,
+                    repeats=args.repeats,
+                    data=DATA,
+                )
+            )
+            for s in sizes
+        }
         for it in ITERS:
             if "error" in scores:
                 rows.append((f"samnet {label}", it, scores, timing))
@@ -114,11 +144,36 @@ def main() -> None:
             rows.append((f"samnet {label}", it, scores.get(str(it), {}), timing if it == ITERS[-1] else {}))
     if not args.no_baselines:
         for label, method, backbone, size in BASELINES:
-            scores = {} if args.timing_only else _python(_SCORE.format(
-                threads=args.threads, opts={}, method=method, backbone=backbone, size=size,
-                faces=args.baseline_faces or args.faces, iters=ITERS, data=DATA))
-            timing = {s: _python(_TIME.format(threads=args.threads, size=s, method=method, backbone=backbone, opts={},
-                                              repeats=args.repeats, data=DATA)) for s in sizes}
+            scores = (
+                {}
+                if args.timing_only
+                else _python(
+                    _SCORE.format(
+                        threads=args.threads,
+                        opts={},
+                        method=method,
+                        backbone=backbone,
+                        size=size,
+                        faces=args.baseline_faces or args.faces,
+                        iters=ITERS,
+                        data=DATA,
+                    )
+                )
+            )
+            timing = {
+                s: _python(
+                    _TIME.format(
+                        threads=args.threads,
+                        size=s,
+                        method=method,
+                        backbone=backbone,
+                        opts={},
+                        repeats=args.repeats,
+                        data=DATA,
+                    )
+                )
+                for s in sizes
+            }
             rows.append((f"{label} ({backbone}, {size} px)", None, scores.get("None", scores), timing))
     _print(rows, sizes, args)
 
@@ -126,8 +181,10 @@ def main() -> None:
 def _print(rows: list, sizes: list[int], args: argparse.Namespace) -> None:
     head = f"{'method':42s} {'iters':>5s} {'TSS':>6s} {'PCK.05':>7s} {'PCK.1':>6s}"
     head += "".join(f" {f's@{s}':>7s} {f'MB@{s}':>7s}" for s in sizes)
-    print(f"faces-dev: first {args.faces} pairs (baselines {args.baseline_faces or args.faces}); TSS: the six sample "
-          f"pairs, both directions; time: median of {args.repeats} on faces-dev pair 1, {args.threads} thread(s)")
+    print(
+        f"faces-dev: first {args.faces} pairs (baselines {args.baseline_faces or args.faces}); TSS: the six sample "
+        f"pairs, both directions; time: median of {args.repeats} on faces-dev pair 1, {args.threads} thread(s)"
+    )
     print(head)
 
     def fmt(v: object, spec: str) -> str:
@@ -137,8 +194,10 @@ def _print(rows: list, sizes: list[int], args: argparse.Namespace) -> None:
         if "error" in sc:
             print(f"{label:42s} error: {sc['error']}")
             continue
-        line = f"{label:42s} {it if it else '':>5} {fmt(sc.get('tss'), '6.3f'):>6s} {fmt(sc.get('pck05'), '7.3f'):>7s} " \
-               f"{fmt(sc.get('pck10'), '6.3f'):>6s}"
+        line = (
+            f"{label:42s} {it if it else '':>5} {fmt(sc.get('tss'), '6.3f'):>6s} {fmt(sc.get('pck05'), '7.3f'):>7s} "
+            f"{fmt(sc.get('pck10'), '6.3f'):>6s}"
+        )
         for s in sizes:
             t = timing.get(s, {})
             line += f" {fmt(t.get('s'), '7.2f'):>7s} {fmt(t.get('mb'), '7.0f'):>7s}"

@@ -80,8 +80,11 @@ def quality(result, content, style) -> dict[str, float]:  # type: ignore[no-unty
         return gaussian_filter(y, max(x.shape[-2:]) / 128)
 
     with torch.no_grad():
-        return {"style": style_distance(result), "style_content": style_distance(content),
-                "ssim": float(structural_similarity(luma(result), luma(content), data_range=1.0))}
+        return {
+            "style": style_distance(result),
+            "style_content": style_distance(content),
+            "ssim": float(structural_similarity(luma(result), luma(content), data_range=1.0)),
+        }
 
 
 def _cpu() -> float:
@@ -120,8 +123,16 @@ def sheet(rows, path: Path) -> None:  # type: ignore[no-untyped-def]
     lines = []
     for r in rows:
         tiles = [r["content"], r["style"], r["raw"], r["color"]]
-        tiles = [F.interpolate(t, size=(256, round(256 * t.shape[-1] / t.shape[-2])), mode="bilinear",
-                               antialias=True, align_corners=False) for t in tiles]
+        tiles = [
+            F.interpolate(
+                t,
+                size=(256, round(256 * t.shape[-1] / t.shape[-2])),
+                mode="bilinear",
+                antialias=True,
+                align_corners=False,
+            )
+            for t in tiles
+        ]
         lines.append(torch.cat(tiles, dim=3))
     width = max(x.shape[-1] for x in lines)
     lines = [F.pad(x, (0, width - x.shape[-1]), value=1.0) for x in lines]
@@ -132,8 +143,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", type=int, default=512)
     ap.add_argument("--preset", action="append", choices=("fast", "paper", "decoder"), help="default: fast and paper")
-    ap.add_argument("--decoder", default=None, metavar="CKPT",
-                    help="NNST-D checkpoint for --preset decoder (default: looked up as by analogist stylize)")
+    ap.add_argument(
+        "--decoder",
+        default=None,
+        metavar="CKPT",
+        help="NNST-D checkpoint for --preset decoder (default: looked up as by analogist stylize)",
+    )
     ap.add_argument("--pairs", type=int, default=None, help="only the first N pairs")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (OMP_NUM_THREADS) per run")
     ap.add_argument("--one", nargs=4, metavar=("CONTENT", "STYLE", "PRESET", "SAVE"), help=argparse.SUPPRESS)
@@ -152,26 +167,37 @@ def main() -> int:
         env["ANALOGIST_NNST_D_CHECKPOINT"] = str(Path(args.decoder).resolve())
     todo = pairs()[: args.pairs]
     print(f"size {args.size}, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at start")
-    print(f"{'pair':28s} {'preset':7s} {'time s':>7s} {'cpu s':>7s} {'peak GB':>7s} {'style':>6s} {'(content)':>9s} {'ssim':>5s}")
+    print(
+        f"{'pair':28s} {'preset':7s} {'time s':>7s} {'cpu s':>7s} {'peak GB':>7s} {'style':>6s} {'(content)':>9s} {'ssim':>5s}"
+    )
     for preset in args.preset or ["fast", "paper"]:
         rows, figures = [], []
         for name, c, s in todo:
             save = OUT / f"{name}_{preset}.pt"  # NNST-D (decoder) leaves its colour step to this script too
-            res = subprocess.run([sys.executable, __file__, "--size", str(args.size), "--one", c, s, preset, str(save)],
-                                 capture_output=True, text=True, env=env)
+            res = subprocess.run(
+                [sys.executable, __file__, "--size", str(args.size), "--one", c, s, preset, str(save)],
+                capture_output=True,
+                text=True,
+                env=env,
+            )
             if res.returncode:
                 print(f"{name:28s} {preset:7s} failed: {res.stderr.strip().splitlines()[-1:]}")
                 continue
             f = json.loads(res.stdout.strip().splitlines()[-1])
             figures.append(f)
-            print(f"{name:28s} {preset:7s} {f['seconds']:7.1f} {f['cpu_s']:7.1f} {f['peak_gb']:7.2f} {f['style']:6.3f} "
-                  f"{f['style_content']:9.3f} {f['ssim']:5.3f}", flush=True)
+            print(
+                f"{name:28s} {preset:7s} {f['seconds']:7.1f} {f['cpu_s']:7.1f} {f['peak_gb']:7.2f} {f['style']:6.3f} "
+                f"{f['style_content']:9.3f} {f['ssim']:5.3f}",
+                flush=True,
+            )
             rows.append(torch.load(save))
             save.unlink()
         if figures:
             med = {k: sorted(x[k] for x in figures)[len(figures) // 2] for k in figures[0]}
-            print(f"{'median':28s} {preset:7s} {med['seconds']:7.1f} {med['cpu_s']:7.1f} {med['peak_gb']:7.2f} {med['style']:6.3f} "
-                  f"{med['style_content']:9.3f} {med['ssim']:5.3f}")
+            print(
+                f"{'median':28s} {preset:7s} {med['seconds']:7.1f} {med['cpu_s']:7.1f} {med['peak_gb']:7.2f} {med['style']:6.3f} "
+                f"{med['style_content']:9.3f} {med['ssim']:5.3f}"
+            )
             sheet(rows, OUT / f"sheet_{preset}_{args.size}.jpg")
             print(f"contact sheet: {OUT / f'sheet_{preset}_{args.size}.jpg'}")
     print(f"load average {os.getloadavg()[0]:.1f} at end")

@@ -119,8 +119,12 @@ def one(clip: str, size: int, n: int, method: str, save: str) -> dict[str, objec
     seconds = time.perf_counter() - start
     r1 = resource.getrusage(resource.RUSAGE_SELF)
     np.save(save, np.stack([to_uint8(o) for o in outs]))
-    return {"seconds": seconds, "cpu_s": r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime,
-            "peak_mb": r1.ru_maxrss / 1024, "keyframes": keys}
+    return {
+        "seconds": seconds,
+        "cpu_s": r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime,
+        "peak_mb": r1.ru_maxrss / 1024,
+        "keyframes": keys,
+    }
 
 
 def _run(clip: str, size: int, n: int, method: str, tmp: Path) -> tuple[dict, list]:  # type: ignore[type-arg]
@@ -128,8 +132,12 @@ def _run(clip: str, size: int, n: int, method: str, tmp: Path) -> tuple[dict, li
     import torch
 
     save = tmp / f"{clip}-{size}-{method}.npy"
-    res = subprocess.run([sys.executable, __file__, "--one", clip, str(size), str(n), method, str(save)],
-                         check=False, capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, __file__, "--one", clip, str(size), str(n), method, str(save)],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
     if res.returncode:
         raise RuntimeError(f"{clip} {size} {method} failed: {res.stderr.strip()[-2000:]}")
     figures = json.loads(res.stdout.strip().splitlines()[-1])
@@ -159,8 +167,9 @@ def flow_accuracy() -> None:
 
     names = sorted(p.name for p in MIDDLEBURY.iterdir() if (p / "flow10.flo").is_file())
     methods = {f"DIS {k}": (lambda a, b, k=k: dis_flow(a, b, k).numpy()) for k in DIS_PRESETS}
-    methods["Farneback"] = lambda a, b: cv2.calcOpticalFlowFarneback(
-        a, b, None, 0.5, 5, 15, 5, 7, 1.5, 0).transpose(2, 0, 1)
+    methods["Farneback"] = lambda a, b: cv2.calcOpticalFlowFarneback(a, b, None, 0.5, 5, 15, 5, 7, 1.5, 0).transpose(
+        2, 0, 1
+    )
     print(f"{'flow':14s} " + " ".join(f"{n[:10]:>10s}" for n in names) + f" {'mean':>6s} {'s/pair':>6s}")
     for label, fn in methods.items():
         errs, secs = [], 0.0
@@ -172,7 +181,9 @@ def flow_accuracy() -> None:
             secs += time.perf_counter() - start
             ok = (np.abs(gt) < 1e9).all(0)
             errs.append(float(np.linalg.norm(est - gt, axis=0)[ok].mean()))
-        print(f"{label:14s} " + " ".join(f"{e:10.3f}" for e in errs) + f" {np.mean(errs):6.3f} {secs / len(names):6.3f}")
+        print(
+            f"{label:14s} " + " ".join(f"{e:10.3f}" for e in errs) + f" {np.mean(errs):6.3f} {secs / len(names):6.3f}"
+        )
 
 
 def main() -> int:
@@ -200,8 +211,10 @@ def main() -> int:
 
     OUT.mkdir(parents=True, exist_ok=True)
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at start; preset fast, style swirls")
-    head = f"{'clip':12s} {'size':>4s} {'n':>3s} {'method':10s} {'s/frame':>7s} {'cpu/fr':>7s} {'peak MB':>7s} " \
-           f"{'keys':>4s} {'warp e3':>7s} {'style':>6s} {'ssim':>5s}"
+    head = (
+        f"{'clip':12s} {'size':>4s} {'n':>3s} {'method':10s} {'s/frame':>7s} {'cpu/fr':>7s} {'peak MB':>7s} "
+        f"{'keys':>4s} {'warp e3':>7s} {'style':>6s} {'ssim':>5s}"
+    )
     print(head)
     with tempfile.TemporaryDirectory() as tmp:
         for size in [int(s) for s in args.sizes.split(",") if int(s) > 0]:
@@ -212,25 +225,33 @@ def main() -> int:
                     print(f"{clip}: {MIDDLEBURY / clip} is missing, skipped")
                     continue
                 frames, style = make_clip(clip, size, n), _style(size)
-                print(f"{clip:12s} {size:4d} {n:3d} {'input':10s} {'':7s} {'':7s} {'':7s} {'':4s} "
-                      f"{1000 * warping_error(frames, frames):7.3f}", flush=True)
+                print(
+                    f"{clip:12s} {size:4d} {n:3d} {'input':10s} {'':7s} {'':7s} {'':7s} {'':4s} "
+                    f"{1000 * warping_error(frames, frames):7.3f}",
+                    flush=True,
+                )
                 outputs = []
                 for method in ("per-frame", "propagated"):
                     f, outs = _run(clip, size, n, method, Path(tmp))
                     outputs.append(outs)
                     picks = sorted({0, n // 2, n - 1})
                     q = [quality(outs[i], frames[i], style) for i in picks]
-                    print(f"{clip:12s} {size:4d} {n:3d} {method:10s} {f['seconds'] / n:7.2f} {f['cpu_s'] / n:7.2f} "
-                          f"{f['peak_mb']:7.0f} {f['keyframes']:4d} {1000 * warping_error(frames, outs):7.3f} "
-                          f"{sum(x['style'] for x in q) / len(q):6.3f} {sum(x['ssim'] for x in q) / len(q):5.3f}",
-                          flush=True)
+                    print(
+                        f"{clip:12s} {size:4d} {n:3d} {method:10s} {f['seconds'] / n:7.2f} {f['cpu_s'] / n:7.2f} "
+                        f"{f['peak_mb']:7.0f} {f['keyframes']:4d} {1000 * warping_error(frames, outs):7.3f} "
+                        f"{sum(x['style'] for x in q) / len(q):6.3f} {sum(x['ssim'] for x in q) / len(q):5.3f}",
+                        flush=True,
+                    )
                 _side_by_side(OUT / f"{clip}-{size}.mp4", frames, *outputs)
         lengths = [int(x) for x in args.memory.split(",") if int(x) > 0]
         for size in [int(s) for s in args.memory_sizes.split(",")]:
             for n in lengths:
                 f, _ = _run("pan", size, n, "memory", Path(tmp))
-                print(f"propagation alone (identity keyframe), pan {size} px, {n:3d} frames: {f['seconds'] / n:.3f} "
-                      f"s/frame ({f['cpu_s'] / n:.3f} CPU s), peak {f['peak_mb']:.0f} MB", flush=True)
+                print(
+                    f"propagation alone (identity keyframe), pan {size} px, {n:3d} frames: {f['seconds'] / n:.3f} "
+                    f"s/frame ({f['cpu_s'] / n:.3f} CPU s), peak {f['peak_mb']:.0f} MB",
+                    flush=True,
+                )
     print(f"side-by-side videos (input | per-frame NNST | propagated) in {OUT}")
     print(f"load average {os.getloadavg()[0]:.1f} at end")
     return 0

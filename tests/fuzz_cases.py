@@ -16,9 +16,9 @@ import os
 import struct
 import traceback
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from PIL import Image
@@ -42,12 +42,19 @@ SMALL = ["--size", "32"]
 
 # ------------------------------------------------------------------------------------------ files
 
+
 def png_header(w: int, h: int) -> bytes:
     """A PNG whose header claims ``w`` x ``h`` pixels over a few bytes of data."""
+
     def chunk(tag: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(b"\x00" * 16)) + chunk(b"IEND", b""))
+
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 16))
+        + chunk(b"IEND", b"")
+    )
 
 
 def photo(h: int = 40, w: int = 48, seed: int = 0) -> np.ndarray:
@@ -70,7 +77,7 @@ def odd_valid_images(folder: Path) -> list[Path]:
         made.append(folder / name)
 
     base = Image.fromarray(rgb)
-    save("gray16.png", Image.fromarray((rgb[..., 0].astype(np.uint16) * 257)))
+    save("gray16.png", Image.fromarray(rgb[..., 0].astype(np.uint16) * 257))
     save("cmyk.jpg", base.convert("CMYK"))
     save("palette_transparent.png", base.convert("P"), transparency=0)
     save("la.png", base.convert("LA"))
@@ -122,6 +129,7 @@ def bad_images(folder: Path) -> dict[str, Path]:
 
 
 # ------------------------------------------------------------------------------------------ runs
+
 
 @dataclass
 class Outcome:
@@ -227,13 +235,22 @@ def targeted_cases() -> list[Case]:
     """The issue's table of hand-made cases, for every command."""
     cases: list[Case] = []
     commands = list(FOLDER_OUTPUTS) + list(FILE_COMMANDS)
-    bad_names = ["zero_byte.png", "truncated.png", "garbage.png", "text.jpg", "bomb.png", "header_only_100mp.png",
-                 "a_folder.png", "missing.png"]
+    bad_names = [
+        "zero_byte.png",
+        "truncated.png",
+        "garbage.png",
+        "text.jpg",
+        "bomb.png",
+        "header_only_100mp.png",
+        "a_folder.png",
+        "missing.png",
+    ]
     for cmd in commands:
         out_name = "out" if cmd in FOLDER_OUTPUTS else "out.png"
         for bad, slot, folder in itertools.product(bad_names, ("first", "second"), ("bad", BAD_UNICODE)):
             if cmd == "features" and slot == "second":
                 continue
+
             def build(root: Path, cmd=cmd, bad=bad, slot=slot, out_name=out_name, folder=folder) -> list[str]:
                 files = workspace(root)
                 a, b = str(files["a"]), str(files["b"])
@@ -242,16 +259,27 @@ def targeted_cases() -> list[Case]:
                 else:
                     b = str(root / folder / bad)
                 return _argv(cmd, a, b, str(root / out_name))
+
             cases.append(Case(f"{cmd}: {folder}/{bad} as {slot} input", build))
         if cmd == "timelapse":
             for bad in bad_names:
+
                 def build(root: Path, bad=bad) -> list[str]:
                     files = workspace(root)
-                    return ["timelapse", str(files["a"]), str(files["b"]), str(root / "bad" / bad), "-o",
-                            str(root / "out"), *SMALL]
+                    return [
+                        "timelapse",
+                        str(files["a"]),
+                        str(files["b"]),
+                        str(root / "bad" / bad),
+                        "-o",
+                        str(root / "out"),
+                        *SMALL,
+                    ]
+
                 cases.append(Case(f"timelapse: {bad} as a later reference", build))
         # an input that sits where an output will be written
         for target, outdir in itertools.product(FOLDER_OUTPUTS.get(cmd, [None]), ("out", "öut ✓ 出力")):
+
             def build(root: Path, cmd=cmd, target=target, outdir=outdir) -> list[str]:
                 files = workspace(root)
                 if target is None:
@@ -260,56 +288,105 @@ def targeted_cases() -> list[Case]:
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 dest.write_bytes(files["a"].read_bytes())
                 return _argv(cmd, str(dest), str(files["b"]), str(root / outdir))
+
             cases.append(Case(f"{cmd}: input named like output {outdir}/{target}", build))
         for where, code in (("", (2,)), (".", (2,) if cmd in FILE_COMMANDS else (0, 2))):
             if where == "." and cmd in FOLDER_OUTPUTS:
                 continue  # writing into the current folder is a valid request
+
             def build(root: Path, cmd=cmd, where=where) -> list[str]:
                 files = workspace(root)
                 return _argv(cmd, str(files["a"]), str(files["b"]), where)
+
             cases.append(Case(f"{cmd}: output {where!r}", build, code))
         # impossible output locations
-        for label, where, code in (("in /proc", "/proc/analogist-fuzz/" + out_name, (1,)),
-                                   ("name too long", "x" * 300 + ("" if cmd in FOLDER_OUTPUTS else ".png"), (2,)),
-                                   ("under a file", "notes.txt/" + out_name, (2,))):
+        for label, where, code in (
+            ("in /proc", "/proc/analogist-fuzz/" + out_name, (1,)),
+            ("name too long", "x" * 300 + ("" if cmd in FOLDER_OUTPUTS else ".png"), (2,)),
+            ("under a file", "notes.txt/" + out_name, (2,)),
+        ):
+
             def build(root: Path, cmd=cmd, where=where) -> list[str]:
                 files = workspace(root)
                 out = where if where.startswith("/") else str(root / where)
                 return _argv(cmd, str(files["a"]), str(files["b"]), out)
+
             cases.append(Case(f"{cmd}: output {label}", build, code))
         # out-of-range and malformed numbers
-        for bad_arg in (["--size", "0"], ["--size", "99999"], ["--size", "abc"], ["--size", "nan"], ["--size", "-3"],
-                        ["--size", "1e3"], ["--size", "32.5"], ["--size", ""], ["--size", "inf"]):
+        for bad_arg in (
+            ["--size", "0"],
+            ["--size", "99999"],
+            ["--size", "abc"],
+            ["--size", "nan"],
+            ["--size", "-3"],
+            ["--size", "1e3"],
+            ["--size", "32.5"],
+            ["--size", ""],
+            ["--size", "inf"],
+        ):
+
             def build(root: Path, cmd=cmd, bad_arg=bad_arg, out_name=out_name) -> list[str]:
                 files = workspace(root)
                 return _argv(cmd, str(files["a"]), str(files["b"]), str(root / out_name))[:-2] + bad_arg
+
             cases.append(Case(f"{cmd}: {' '.join(bad_arg)}", build))
         if cmd not in ("stylize", "appearance"):  # appearance's --weights is read only by its vgg16 backbone
             for weights in ("text", "a", "missing.png", "a_folder.png", "bomb.png"):
+
                 def build(root: Path, cmd=cmd, weights=weights, out_name=out_name) -> list[str]:
                     files = workspace(root)
-                    return _argv(cmd, str(files["a"]), str(files["b"]), str(root / out_name), "--weights",
-                                 str(files[weights] if weights in ("text", "a") else root / "bad" / weights))
+                    return _argv(
+                        cmd,
+                        str(files["a"]),
+                        str(files["b"]),
+                        str(root / out_name),
+                        "--weights",
+                        str(files[weights] if weights in ("text", "a") else root / "bad" / weights),
+                    )
+
                 cases.append(Case(f"{cmd}: --weights {weights} file", build))
     options = {
-        "morph": (["--k", "0"], ["--gamma", "2"], ["--frames", "1"], ["--frames", "501"], ["--kind", "bad"],
-                  ["--search-size", "5"], ["--backbone", "nope"], ["--common-appearance", "x"], ["--fps", "0"]),
+        "morph": (
+            ["--k", "0"],
+            ["--gamma", "2"],
+            ["--frames", "1"],
+            ["--frames", "501"],
+            ["--kind", "bad"],
+            ["--search-size", "5"],
+            ["--backbone", "nope"],
+            ["--common-appearance", "x"],
+            ["--fps", "0"],
+        ),
         "buddies": (["--k", "0"], ["--k", "5000"], ["--gamma", "-1"], ["--gamma", "nan"], ["--search-size", "99999"]),
         "align": (["--kind", "bad"], ["--k", "2"]),
         "hybrid": (["--iters", "-1"], ["--iters", "1000"]),
-        "analogy": (["--weight-offset", "2"], ["--iters", "-1"], ["--mode", "x"], ["--match-backbone", "vgg99"],
-                    ["--backbone", "nope"]),
+        "analogy": (
+            ["--weight-offset", "2"],
+            ["--iters", "-1"],
+            ["--mode", "x"],
+            ["--match-backbone", "vgg99"],
+            ["--backbone", "nope"],
+        ),
         "timelapse": (["--transition", "99"], ["--fps", "0"], ["--fps", "nan"]),
         "features": (["--layer", "nope"], ["--backbone", "nope"]),
-        "stylize": (["--alpha", "3"], ["--steps", "-1"], ["--preset", "nope"], ["--content-guide", "x.png"],
-                    ["--seed", "-1"], ["--backbone", "vgg19"], ["--alpha", "nan"]),
+        "stylize": (
+            ["--alpha", "3"],
+            ["--steps", "-1"],
+            ["--preset", "nope"],
+            ["--content-guide", "x.png"],
+            ["--seed", "-1"],
+            ["--backbone", "vgg19"],
+            ["--alpha", "nan"],
+        ),
     }
     for cmd, extras in options.items():
         for extra in extras:
+
             def build(root: Path, cmd=cmd, extra=extra) -> list[str]:
                 files = workspace(root)
                 out = root / ("out" if cmd in FOLDER_OUTPUTS else "o.png")
                 return _argv(cmd, str(files["a"]), str(files["b"]), str(out), *extra)
+
             cases.append(Case(f"{cmd}: {' '.join(extra)}", build))
     return cases
 
@@ -318,37 +395,62 @@ def odd_image_cases() -> list[Case]:
     """Every odd but valid image is accepted by ``features`` (the cheapest full pipeline)."""
     cases = []
     for name in ODD_NAMES:
+
         def build(root: Path, name=name) -> list[str]:
             made = {p.name: p for p in odd_valid_images(root / "odd")}
             return ["features", str(made[name]), "-o", str(root / "out 出力" / "f.png"), *SMALL]
+
         cases.append(Case(f"features accepts {name}", build, (0,)))
     return cases
 
 
-ODD_NAMES = ("gray16.png", "cmyk.jpg", "palette_transparent.png", "la.png", "rgba.png", "bilevel.png", "gray.jpg",
-             "interlaced.png", "float.tif", "int32.tif", "image.webp", "image.bmp", "animated.gif", "multipage.tif",
-             "rotated.jpg", "tiny_1x1.png", "thin_1x300.png", "wide_300x2.png", "unicodé 画像.png")
+ODD_NAMES = (
+    "gray16.png",
+    "cmyk.jpg",
+    "palette_transparent.png",
+    "la.png",
+    "rgba.png",
+    "bilevel.png",
+    "gray.jpg",
+    "interlaced.png",
+    "float.tif",
+    "int32.tif",
+    "image.webp",
+    "image.bmp",
+    "animated.gif",
+    "multipage.tif",
+    "rotated.jpg",
+    "tiny_1x1.png",
+    "thin_1x300.png",
+    "wide_300x2.png",
+    "unicodé 画像.png",
+)
 
 
 # ------------------------------------------------------------------------------- links and datasets
+
 
 def link_cases() -> list[Case]:
     """An output name that is a symbolic or hard link to an input kept elsewhere."""
     cases = []
     for cmd, names in FOLDER_OUTPUTS.items():
         for kind in ("symlink", "hardlink"):
+
             def build(root: Path, cmd=cmd, name=names[0], kind=kind) -> list[str]:
                 files = workspace(root)
                 dest = root / "out" / name
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 (os.symlink if kind == "symlink" else os.link)(files["a"], dest)
                 return _argv(cmd, str(files["a"]), str(files["b"]), str(root / "out"))
+
             cases.append(Case(f"{cmd}: output {names[0]} is a {kind} to input A", build))
     for cmd in FILE_COMMANDS:
+
         def build(root: Path, cmd=cmd) -> list[str]:
             files = workspace(root)
             os.symlink(files["a"], root / "link.png")
             return _argv(cmd, str(files["a"]), str(files["b"]), str(root / "link.png"))
+
         cases.append(Case(f"{cmd}: output is a symlink to an input", build))
     return cases
 
@@ -382,33 +484,45 @@ def pairs_file(root: Path, rows: list[str]) -> Path:
 def eval_cases() -> list[Case]:
     """Broken dataset files and annotations for ``analogist eval``."""
     cases = []
-    for label, corr, flip in (("garbage corr.txt", b"x y z\n\x00\x01", b"0\n"),
-                              ("binary flip_gt.txt", None, bytes(range(256))),
-                              ("flip_gt.txt says 7", None, b"7\n"),
-                              ("corr.txt with 3 columns", b"0.1 0.2 0.3\n", b"0\n")):
+    for label, corr, flip in (
+        ("garbage corr.txt", b"x y z\n\x00\x01", b"0\n"),
+        ("binary flip_gt.txt", None, bytes(range(256))),
+        ("flip_gt.txt says 7", None, b"7\n"),
+        ("corr.txt with 3 columns", b"0.1 0.2 0.3\n", b"0\n"),
+    ):
+
         def build(root: Path, corr=corr, flip=flip) -> list[str]:
             workspace(root)
             return ["eval", "--dataset", "tss", str(tss_folder(root, corr, flip)), "--method", "nn", "--size", "32"]
+
         cases.append(Case(f"eval: TSS with {label}", build))
     good = "s.png,t.png,1,1;5;9,1;5;9,2;6;9,2;6;9"
-    for label, rows, code in (("an inf keypoint", ["s.png,t.png,1,1;inf,1;5,2;6,2;6"], (2,)),
-                              ("only nan keypoints", ["s.png,t.png,1,nan;nan,nan;nan,nan;nan,nan;nan"], (2,)),
-                              ("class 99", ["s.png,t.png,99,1;5,1;5,2;6,2;6"], (2,)),
-                              ("a bomb image among good rows", [good, "bomb.png,t.png,1,1,1,1,1"], (0,)),
-                              ("a row with words", ["s.png,t.png,1,a;b,1;5,2;6,2;6"], (2,)),
-                              ("unequal keypoint counts", ["s.png,t.png,1,1;5;7,1;5,2;6,2;6"], (2,))):
+    for label, rows, code in (
+        ("an inf keypoint", ["s.png,t.png,1,1;inf,1;5,2;6,2;6"], (2,)),
+        ("only nan keypoints", ["s.png,t.png,1,nan;nan,nan;nan,nan;nan,nan;nan"], (2,)),
+        ("class 99", ["s.png,t.png,99,1;5,1;5,2;6,2;6"], (2,)),
+        ("a bomb image among good rows", [good, "bomb.png,t.png,1,1,1,1,1"], (0,)),
+        ("a row with words", ["s.png,t.png,1,a;b,1;5,2;6,2;6"], (2,)),
+        ("unequal keypoint counts", ["s.png,t.png,1,1;5;7,1;5,2;6,2;6"], (2,)),
+    ):
+
         def build(root: Path, rows=rows) -> list[str]:
             workspace(root)
             return ["eval", "--dataset", "pairs-csv", str(pairs_file(root, rows)), "--method", "nn", "--size", "32"]
+
         cases.append(Case(f"eval: pairs-csv with {label}", build, code))
-    for label, where, code in (("into /proc", "/proc/analogist-fuzz.json", (1,)),
-                               ("onto an input image", "s.png", (2,)),
-                               ("onto the pair list", "pairs.csv", (2,))):
+    for label, where, code in (
+        ("into /proc", "/proc/analogist-fuzz.json", (1,)),
+        ("onto an input image", "s.png", (2,)),
+        ("onto the pair list", "pairs.csv", (2,)),
+    ):
+
         def build(root: Path, where=where) -> list[str]:
             workspace(root)
             csv_path = pairs_file(root, [good])
             out = where if where.startswith("/") else str(root / where)
             return ["eval", "--dataset", "pairs-csv", str(csv_path), "--method", "nn", "--size", "32", "--json", out]
+
         cases.append(Case(f"eval: --json {label}", build, code))
     return cases
 
@@ -420,6 +534,7 @@ def interrupt_cases() -> list[Case]:
     def ctrl_c_on(target: str, after: int) -> Callable[[], contextlib.AbstractContextManager]:
         def around() -> contextlib.AbstractContextManager:
             import analogist.io as aio
+
             real = getattr(aio, target)
             calls = []
 
@@ -428,17 +543,33 @@ def interrupt_cases() -> list[Case]:
                 if len(calls) > after:
                     raise KeyboardInterrupt
                 return real(*args, **kwargs)
+
             return mock.patch.object(aio, target, fake)
+
         return around
 
     def build(root: Path, cmd: str, extra: tuple[str, ...] = ()) -> list[str]:
         files = workspace(root)
-        return [cmd, str(files["a"]), str(files["a"]), "-o", str(root / "out"), "--size", "48",
-                "--search-size", "64", *extra]
+        return [
+            cmd,
+            str(files["a"]),
+            str(files["a"]),
+            "-o",
+            str(root / "out"),
+            "--size",
+            "48",
+            "--search-size",
+            "64",
+            *extra,
+        ]
 
     return [
-        Case("morph: Ctrl-C while the GIF is written", lambda r: build(r, "morph", ("--frames", "6")), (130,),
-             ctrl_c_on("save_animation", 0)),
+        Case(
+            "morph: Ctrl-C while the GIF is written",
+            lambda r: build(r, "morph", ("--frames", "6")),
+            (130,),
+            ctrl_c_on("save_animation", 0),
+        ),
         Case("buddies: Ctrl-C after two files", lambda r: build(r, "buddies"), (130,), ctrl_c_on("save_text", 1)),
     ]
 

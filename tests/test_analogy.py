@@ -15,8 +15,8 @@ from analogist.cli import main
 from analogist.data import example_path
 from analogist.errors import InputError
 from analogist.io import load_image, read_flo
-from analogist.synthesis.warp import compose
 from analogist.methods.analogy import AnalogyParams, deep_image_analogy, weight_map
+from analogist.synthesis.warp import compose
 
 FAST = AnalogyParams(size=None, lbfgs_iters=2, pm_iters=2)
 
@@ -51,7 +51,7 @@ def test_identity_pair(small: torch.Tensor) -> None:
 def test_shifted_crop_recovers_shift_and_is_consistent(photo: torch.Tensor) -> None:
     dx, dy = 6, 4
     a = photo[..., :64, :64]
-    b = photo[..., dy:dy + 64, dx:dx + 64]  # a(p) = b(p - (dx, dy))
+    b = photo[..., dy : dy + 64, dx : dx + 64]  # a(p) = b(p - (dx, dy))
     res = deep_image_analogy(a, b, FAST)
     inner = (slice(dy + 6, 58), slice(dx + 6, 58))
     fab = res.flow_ab[:, inner[0], inner[1]]
@@ -98,8 +98,20 @@ def test_params_are_validated() -> None:
 
 def test_cli_outputs(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    code = main(["-q", "analogy", str(example_path("cat.jpg")), str(example_path("cat_painting.jpg")),
-                 "-o", str(out), "--size", "40", "--iters", "2"])
+    code = main(
+        [
+            "-q",
+            "analogy",
+            str(example_path("cat.jpg")),
+            str(example_path("cat_painting.jpg")),
+            "-o",
+            str(out),
+            "--size",
+            "40",
+            "--iters",
+            "2",
+        ]
+    )
     assert code == 0
     a_prime = load_image(out / "a_prime.png")
     b = load_image(out / "b.png")
@@ -130,9 +142,23 @@ def test_cli_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
 
 def test_timelapse_cli(tmp_path: Path) -> None:
     out = tmp_path / "tl"
-    code = main(["-q", "timelapse", str(example_path("coffee.jpg")), str(example_path("rocket.jpg")),
-                 str(example_path("astronaut.jpg")), "-o", str(out), "--size", "32", "--iters", "1",
-                 "--transition", "2"])
+    code = main(
+        [
+            "-q",
+            "timelapse",
+            str(example_path("coffee.jpg")),
+            str(example_path("rocket.jpg")),
+            str(example_path("astronaut.jpg")),
+            "-o",
+            str(out),
+            "--size",
+            "32",
+            "--iters",
+            "1",
+            "--transition",
+            "2",
+        ]
+    )
     assert code == 0
     assert (out / "frame_000.png").is_file() and (out / "frame_001.png").is_file()
     from PIL import Image

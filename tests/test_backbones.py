@@ -17,8 +17,9 @@ from analogist.io import load_image, resize_longer
 
 def test_efficientnet_classifies_the_cat():
     net = get_backbone("efficientnet-lite0")
-    img = torch.nn.functional.interpolate(load_image(example_path("cat.jpg")), size=(224, 224),
-                                          mode="bilinear", antialias=True)
+    img = torch.nn.functional.interpolate(
+        load_image(example_path("cat.jpg")), size=(224, 224), mode="bilinear", antialias=True
+    )
     probs = net.classify(img).softmax(1)[0]
     top = int(probs.argmax())
     assert 281 <= top <= 285, f"ImageNet class {top} is not a domestic cat (281-285)"
@@ -28,8 +29,9 @@ def test_efficientnet_classifies_the_cat():
 def test_hed_preprocessing_is_bgr_minus_caffe_mean():
     net = get_backbone("vgg16-hed")
     pixel = torch.tensor([1.0, 0.5, 0.0]).view(1, 3, 1, 1)  # R, G, B
-    expected = torch.tensor([0.0 * 255 - CAFFE_MEAN_BGR[0], 0.5 * 255 - CAFFE_MEAN_BGR[1],
-                             1.0 * 255 - CAFFE_MEAN_BGR[2]])  # B, G, R
+    expected = torch.tensor(
+        [0.0 * 255 - CAFFE_MEAN_BGR[0], 0.5 * 255 - CAFFE_MEAN_BGR[1], 1.0 * 255 - CAFFE_MEAN_BGR[2]]
+    )  # B, G, R
     assert torch.allclose(net.preprocess(pixel).flatten(), expected, atol=1e-4)
     assert torch.allclose(net.deprocess(net.preprocess(pixel)), pixel, atol=1e-6)
 
@@ -76,8 +78,10 @@ def test_layer_names_strides_and_shapes(name, size):
         assert [net.stride(f"stage{i}") for i in range(1, 8)] == [2, 4, 8, 16, 16, 32, 32]
 
 
-@pytest.mark.parametrize("name,start,end", [("vgg16-hed", "relu2_1", "relu4_1"), ("vgg16-hed", INPUT, "relu1_1"),
-                                            ("efficientnet-lite0", "stage2", "stage5")])
+@pytest.mark.parametrize(
+    "name,start,end",
+    [("vgg16-hed", "relu2_1", "relu4_1"), ("vgg16-hed", INPUT, "relu1_1"), ("efficientnet-lite0", "stage2", "stage5")],
+)
 def test_subnet_maps_one_layer_to_another(name, start, end):
     net = get_backbone(name)
     img = torch.rand(1, 3, 40, 56)

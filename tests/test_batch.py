@@ -39,24 +39,32 @@ def _job(job_id: str, size: str = "64", a: Path = CAT, **options: str) -> dict[s
     return {"id": job_id, "method": "buddies", "a": str(a), "b": str(PAINTING), "size": size, **options}
 
 
-@pytest.mark.parametrize("rows, message", [
-    ([{"method": "buddies", "a": "x.png"}], "needs a header with the columns method, a, b"),
-    ([_job("x"), _job("x")], "id x is used twice"),
-    ([_job("../up")], "must be letters, digits"),
-    ([{**_job("x"), "colour": "1"}], "unknown columns colour"),
-])
+@pytest.mark.parametrize(
+    "rows, message",
+    [
+        ([{"method": "buddies", "a": "x.png"}], "needs a header with the columns method, a, b"),
+        ([_job("x"), _job("x")], "id x is used twice"),
+        ([_job("../up")], "must be letters, digits"),
+        ([{**_job("x"), "colour": "1"}], "unknown columns colour"),
+    ],
+)
 def test_bad_job_lists_are_refused(tmp_path, rows, message):
     with pytest.raises(InputError, match=message):
         read_jobs(_csv(tmp_path / "jobs.csv", rows))
 
 
 def test_bad_rows_become_failed_jobs(tmp_path):
-    jobs = read_jobs(_csv(tmp_path / "jobs.csv", [
-        {"method": "nope", "a": "a.png", "b": "b.png"},
-        {"method": "stylize", "a": "a.png", "b": "b.png", "gamma": "0.1"},
-        {"method": "buddies", "a": "a.png", "b": "b.png", "size": "9999"},
-        {"method": "buddies", "a": "a.png", "b": "b.png", "gamma": "0.2"},
-    ]))
+    jobs = read_jobs(
+        _csv(
+            tmp_path / "jobs.csv",
+            [
+                {"method": "nope", "a": "a.png", "b": "b.png"},
+                {"method": "stylize", "a": "a.png", "b": "b.png", "gamma": "0.1"},
+                {"method": "buddies", "a": "a.png", "b": "b.png", "size": "9999"},
+                {"method": "buddies", "a": "a.png", "b": "b.png", "gamma": "0.2"},
+            ],
+        )
+    )
     assert [j.id for j in jobs] == ["job-0001", "job-0002", "job-0003", "job-0004"]
     assert "unknown method 'nope'" in jobs[0].error
     assert jobs[1].error == "gamma does not apply to stylize"
@@ -67,8 +75,9 @@ def test_bad_rows_become_failed_jobs(tmp_path):
 
 @pytest.mark.slow
 def test_local_run_failing_job_and_resume_after_interruption(tmp_path, capsys):
-    jobs_csv = _csv(tmp_path / "jobs.csv", [_job("first"), _job("broken", a=tmp_path / "missing.jpg"),
-                                            _job("second", k="3")])
+    jobs_csv = _csv(
+        tmp_path / "jobs.csv", [_job("first"), _job("broken", a=tmp_path / "missing.jpg"), _job("second", k="3")]
+    )
     out = tmp_path / "out"
     jobs = read_jobs(jobs_csv)
     seen = []
@@ -115,8 +124,9 @@ def _kill_first_job_process(killed: list[int], deadline: float) -> None:
 def ray_cluster():
     """One real local Ray head with two worker CPUs on loopback, shared by the Ray tests (start-up is slow)."""
     ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, _node_ip_address="127.0.0.1", include_dashboard=False, log_to_driver=False,
-             configure_logging=False)
+    ray.init(
+        num_cpus=2, _node_ip_address="127.0.0.1", include_dashboard=False, log_to_driver=False, configure_logging=False
+    )
     yield ray
     ray.shutdown()
 

@@ -49,10 +49,10 @@ def test_patch_correlation_equals_brute_force_cosine() -> None:
     assert corr.shape == (1, 12, 12)
     for ia in (0, 5, 11):
         ya, xa = 2 + ia // 4, 3 + ia % 4
-        pa = fa[0, :, ya - 1:ya + 2, xa - 1:xa + 2].flatten()
+        pa = fa[0, :, ya - 1 : ya + 2, xa - 1 : xa + 2].flatten()
         for ib in (1, 5, 11):
             yb, xb = 1 + ib // 3, ib % 3
-            pb = fb[0, :, yb - 1:yb + 2, xb - 1:xb + 2].flatten()
+            pb = fb[0, :, yb - 1 : yb + 2, xb - 1 : xb + 2].flatten()
             assert corr[0, ia, ib] == pytest.approx(float(F.cosine_similarity(pa, pb, dim=0)), abs=1e-5)
     # positions whose neighbourhood would leave the map are never candidates
     assert va.all() and not vb.view(4, 3)[:, 0].any()
@@ -104,7 +104,7 @@ def test_spread_top_k_takes_the_best_of_each_cluster() -> None:
     pts = torch.from_numpy(np.concatenate([c + rng.normal(0, 2, (30, 4)) for c in centres]))
     ranks = torch.from_numpy(rng.random(90))
     idx = nbb.spread_top_k(pts, ranks, 3)
-    best = [int(torch.argmax(ranks[i * 30:(i + 1) * 30])) + i * 30 for i in range(3)]
+    best = [int(torch.argmax(ranks[i * 30 : (i + 1) * 30])) + i * 30 for i in range(3)]
     assert sorted(idx.tolist()) == sorted(best)
     assert ranks[idx].tolist() == sorted(ranks[idx].tolist(), reverse=True)
     assert torch.equal(idx, nbb.spread_top_k(pts, ranks, 3))  # fixed seed: deterministic
@@ -154,8 +154,9 @@ def assert_mutual_at_every_level(a: torch.Tensor, b: torch.Tensor, params: Buddi
         reg = lv.regions
         pad_a, pad_b = nbb.pad_map(feats_a[lv.layer], lv.patch // 2), nbb.pad_map(feats_b[lv.layer], lv.patch // 2)
         for chunk in anc.split(512):
-            sub = nbb.RegionPairs(reg.corners_a[lv.region[chunk]], reg.corners_b[lv.region[chunk]], reg.size_a,
-                                  reg.size_b)
+            sub = nbb.RegionPairs(
+                reg.corners_a[lv.region[chunk]], reg.corners_b[lv.region[chunk]], reg.size_a, reg.size_b
+            )
             corr, va, vb = nbb.region_correlation(pad_a, pad_b, sub, lv.patch)
             corr = corr.masked_fill(~(va[:, :, None] & vb[:, None, :]), float("-inf"))
             pts = lv.points[chunk]
@@ -232,8 +233,9 @@ def test_authors_common_appearance_finds_mutual_buddies(cat: torch.Tensor) -> No
         fa, fb = feats_a[lv.layer], feats_b[lv.layer]
         if i > 0:
             prev, pts = result.levels[i - 1].layer, result.levels[i - 1].points
-            ca = authors_common_appearance(net, lv.layer, prev, fa, tuple(feats_a[prev].shape[-2:]), fb,
-                                           feats_b[prev], pts, params.deconv_iters)
+            ca = authors_common_appearance(
+                net, lv.layer, prev, fa, tuple(feats_a[prev].shape[-2:]), fb, feats_b[prev], pts, params.deconv_iters
+            )
             cb = fb
             assert not torch.allclose(ca, fa)  # B's features were mixed in
         else:
@@ -320,8 +322,25 @@ def test_morph_starts_at_a_and_ends_at_b(shifted) -> None:
 
 def test_cli_buddies_writes_valid_outputs(tmp_path: Path) -> None:
     out = tmp_path / "out"
-    assert main(["-q", "buddies", str(CAT), str(PAINTING), "-o", str(out), "--size", "128",
-                 "--search-size", "128", "--k", "5"]) == 0
+    assert (
+        main(
+            [
+                "-q",
+                "buddies",
+                str(CAT),
+                str(PAINTING),
+                "-o",
+                str(out),
+                "--size",
+                "128",
+                "--search-size",
+                "128",
+                "--k",
+                "5",
+            ]
+        )
+        == 0
+    )
     rows = list(csv.DictReader(open(out / "points.csv")))
     assert len(rows) == 5 and list(rows[0]) == ["xa", "ya", "xb", "yb", "rank"]
     ranks = [float(r["rank"]) for r in rows]
@@ -336,15 +355,34 @@ def test_cli_buddies_writes_valid_outputs(tmp_path: Path) -> None:
 
 
 def test_cli_morph_and_align(tmp_path: Path) -> None:
-    assert main(["-q", "morph", str(CAT), str(PAINTING), "-o", str(tmp_path / "m"), "--size", "96",
-                 "--search-size", "128", "--frames", "3"]) == 0
+    assert (
+        main(
+            [
+                "-q",
+                "morph",
+                str(CAT),
+                str(PAINTING),
+                "-o",
+                str(tmp_path / "m"),
+                "--size",
+                "96",
+                "--search-size",
+                "128",
+                "--frames",
+                "3",
+            ]
+        )
+        == 0
+    )
     assert len(list((tmp_path / "m" / "frames").glob("frame_*.png"))) == 3
     with Image.open(tmp_path / "m" / "morph.gif") as im:
         assert im.n_frames == 3
     assert (tmp_path / "m" / "morph.mp4").stat().st_size > 0
     # 96 px: the painted cat's relu5_1 map is too small to start from; the search starts at relu4_1
-    assert main(["-q", "align", str(CAT), str(PAINTING), "-o", str(tmp_path / "a"), "--size", "96",
-                 "--search-size", "96"]) == 0
+    assert (
+        main(["-q", "align", str(CAT), str(PAINTING), "-o", str(tmp_path / "a"), "--size", "96", "--search-size", "96"])
+        == 0
+    )
     from analogist.io import read_flo
 
     assert read_flo(tmp_path / "a" / "flow.flo").shape[0] == 2

@@ -7,9 +7,9 @@ import sys
 
 import numpy as np
 import pytest
+from cli_helpers import run_cli
 from PIL import Image
 
-from cli_helpers import run_cli
 from analogist.data import example_path
 from analogist.io import load_image
 
@@ -22,7 +22,9 @@ def assert_one_line_error(code: int, err: str) -> None:
 
 
 def test_module_entry_point_lists_commands():
-    out = subprocess.run([sys.executable, "-m", "analogist", "--help"], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-m", "analogist", "--help"], capture_output=True, text=True, check=True
+    ).stdout
     for cmd in ("demo", "features", "info"):
         assert cmd in out
 
@@ -38,8 +40,9 @@ def test_info_reports_offline_backbones(capsys):
 
 def test_features_writes_pca_picture(tmp_path, capsys):
     out = tmp_path / "f.png"
-    code, _, err = run_cli(capsys, "features", str(example_path("cat.jpg")), "--size", "64", "--layer", "relu2_1",
-                       "-o", str(out))
+    code, _, err = run_cli(
+        capsys, "features", str(example_path("cat.jpg")), "--size", "64", "--layer", "relu2_1", "-o", str(out)
+    )
     assert code == 0, err
     im = np.asarray(Image.open(out))
     h = load_image(example_path("cat.jpg"), 64).shape[-2]
@@ -77,8 +80,9 @@ def test_bad_inputs_give_one_line_errors(tmp_path, image_file, capsys):
     assert image_file.read_bytes() == before
     assert not (tmp_path / "o.png").exists()
     for command in ("analogy", "buddies", "morph"):  # no output folder is made for inputs that fail
-        code, _, err = run_cli(capsys, command, str(tmp_path / "missing.png"), str(image_file), "-o",
-                               str(tmp_path / command))
+        code, _, err = run_cli(
+            capsys, command, str(tmp_path / "missing.png"), str(image_file), "-o", str(tmp_path / command)
+        )
         assert_one_line_error(code, err)
         assert not (tmp_path / command).exists()
 

@@ -100,7 +100,7 @@ def test_structure_survives_a_wrong_match() -> None:
     content = load_image(example_path("cat.jpg"), 64)
     recoloured = content[:, [2, 0, 1]] * 0.8 + 0.1
     w = content.shape[-1]
-    style = torch.cat([recoloured[..., w // 2:], recoloured[..., : w // 2]], dim=3)
+    style = torch.cat([recoloured[..., w // 2 :], recoloured[..., : w // 2]], dim=3)
     result = coat(content, style, replace_level(FAST, 1)).image
     e_out, e_content, e_style = _edges(result), _edges(content), _edges(style)
     assert _corr(e_out, e_content) > 0.6
@@ -130,16 +130,44 @@ def test_bad_input_is_refused() -> None:
 @pytest.mark.slow
 def test_cli_writes_every_output(tmp_path, capsys) -> None:
     out = tmp_path / "out"
-    code, _, err = run_cli(capsys, "appearance", str(example_path("cat.jpg")), str(example_path("cat_painting.jpg")),
-                           "-o", str(out), "--size", "48", "--steps", "3", "--sheet-levels", "1,3",
-                           "--texture-level", "2", "--threshold", "0.9")
+    code, _, err = run_cli(
+        capsys,
+        "appearance",
+        str(example_path("cat.jpg")),
+        str(example_path("cat_painting.jpg")),
+        "-o",
+        str(out),
+        "--size",
+        "48",
+        "--steps",
+        "3",
+        "--sheet-levels",
+        "1,3",
+        "--texture-level",
+        "2",
+        "--threshold",
+        "0.9",
+    )
     assert code == 0, err
     names = sorted(p.name for p in out.iterdir())
-    assert names == sorted(["result.png", "report.json", "sheet.png", "pairs_block1.png", "pairs_block2.png",
-                            "pairs_block3.png", "pairs_block4.png"])
+    assert names == sorted(
+        [
+            "result.png",
+            "report.json",
+            "sheet.png",
+            "pairs_block1.png",
+            "pairs_block2.png",
+            "pairs_block3.png",
+            "pairs_block4.png",
+        ]
+    )
     report = json.loads((out / "report.json").read_text())
     assert report["params"]["threshold"] == 0.9 and set(report["pairs_per_scale"]) == {
-        "block1", "block2", "block3", "block4"}
+        "block1",
+        "block2",
+        "block3",
+        "block4",
+    }
     assert all(v > 0 for v in report["pairs_per_scale"].values())
 
 
@@ -148,8 +176,9 @@ def test_cli_bad_input(tmp_path, capsys) -> None:
     save_image(image, torch.rand(1, 3, 40, 40))
     code, _, err = run_cli(capsys, "appearance", str(tmp_path / "missing.png"), str(image), "-o", str(tmp_path / "o"))
     assert code == 2 and err.startswith("error:") and "Traceback" not in err
-    code, _, err = run_cli(capsys, "appearance", str(image), str(image), "-o", str(tmp_path / "o"),
-                           "--sheet-levels", "1,9")
+    code, _, err = run_cli(
+        capsys, "appearance", str(image), str(image), "-o", str(tmp_path / "o"), "--sheet-levels", "1,9"
+    )
     assert code == 2 and "sheet-levels" in err
     code, _, err = run_cli(capsys, "appearance", str(image), str(image), "-o", str(image))
     assert code == 2 and err.startswith("error:")

@@ -77,18 +77,54 @@ def test_a_few_steps_lower_the_loss_and_resume_is_exact(images, tmp_path) -> Non
 @pytest.mark.slow
 def test_train_and_apply_from_the_command_line(images, tmp_path, capsys) -> None:
     ckpt = tmp_path / "coat.pt"
-    code, _, err = run_cli(capsys, "train", "coat", "--images", str(images), "--out", str(ckpt), "--steps", "2",
-                           "--size", "32", "--batch", "1")
+    code, _, err = run_cli(
+        capsys,
+        "train",
+        "coat",
+        "--images",
+        str(images),
+        "--out",
+        str(ckpt),
+        "--steps",
+        "2",
+        "--size",
+        "32",
+        "--batch",
+        "1",
+    )
     assert code == 0, err
     out = tmp_path / "out"
-    code, _, err = run_cli(capsys, "appearance", str(example_path("cat.jpg")), str(example_path("cat_painting.jpg")),
-                           "-o", str(out), "--size", "48", "--form", "learned", "--checkpoint", str(ckpt),
-                           "--sheet-levels", "0,3")
+    code, _, err = run_cli(
+        capsys,
+        "appearance",
+        str(example_path("cat.jpg")),
+        str(example_path("cat_painting.jpg")),
+        "-o",
+        str(out),
+        "--size",
+        "48",
+        "--form",
+        "learned",
+        "--checkpoint",
+        str(ckpt),
+        "--sheet-levels",
+        "0,3",
+    )
     assert code == 0, err
     report = json.loads((out / "report.json").read_text())
     assert report["form"] == "learned" and (out / "sheet.png").is_file()
     code, _, err = run_cli(capsys, "train", "coat", "--images", str(tmp_path / "none"), "--out", str(ckpt))
     assert code == 2 and err.startswith("error:")
-    code, _, err = run_cli(capsys, "appearance", str(example_path("cat.jpg")), str(example_path("cat.jpg")),
-                           "-o", str(out / "x"), "--form", "learned", "--checkpoint", str(tmp_path / "missing.pt"))
+    code, _, err = run_cli(
+        capsys,
+        "appearance",
+        str(example_path("cat.jpg")),
+        str(example_path("cat.jpg")),
+        "-o",
+        str(out / "x"),
+        "--form",
+        "learned",
+        "--checkpoint",
+        str(tmp_path / "missing.pt"),
+    )
     assert code == 2 and "missing.pt" in err

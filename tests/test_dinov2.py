@@ -22,20 +22,34 @@ DIM, DEPTH, HEADS, GRID = 384, 12, 6, 37  # ViT-S/14 trained at 518 px
 
 def official_vits14_shapes() -> dict[str, tuple[int, ...]]:
     shapes: dict[str, tuple[int, ...]] = {
-        "cls_token": (1, 1, DIM), "pos_embed": (1, 1 + GRID * GRID, DIM), "mask_token": (1, DIM),
-        "patch_embed.proj.weight": (DIM, 3, 14, 14), "patch_embed.proj.bias": (DIM,),
-        "norm.weight": (DIM,), "norm.bias": (DIM,),
+        "cls_token": (1, 1, DIM),
+        "pos_embed": (1, 1 + GRID * GRID, DIM),
+        "mask_token": (1, DIM),
+        "patch_embed.proj.weight": (DIM, 3, 14, 14),
+        "patch_embed.proj.bias": (DIM,),
+        "norm.weight": (DIM,),
+        "norm.bias": (DIM,),
     }
     for i in range(DEPTH):
         p = f"blocks.{i}."
-        shapes.update({
-            p + "norm1.weight": (DIM,), p + "norm1.bias": (DIM,),
-            p + "attn.qkv.weight": (3 * DIM, DIM), p + "attn.qkv.bias": (3 * DIM,),
-            p + "attn.proj.weight": (DIM, DIM), p + "attn.proj.bias": (DIM,), p + "ls1.gamma": (DIM,),
-            p + "norm2.weight": (DIM,), p + "norm2.bias": (DIM,),
-            p + "mlp.fc1.weight": (4 * DIM, DIM), p + "mlp.fc1.bias": (4 * DIM,),
-            p + "mlp.fc2.weight": (DIM, 4 * DIM), p + "mlp.fc2.bias": (DIM,), p + "ls2.gamma": (DIM,),
-        })
+        shapes.update(
+            {
+                p + "norm1.weight": (DIM,),
+                p + "norm1.bias": (DIM,),
+                p + "attn.qkv.weight": (3 * DIM, DIM),
+                p + "attn.qkv.bias": (3 * DIM,),
+                p + "attn.proj.weight": (DIM, DIM),
+                p + "attn.proj.bias": (DIM,),
+                p + "ls1.gamma": (DIM,),
+                p + "norm2.weight": (DIM,),
+                p + "norm2.bias": (DIM,),
+                p + "mlp.fc1.weight": (4 * DIM, DIM),
+                p + "mlp.fc1.bias": (4 * DIM,),
+                p + "mlp.fc2.weight": (DIM, 4 * DIM),
+                p + "mlp.fc2.bias": (DIM,),
+                p + "ls2.gamma": (DIM,),
+            }
+        )
     return shapes
 
 
@@ -230,7 +244,7 @@ def test_info_lists_dinov2_with_every_place_it_looked(tmp_path, monkeypatch, cap
     monkeypatch.setenv("ANALOGIST_DINOV2_B_WEIGHTS", str(tmp_path / "nowhere.pth"))
     code, out, _ = run_cli(capsys, "info")
     assert code == 0
-    block = out[out.index("  dinov2-s"):out.index("  dinov2-l")]
+    block = out[out.index("  dinov2-s") : out.index("  dinov2-l")]
     assert block.split()[1] == "missing"
     assert "$ANALOGIST_DINOV2_S_WEIGHTS (not set)" in block
     assert "$ANALOGIST_WEIGHTS_DIR/dinov2_vits14_pretrain.pth (not set)" in block
@@ -260,8 +274,10 @@ def test_download_lands_in_the_hub_cache_or_fails_in_one_sentence(tmp_path, monk
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     monkeypatch.delenv("ANALOGIST_DINOV2_S_WEIGHTS", raising=False)
     monkeypatch.delenv("ANALOGIST_WEIGHTS_DIR", raising=False)
-    assert weights.download_url("dinov2-s") == \
-        "https://dl.fbaipublicfiles.com/dinov2/dinov2_vits14/dinov2_vits14_pretrain.pth"
+    assert (
+        weights.download_url("dinov2-s")
+        == "https://dl.fbaipublicfiles.com/dinov2/dinov2_vits14/dinov2_vits14_pretrain.pth"
+    )
     dest = tmp_path / "hub" / "checkpoints" / "dinov2_vits14_pretrain.pth"
     monkeypatch.setattr(weights, "download_url", lambda name: (tmp_path / "unreachable.pth").as_uri())
     with pytest.raises(WeightsNotFoundError, match="could not be downloaded") as exc:

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cli_helpers import run_cli
 from PIL import Image
 
 from analogist.errors import InputError
@@ -17,12 +18,12 @@ from analogist.eval.matchers import MATCHERS, MatcherSpec, nn_matcher
 from analogist.eval.runner import EvalConfig, evaluate
 from analogist.io import write_flo
 from analogist.matching.nearest import nearest_neighbours
-from cli_helpers import run_cli
 
 FIXTURES = Path(__file__).parent / "fixtures" / "eval"
 
 
 # ----------------------------------------------------------------------------------------- helpers
+
 
 def zero_matcher(image_a: torch.Tensor, image_b: torch.Tensor, *, backbone: str, **options) -> torch.Tensor:
     """The identity correspondence: every pixel maps to the same coordinates."""
@@ -92,6 +93,7 @@ def _write_pair(d: Path, im1, im2, f1, f2, m1, m2, flip: int) -> None:
 
 # ----------------------------------------------------------------------------------------- metrics
 
+
 def test_flow_accuracy_of_ground_truth_is_one(rng):
     gt = rng.normal(0, 20, (2, 30, 40)).astype(np.float32)
     gt[:, :5] = 1e10
@@ -148,6 +150,7 @@ def test_transfer_keypoints_reads_flow_bilinearly():
 
 # ------------------------------------------------------------------------------------------ matching
 
+
 def test_nearest_neighbours_exact_and_chunk_independent():
     g = torch.Generator().manual_seed(0)
     b = torch.randn(16, 50, generator=g)
@@ -176,10 +179,14 @@ def test_nn_matcher_recovers_a_shift(rng):
 
 # -------------------------------------------------------------------------------------------- readers
 
+
 def test_tss_reader_and_flip(tmp_path, rng):
     root = tss_dataset(tmp_path, rng)
     pairs = datasets.tss_pairs(root)
-    assert [(p.name, p.subset, p.flip) for p in pairs] == [("FG3DCar/s", "FG3DCar", False), ("PASCAL/m", "PASCAL", True)]
+    assert [(p.name, p.subset, p.flip) for p in pairs] == [
+        ("FG3DCar/s", "FG3DCar", False),
+        ("PASCAL/m", "PASCAL", True),
+    ]
     d = datasets.load_tss_pair(pairs[0])
     assert d.image1.shape == (1, 3, 48, 64) and d.flow1.shape == (2, 48, 64)
     assert d.mask1.dtype == bool and d.mask1.sum() == 32 * 48
@@ -205,7 +212,10 @@ def test_tss_scores_identity_and_mirror(tmp_path, rng, zero):
 def test_pairs_csv_reader(tmp_path, rng):
     root = keypoint_dataset(tmp_path, rng)
     pairs = datasets.pairs_csv(root / "pairs.csv")
-    assert [(p.category, p.source.name, p.target.name) for p in pairs] == [("car", "a.png", "b.png"), ("dog", "a.png", "c.png")]
+    assert [(p.category, p.source.name, p.target.name) for p in pairs] == [
+        ("car", "a.png", "b.png"),
+        ("dog", "a.png", "c.png"),
+    ]
     np.testing.assert_array_equal(pairs[1].target_points, [[20, 20], [65, 20], [100, 39]])
     # --root: paths relative to another folder
     moved = tmp_path / "lists"
@@ -232,6 +242,7 @@ def test_keypoint_outside_image_names_file_and_row(tmp_path, rng):
 
 # --------------------------------------------------------------------------------------------- runner
 
+
 def test_pck_image_vs_bbox_normalisation(tmp_path, rng, zero):
     """Hand-computed: pair 1 misses by 3 and 9 px, pair 2 by 0, 5 and 19 px (200x100 images)."""
     pairs = datasets.pairs_csv(keypoint_dataset(tmp_path, rng) / "pairs.csv")
@@ -250,8 +261,10 @@ def test_pck_image_vs_bbox_normalisation(tmp_path, rng, zero):
 def test_pck_of_identity_on_identical_images_is_one(tmp_path, rng, zero):
     root = keypoint_dataset(tmp_path, rng)
     csv = root / "same.csv"
-    csv.write_text("source_image,target_image,class,XA,YA,XB,YB\n"
-                   "JPEGImages/a.png,JPEGImages/a.png,1,10;100;199,5;50;99,10;100;199,5;50;99\n")
+    csv.write_text(
+        "source_image,target_image,class,XA,YA,XB,YB\n"
+        "JPEGImages/a.png,JPEGImages/a.png,1,10;100;199,5;50;99,10;100;199,5;50;99\n"
+    )
     pairs = datasets.pairs_csv(csv)
     for size in (None, 64):  # resizing for matching maps keypoints there and back exactly
         r = evaluate("pairs-csv", pairs, EvalConfig("zero", "vgg16-hed", size, alphas=(0.01,)))
@@ -287,12 +300,28 @@ def test_workers_match_serial(tmp_path, rng):
 
 # ------------------------------------------------------------------------------------------------ CLI
 
+
 def test_cli_reports_missing_image_and_writes_json(tmp_path, rng, capsys, zero):
     root = keypoint_dataset(tmp_path, rng)
     (root / "JPEGImages" / "c.png").unlink()
     out = tmp_path / "r.json"
-    code, table, err = run_cli(capsys, "eval", "--dataset", "pairs-csv", str(root / "pairs.csv"), "--method", "zero",
-                           "--size", "200", "--alpha", "0.05,0.1", "--pck-norm", "bbox", "--json", str(out))
+    code, table, err = run_cli(
+        capsys,
+        "eval",
+        "--dataset",
+        "pairs-csv",
+        str(root / "pairs.csv"),
+        "--method",
+        "zero",
+        "--size",
+        "200",
+        "--alpha",
+        "0.05,0.1",
+        "--pck-norm",
+        "bbox",
+        "--json",
+        str(out),
+    )
     assert code == 0, err
     assert "skipped" in err and "c.png" in err
     assert "pck@0.05" in table and "car" in table
@@ -300,18 +329,22 @@ def test_cli_reports_missing_image_and_writes_json(tmp_path, rng, capsys, zero):
     assert data["groups"]["car"]["pck@0.05"] == 0.5 and data["config"]["pck_norm"] == "bbox"
 
 
-@pytest.mark.parametrize("argv, needle", [
-    (["--dataset", "kitti", "{root}", "--method", "nn"], "unknown dataset kind"),
-    (["--dataset", "pairs-csv", "{root}/bad.csv", "--method", "nn"], "row 2"),
-    (["--dataset", "pairs-csv", "{root}/pairs.csv", "--method", "nn", "--alpha", "0.1,x"], "--alpha"),
-    (["--dataset", "tss", "{root}", "--method", "nn"], "not a TSS folder"),
-    (["--dataset", "pairs-csv", "{root}/pairs.csv", "--method", "dia", "--layer", "relu4_3"], "does not apply"),
-    (["--dataset", "pairs-csv", "{root}/pairs.csv", "--method", "nope"], "invalid choice"),
-])
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["--dataset", "kitti", "{root}", "--method", "nn"], "unknown dataset kind"),
+        (["--dataset", "pairs-csv", "{root}/bad.csv", "--method", "nn"], "row 2"),
+        (["--dataset", "pairs-csv", "{root}/pairs.csv", "--method", "nn", "--alpha", "0.1,x"], "--alpha"),
+        (["--dataset", "tss", "{root}", "--method", "nn"], "not a TSS folder"),
+        (["--dataset", "pairs-csv", "{root}/pairs.csv", "--method", "dia", "--layer", "relu4_3"], "does not apply"),
+        (["--dataset", "pairs-csv", "{root}/pairs.csv", "--method", "nope"], "invalid choice"),
+    ],
+)
 def test_cli_bad_input_is_one_line(tmp_path, rng, capsys, argv, needle):
     root = keypoint_dataset(tmp_path, rng)
-    (root / "bad.csv").write_text("source_image,target_image,class,XA,YA,XB,YB\n"
-                                  "JPEGImages/a.png,JPEGImages/b.png,1,5,500,5,5\n")
+    (root / "bad.csv").write_text(
+        "source_image,target_image,class,XA,YA,XB,YB\nJPEGImages/a.png,JPEGImages/b.png,1,5,500,5,5\n"
+    )
     code, _, err = run_cli(capsys, "eval", *[a.format(root=root) for a in argv])
     assert code == 2
     lines = err.strip().splitlines()

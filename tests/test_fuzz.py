@@ -17,6 +17,7 @@ import time
 import numpy as np
 import pytest
 import torch
+from fuzz_cases import all_cases, interrupt_cases, photo, run_checked, workspace
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -24,7 +25,6 @@ from PIL import Image
 from analogist.errors import InputError
 from analogist.io import MAX_PIXELS, load_image, read_image_array
 
-from fuzz_cases import all_cases, interrupt_cases, photo, run_checked, workspace
 
 @pytest.mark.parametrize("case", [c for c in all_cases() if "Ctrl-C" not in c.name], ids=lambda c: c.name)
 def test_targeted_case(case, tmp_path):
@@ -47,7 +47,9 @@ def _png_bytes(seed: int = 0) -> bytes:
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(data=st.binary(max_size=600), keep=st.integers(0, 80), fmt=st.sampled_from(["PNG", "JPEG", "GIF", "TIFF", "BMP"]))
+@given(
+    data=st.binary(max_size=600), keep=st.integers(0, 80), fmt=st.sampled_from(["PNG", "JPEG", "GIF", "TIFF", "BMP"])
+)
 def test_any_bytes_load_or_refuse_in_one_line(tmp_path, data, keep, fmt):
     buf = io.BytesIO()
     Image.fromarray(photo(12, 14)).save(buf, format=fmt)
@@ -63,9 +65,11 @@ def test_any_bytes_load_or_refuse_in_one_line(tmp_path, data, keep, fmt):
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(size=st.one_of(st.integers(-10, 10_000).map(str), st.text(max_size=6)),
-       layer=st.one_of(st.none(), st.sampled_from(["relu1_1", "conv9_9", "", "stage4"])),
-       out_name=st.sampled_from(["o.png", "o.jpg", "o.xyz", "a.png", "bad/o.png", "notes.txt/o.png", "o"]))
+@given(
+    size=st.one_of(st.integers(-10, 10_000).map(str), st.text(max_size=6)),
+    layer=st.one_of(st.none(), st.sampled_from(["relu1_1", "conv9_9", "", "stage4"])),
+    out_name=st.sampled_from(["o.png", "o.jpg", "o.xyz", "a.png", "bad/o.png", "notes.txt/o.png", "o"]),
+)
 def test_cli_arguments_never_traceback_or_touch_inputs(tmp_path_factory, size, layer, out_name):
     root = tmp_path_factory.mktemp("ws")
     files = workspace(root)
@@ -96,8 +100,9 @@ def test_images_up_to_the_limit_are_accepted_and_larger_refused_with_the_limit(t
 
 @pytest.mark.skipif(not os.path.exists("/proc/self/maps"), reason="needs /proc to see the imports happen")
 def test_ctrl_c_during_imports_is_a_clean_exit(tmp_path):
-    proc = subprocess.Popen([sys.executable, "-m", "analogist", "info"], stderr=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "analogist", "info"], stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     # interrupt once torch's library is being mapped, i.e. inside the imports, however slow the machine
     maps = f"/proc/{proc.pid}/maps"
     deadline = time.monotonic() + 60

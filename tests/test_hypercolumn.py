@@ -11,8 +11,15 @@ from analogist.synthesis.hyperopt import HyperCosineDistance as _HyperCosineDist
 from analogist.synthesis.hyperopt import unit_rows as _unit_rows
 
 # (H, W) -> (h, w): whole factors 4, 2, 1, an enlargement, an odd factor and factors that are not whole
-SIZES = [((32, 24), (8, 6)), ((16, 12), (8, 6)), ((8, 6), (8, 6)), ((4, 3), (8, 6)), ((9, 15), (3, 5)),
-         ((30, 22), (8, 6)), ((20, 12), (5, 6))]
+SIZES = [
+    ((32, 24), (8, 6)),
+    ((16, 12), (8, 6)),
+    ((8, 6), (8, 6)),
+    ((4, 3), (8, 6)),
+    ((9, 15), (3, 5)),
+    ((30, 22), (8, 6)),
+    ((20, 12), (5, 6)),
+]
 
 
 def _reference_rows(f: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

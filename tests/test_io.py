@@ -24,8 +24,9 @@ def _smooth(h: int = 24, w: int = 36) -> np.ndarray:
     return np.stack([xx * 255 // (w - 1), yy * 255 // (h - 1), 255 - xx * 255 // (w - 1)], -1).astype(np.uint8)
 
 
-@pytest.mark.parametrize("ext,kw", [(".png", {}), (".bmp", {}), (".tif", {}), (".webp", {"lossless": True}),
-                                    (".jpg", {"quality": 100})])
+@pytest.mark.parametrize(
+    "ext,kw", [(".png", {}), (".bmp", {}), (".tif", {}), (".webp", {"lossless": True}), (".jpg", {"quality": 100})]
+)
 def test_formats_load_as_rgb_float(tmp_path, ext, kw):
     arr = _smooth()
     path = tmp_path / f"im{ext}"

@@ -34,11 +34,14 @@ def test_control_points_land_exactly_on_targets(kind: str) -> None:
     assert (near - q).abs().max() < 0.05
 
 
-@pytest.mark.parametrize("kind, matrix", [
-    ("affine", [[1.2, 0.3], [-0.2, 0.8]]),
-    ("similarity", [[1.5 * math.cos(0.4), -1.5 * math.sin(0.4)], [1.5 * math.sin(0.4), 1.5 * math.cos(0.4)]]),
-    ("rigid", [[math.cos(-0.7), -math.sin(-0.7)], [math.sin(-0.7), math.cos(-0.7)]]),
-])
+@pytest.mark.parametrize(
+    "kind, matrix",
+    [
+        ("affine", [[1.2, 0.3], [-0.2, 0.8]]),
+        ("similarity", [[1.5 * math.cos(0.4), -1.5 * math.sin(0.4)], [1.5 * math.sin(0.4), 1.5 * math.cos(0.4)]]),
+        ("rigid", [[math.cos(-0.7), -math.sin(-0.7)], [math.sin(-0.7), math.cos(-0.7)]]),
+    ],
+)
 def test_global_map_of_its_class_is_recovered_everywhere(kind: str, matrix: list[list[float]]) -> None:
     m = torch.tensor(matrix, dtype=torch.float64)
     t = torch.tensor([4.0, -7.5], dtype=torch.float64)

@@ -22,14 +22,16 @@ def _smooth(c: int, h: int, w: int) -> torch.Tensor:
 def _shifted_pair() -> tuple[torch.Tensor, torch.Tensor]:
     f = _smooth(16, 40, 50)
     dx, dy = SHIFT
-    fa = f[..., dy:dy + 32, dx:dx + 40]
+    fa = f[..., dy : dy + 32, dx : dx + 40]
     fb = f[..., :32, :40]
     return N.normalize(fa), N.normalize(fb)
 
 
 def _overlap_ok(nnf: torch.Tensor) -> float:
     fl = nnf_to_flow(nnf)
-    inside = (fl[0][:32 - SHIFT[1], :40 - SHIFT[0]] == SHIFT[0]) & (fl[1][:32 - SHIFT[1], :40 - SHIFT[0]] == SHIFT[1])
+    inside = (fl[0][: 32 - SHIFT[1], : 40 - SHIFT[0]] == SHIFT[0]) & (
+        fl[1][: 32 - SHIFT[1], : 40 - SHIFT[0]] == SHIFT[1]
+    )
     return inside.float().mean().item()
 
 

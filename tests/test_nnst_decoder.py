@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from cli_helpers import run_cli
 
 from analogist.data import example_path
 from analogist.errors import InputError, WeightsNotFoundError
@@ -17,16 +18,19 @@ from analogist.methods.stylize import preset, stylize
 from analogist.synthesis import pyramid
 from analogist.synthesis.decoder import Decoder, DecoderConfig, grid_size
 from analogist.training import TrainConfig, fit, load_checkpoint
-from cli_helpers import run_cli
 
-TINY = NNSTDSettings(scale=32, batch=2, decoder=DecoderConfig(reduce=16, hidden=8, convs=3), zoom=(1.0, 2.0), refs=2,
-                     critic_width=8)
+TINY = NNSTDSettings(
+    scale=32, batch=2, decoder=DecoderConfig(reduce=16, hidden=8, convs=3), zoom=(1.0, 2.0), refs=2, critic_width=8
+)
 
 
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     root = tmp_path_factory.mktemp("nnstd")
-    for sub, names in (("photos", ("cat.jpg", "astronaut.jpg", "coffee.jpg")), ("art", ("swirls.jpg", "cat_painting.jpg"))):
+    for sub, names in (
+        ("photos", ("cat.jpg", "astronaut.jpg", "coffee.jpg")),
+        ("art", ("swirls.jpg", "cat_painting.jpg")),
+    ):
         (root / sub).mkdir()
         for n in names:
             save_image(root / sub / n.replace(".jpg", ".png"), load_image(example_path(n), 64))
@@ -107,7 +111,9 @@ def test_stylize_with_the_decoder(trained: Path) -> None:
     assert torch.equal(a, stylize(content, style, params))
 
 
-def test_no_decoder_anywhere(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_no_decoder_anywhere(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.delenv("ANALOGIST_NNST_D_CHECKPOINT", raising=False)
     monkeypatch.setenv("ANALOGIST_WEIGHTS_DIR", str(tmp_path))
     monkeypatch.setattr("analogist.training.checkpoint.bundled_dir", lambda: tmp_path / "none")
@@ -115,9 +121,21 @@ def test_no_decoder_anywhere(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, ca
     with pytest.raises(WeightsNotFoundError, match="analogist train nnst-d") as err:
         stylize(content, content, preset("decoder"))
     assert "\n" not in str(err.value)
-    code, _, err_text = run_cli(capsys, "stylize", str(example_path("astronaut.jpg")), str(example_path("swirls.jpg")),
-                                "-o", str(tmp_path / "o.png"), "--size", "32", "--preset", "decoder", "--steps", "1",
-                                "--no-rotations")
+    code, _, err_text = run_cli(
+        capsys,
+        "stylize",
+        str(example_path("astronaut.jpg")),
+        str(example_path("swirls.jpg")),
+        "-o",
+        str(tmp_path / "o.png"),
+        "--size",
+        "32",
+        "--preset",
+        "decoder",
+        "--steps",
+        "1",
+        "--no-rotations",
+    )
     assert code == 0 and (tmp_path / "o.png").is_file()
     assert "using --preset fast" in err_text and len(err_text.strip().splitlines()) == 1
 
@@ -125,25 +143,93 @@ def test_no_decoder_anywhere(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, ca
 def test_cli_train_and_stylize(folders: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     empty = tmp_path / "empty"
     empty.mkdir()
-    code, _, err = run_cli(capsys, "train", "nnst-d", "--content", str(empty), "--style", str(folders[1]),
-                           "--out", str(tmp_path / "x.pt"))
+    code, _, err = run_cli(
+        capsys, "train", "nnst-d", "--content", str(empty), "--style", str(folders[1]), "--out", str(tmp_path / "x.pt")
+    )
     assert code == 2 and err.startswith("error: no images in") and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "x.pt").exists()
-    code, _, err = run_cli(capsys, "train", "nnst-d", "--content", str(folders[0]), "--style", str(folders[1]),
-                           "--out", str(tmp_path / "x.pt"), "--device", "tpu")
+    code, _, err = run_cli(
+        capsys,
+        "train",
+        "nnst-d",
+        "--content",
+        str(folders[0]),
+        "--style",
+        str(folders[1]),
+        "--out",
+        str(tmp_path / "x.pt"),
+        "--device",
+        "tpu",
+    )
     assert code == 2 and "unknown device" in err
-    code, out, _ = run_cli(capsys, "train", "nnst-d", "--content", str(folders[0]), "--style", str(folders[1]),
-                           "--out", str(tmp_path / "x.pt"), "--scale", "64", "--batch", "1", "--steps", "1",
-                           "--hidden", "8", "--reduce", "8", "--threads", "1")
+    code, out, _ = run_cli(
+        capsys,
+        "train",
+        "nnst-d",
+        "--content",
+        str(folders[0]),
+        "--style",
+        str(folders[1]),
+        "--out",
+        str(tmp_path / "x.pt"),
+        "--scale",
+        "64",
+        "--batch",
+        "1",
+        "--steps",
+        "1",
+        "--hidden",
+        "8",
+        "--reduce",
+        "8",
+        "--threads",
+        "1",
+    )
     assert code == 0 and "steps 0 -> 1" in out and load_checkpoint(tmp_path / "x.pt")["step"] == 1
-    code, _, err = run_cli(capsys, "stylize", str(example_path("astronaut.jpg")), str(example_path("swirls.jpg")),
-                           "-o", str(tmp_path / "s.png"), "--size", "40", "--decoder", str(tmp_path / "x.pt"))
+    code, _, err = run_cli(
+        capsys,
+        "stylize",
+        str(example_path("astronaut.jpg")),
+        str(example_path("swirls.jpg")),
+        "-o",
+        str(tmp_path / "s.png"),
+        "--size",
+        "40",
+        "--decoder",
+        str(tmp_path / "x.pt"),
+    )
     assert code == 0 and (tmp_path / "s.png").is_file()
-    code, _, err = run_cli(capsys, "stylize", str(example_path("astronaut.jpg")), str(example_path("swirls.jpg")),
-                           "-o", str(tmp_path / "t.png"), "--decoder", str(tmp_path / "missing.pt"))
+    code, _, err = run_cli(
+        capsys,
+        "stylize",
+        str(example_path("astronaut.jpg")),
+        str(example_path("swirls.jpg")),
+        "-o",
+        str(tmp_path / "t.png"),
+        "--decoder",
+        str(tmp_path / "missing.pt"),
+    )
     assert code == 2 and "does not exist" in err
     shutil.copy(tmp_path / "x.pt", tmp_path / "y.pt")
-    code, _, err = run_cli(capsys, "train", "nnst-d", "--content", str(folders[0]), "--style", str(folders[1]),
-                           "--out", str(tmp_path / "y.pt"), "--scale", "64", "--batch", "2", "--steps", "2",
-                           "--hidden", "8", "--reduce", "8")
+    code, _, err = run_cli(
+        capsys,
+        "train",
+        "nnst-d",
+        "--content",
+        str(folders[0]),
+        "--style",
+        str(folders[1]),
+        "--out",
+        str(tmp_path / "y.pt"),
+        "--scale",
+        "64",
+        "--batch",
+        "2",
+        "--steps",
+        "2",
+        "--hidden",
+        "8",
+        "--reduce",
+        "8",
+    )
     assert code == 2 and "batch=1" in err

@@ -8,7 +8,9 @@ import torch
 from analogist.synthesis import pyramid
 
 
-@pytest.mark.parametrize("shape,levels", [((1, 3, 64, 64), 8), ((2, 3, 37, 50), 8), ((1, 1, 5, 3), 6), ((1, 3, 20, 9), 1)])
+@pytest.mark.parametrize(
+    "shape,levels", [((1, 3, 64, 64), 8), ((2, 3, 37, 50), 8), ((1, 1, 5, 3), 6), ((1, 3, 20, 9), 1)]
+)
 def test_round_trip_is_exact(shape: tuple[int, ...], levels: int) -> None:
     x = torch.rand(shape)
     pyr = pyramid.build(x, levels)

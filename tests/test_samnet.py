@@ -140,7 +140,10 @@ def test_feature_inversion_decoder_moves_toward_the_target_features() -> None:
     b = load_image(example_path("cat_painting.jpg"), 32)[..., : a.shape[-2], : a.shape[-1]]
     goal = net.extract(b, ["stage3"])["stage3"]
     out = decode(net, "stage3", goal, a, 3)
-    dist = lambda x: (net.extract(x, ["stage3"])["stage3"] - goal).pow(2).mean().item()
+
+    def dist(x):
+        return (net.extract(x, ["stage3"])["stage3"] - goal).pow(2).mean().item()
+
     assert dist(out) < 0.9 * dist(a)
     assert out.min() >= 0 and out.max() <= 1
 
@@ -163,17 +166,27 @@ def test_cli_writes_every_output_and_the_mask(tmp_path: Path, capsys) -> None:
     size = load_image(tgt, 64).shape[-2:]
     m = np.zeros(tuple(size), np.uint8)
     m[: size[0] // 2] = 3
-    m[size[0] // 2:, : size[1] // 2] = 9
+    m[size[0] // 2 :, : size[1] // 2] = 9
     pal = Image.fromarray(m, mode="L").convert("P")
     pal.putpalette([0, 0, 0, 255, 0, 0] * 128)
     pal.save(mask_path)
     out = tmp_path / "out"
-    code, _, err = run_cli(capsys, "samnet", str(src), str(tgt), "-o", str(out), "--size", "64", "--iters", "2",
-                           "--mask", str(mask_path))
+    code, _, err = run_cli(
+        capsys, "samnet", str(src), str(tgt), "-o", str(out), "--size", "64", "--iters", "2", "--mask", str(mask_path)
+    )
     assert code == 0, err
     names = {p.name for p in out.iterdir()}
-    assert {"flow.flo", "flow.png", "affine.png", "stylised.png", "warped.png", "confidence.png", "iterations.png",
-            "report.json", "mask.png"} <= names
+    assert {
+        "flow.flo",
+        "flow.png",
+        "affine.png",
+        "stylised.png",
+        "warped.png",
+        "confidence.png",
+        "iterations.png",
+        "report.json",
+        "mask.png",
+    } <= names
     flow = read_flo(out / "flow.flo")
     assert tuple(flow.shape[-2:]) == tuple(load_image(src, 64).shape[-2:])
     warped_mask = Image.open(out / "mask.png")
@@ -182,16 +195,21 @@ def test_cli_writes_every_output_and_the_mask(tmp_path: Path, capsys) -> None:
     assert report["params"]["iters"] == 2 and report["form"] == "training-free"
 
 
-@pytest.mark.parametrize("argv", [
-    ["missing.jpg", "TARGET"],
-    ["SOURCE", "TARGET", "--iters", "0"],
-    ["SOURCE", "TARGET", "--form", "learned", "--checkpoint", "nope.pt"],
-    ["SOURCE", "TARGET", "--mask", "nope.png"],
-    ["SOURCE", "TARGET", "--layer", "relu9_9"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["missing.jpg", "TARGET"],
+        ["SOURCE", "TARGET", "--iters", "0"],
+        ["SOURCE", "TARGET", "--form", "learned", "--checkpoint", "nope.pt"],
+        ["SOURCE", "TARGET", "--mask", "nope.png"],
+        ["SOURCE", "TARGET", "--layer", "relu9_9"],
+    ],
+)
 def test_cli_bad_input_is_one_error_line_and_writes_nothing(argv: list[str], tmp_path: Path, capsys) -> None:
-    args = [a.replace("SOURCE", str(example_path("cat.jpg"))).replace("TARGET", str(example_path("cat_painting.jpg")))
-            for a in argv]
+    args = [
+        a.replace("SOURCE", str(example_path("cat.jpg"))).replace("TARGET", str(example_path("cat_painting.jpg")))
+        for a in argv
+    ]
     out = tmp_path / "out"
     code, _, err = run_cli(capsys, "samnet", *args, "-o", str(out), "--size", "48")
     assert code == 2
@@ -205,6 +223,7 @@ def test_window_offsets_are_row_major() -> None:
 
 
 # ------------------------------------------------------------------------------------------ learned form
+
 
 def test_cross_entropy_is_minimal_at_the_true_offset() -> None:
     from analogist.methods.samnet_learned import matching_loss

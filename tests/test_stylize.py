@@ -14,8 +14,15 @@ from analogist.errors import InputError
 from analogist.features import get_backbone
 from analogist.io import load_image, save_image
 from analogist.matching.hypercolumn import Keys, flatten, match
-from analogist.methods.stylize import (Extractor, StylizeParams, _guide_at, _use_bf16, nearest_targets,
-                                       style_samples, stylize)
+from analogist.methods.stylize import (
+    Extractor,
+    StylizeParams,
+    _guide_at,
+    _use_bf16,
+    nearest_targets,
+    style_samples,
+    stylize,
+)
 
 #: tiny, quick settings: two scales, few steps, fp32 so exact comparisons hold on every CPU
 TINY = StylizeParams(scales=2, steps=40, split_steps=10, rotations=False, color=False, precision="fp32")
@@ -86,7 +93,8 @@ def test_content_equal_to_style_reproduces_the_content() -> None:
     # a larger step than the paper's 2e-3 so that a few dozen steps converge
     out = stylize(image, image, replace(TINY, steps=40, lr=1e-2))
     start = torch.nn.functional.interpolate(  # the output's start: content with its finest levels zeroed
-        torch.nn.functional.interpolate(image, size=(8, 8), mode="area"), size=(64, 64), mode="bilinear")
+        torch.nn.functional.interpolate(image, size=(8, 8), mode="area"), size=(64, 64), mode="bilinear"
+    )
     err, err0 = (out - image).abs().mean(), (start - image).abs().mean()
     assert out.shape == image.shape
     assert err < 0.05 and err < 0.5 * err0
@@ -143,6 +151,24 @@ def test_cli_refuses_to_overwrite_an_input(tmp_path: Path, capsys: pytest.Captur
 
 def test_cli_writes_a_stylised_image(tmp_path: Path) -> None:
     out = tmp_path / "out.png"
-    assert main(["stylize", str(example_path("cat.jpg")), str(example_path("swirls.jpg")), "-o", str(out),
-                 "--size", "40", "--steps", "3", "--preset", "fast", "--seed", "1"]) == 0
+    assert (
+        main(
+            [
+                "stylize",
+                str(example_path("cat.jpg")),
+                str(example_path("swirls.jpg")),
+                "-o",
+                str(out),
+                "--size",
+                "40",
+                "--steps",
+                "3",
+                "--preset",
+                "fast",
+                "--seed",
+                "1",
+            ]
+        )
+        == 0
+    )
     assert load_image(out).shape == (1, 3, 27, 40)

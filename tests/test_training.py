@@ -14,9 +14,24 @@ from torch import nn
 
 from analogist.errors import InputError, WeightsNotFoundError
 from analogist.io import save_image
-from analogist.training import (ImageFolder, TrainConfig, TrainTask, checkpoint_env_var, find_checkpoint, fit,
-                                inside, jitter, load_checkpoint, random_affine, random_tps, resolve_checkpoint,
-                                resolve_device, save_checkpoint, slim, warp)
+from analogist.training import (
+    ImageFolder,
+    TrainConfig,
+    TrainTask,
+    checkpoint_env_var,
+    find_checkpoint,
+    fit,
+    inside,
+    jitter,
+    load_checkpoint,
+    random_affine,
+    random_tps,
+    resolve_checkpoint,
+    resolve_device,
+    save_checkpoint,
+    slim,
+    warp,
+)
 from analogist.training.augment import tps_flow
 
 
@@ -49,8 +64,11 @@ class Toy(TrainTask):
         return {"images": self.images.describe()}
 
     def build(self, device: torch.device) -> dict[str, nn.Module]:
-        return {"net": nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Dropout(0.1),
-                                     nn.Conv2d(8, 1, 1)).to(device)}
+        return {
+            "net": nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.Dropout(0.1), nn.Conv2d(8, 1, 1)).to(
+                device
+            )
+        }
 
     def optimizers(self, models: dict[str, nn.Module]) -> dict[str, torch.optim.Optimizer]:
         return {"net": torch.optim.Adam(models["net"].parameters(), lr=self.lr)}
@@ -173,8 +191,13 @@ def test_corrupt_foreign_and_wrong_task_checkpoints_give_one_line(folder: Path, 
     (tmp_path / "cut.pt").write_bytes((tmp_path / "ok.pt").read_bytes()[:300])
     (tmp_path / "junk.pt").write_bytes(b"\x00" * 64)
     torch.save({"state_dict": {"w": torch.zeros(2)}}, tmp_path / "foreign.pt")
-    for name, pattern in (("cut.pt", "corrupt"), ("junk.pt", "corrupt"), ("foreign.pt", "not an analogist"),
-                          ("absent.pt", "no such"), ("ok.pt", "not of 'nnst-d'")):
+    for name, pattern in (
+        ("cut.pt", "corrupt"),
+        ("junk.pt", "corrupt"),
+        ("foreign.pt", "not an analogist"),
+        ("absent.pt", "no such"),
+        ("ok.pt", "not of 'nnst-d'"),
+    ):
         with pytest.raises(InputError, match=pattern) as err:
             load_checkpoint(tmp_path / name, task="nnst-d")
         assert "\n" not in str(err.value)

@@ -47,7 +47,7 @@ def scene() -> torch.Tensor:
 
 def _pan(scene: torch.Tensor, n: int, step: int = 2) -> list[torch.Tensor]:
     """``n`` 64x96 frames of a camera panning right by ``step`` px per frame."""
-    return [scene[..., 30:94, 20 + step * t: 116 + step * t] for t in range(n)]
+    return [scene[..., 30:94, 20 + step * t : 116 + step * t] for t in range(n)]
 
 
 def _run(frames: list[torch.Tensor], keyframes: object, **kw: object) -> list[torch.Tensor]:
@@ -73,8 +73,8 @@ def test_a_pan_gives_the_shifted_keyframe_in_the_overlap(scene: torch.Tensor, ke
     for t in range(8):
         k = min(keys, key=lambda k: abs(k - t))
         s = 2 * (t - k)  # frame t shows keyframe k moved left by s px
-        a = out[t][..., m:-m, m + max(-s, 0): 96 - m - max(s, 0)]
-        b = out[k][..., m:-m, m + max(s, 0): 96 - m - max(-s, 0)]
+        a = out[t][..., m:-m, m + max(-s, 0) : 96 - m - max(s, 0)]
+        b = out[k][..., m:-m, m + max(s, 0) : 96 - m - max(-s, 0)]
         err = (a - b).abs()
         assert err.mean() < 2e-3 and err.max() < 0.05, (t, float(err.mean()), float(err.max()))
 
@@ -86,7 +86,7 @@ def test_revealed_background_is_rematched_not_smeared(scene: torch.Tensor) -> No
     frames = []
     for t in range(6):
         f = background.clone()
-        f[..., 20:44, 10 + 4 * t: 34 + 4 * t] = torch.tensor([0.9, 0.1, 0.1]).view(1, 3, 1, 1)
+        f[..., 20:44, 10 + 4 * t : 34 + 4 * t] = torch.tensor([0.9, 0.1, 0.1]).view(1, 3, 1, 1)
         frames.append(f)
     out = list(stylize_video(iter(frames), frames[0], VideoParams(keyframes=[0]), stylizer=lambda c, s: c))
     region = (..., slice(22, 42), slice(12, 28))  # covered by the square at t=0, background at t=5
@@ -112,7 +112,7 @@ def test_keyframe_specs() -> None:
 
 def test_auto_keyframes_follow_a_cut(scene: torch.Tensor, tmp_path: Path) -> None:
     other = _quantised(load_image(example_path("coffee.jpg"), 200))
-    frames = _pan(scene, 8) + [other[..., 20:84, 20 + t: 116 + t] for t in range(8)]
+    frames = _pan(scene, 8) + [other[..., 20:84, 20 + t : 116 + t] for t in range(8)]
     store = FrameStore(tmp_path)
     keys = spool(iter(frames), store, VideoParams(min_gap=3), progress=lambda it, **kw: it)
     assert keys == [0, 8] and store.count == 16
@@ -135,6 +135,7 @@ def test_frames_of_another_size_follow_the_first(scene: torch.Tensor) -> None:
 
 
 # ----------------------------------------------------------------------------------------------- CLI
+
 
 def _clip(path: Path, scene: torch.Tensor, n: int = 10, fps: float = 15) -> Path:
     w = imageio_ffmpeg.write_frames(str(path), (96, 64), fps=fps, macro_block_size=1, ffmpeg_log_level="error")
@@ -163,30 +164,72 @@ def stub_nnst(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     return calls
 
 
-def test_cli_keeps_frame_count_and_rate_and_drops_audio(capsys, tmp_path: Path, scene: torch.Tensor,
-                                                        stub_nnst: list[int]) -> None:
+def test_cli_keeps_frame_count_and_rate_and_drops_audio(
+    capsys, tmp_path: Path, scene: torch.Tensor, stub_nnst: list[int]
+) -> None:
     clip = tmp_path / "in.mp4"
     ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
     silent = _clip(tmp_path / "silent.mp4", scene, n=12, fps=12)
-    subprocess.run([ffmpeg, "-loglevel", "error", "-i", str(silent), "-f", "lavfi", "-i", "sine=frequency=440",
-                    "-shortest", "-c:v", "copy", str(clip)], check=True)
+    subprocess.run(
+        [
+            ffmpeg,
+            "-loglevel",
+            "error",
+            "-i",
+            str(silent),
+            "-f",
+            "lavfi",
+            "-i",
+            "sine=frequency=440",
+            "-shortest",
+            "-c:v",
+            "copy",
+            str(clip),
+        ],
+        check=True,
+    )
     style = example_path("swirls.jpg")
-    code, _, err = run_cli(capsys, "video", str(clip), str(style), "-o", str(tmp_path / "out.mp4"),
-                           "--size", "64", "--keyframes", "0,11", "--frames-dir", str(tmp_path / "frames"))
+    code, _, err = run_cli(
+        capsys,
+        "video",
+        str(clip),
+        str(style),
+        "-o",
+        str(tmp_path / "out.mp4"),
+        "--size",
+        "64",
+        "--keyframes",
+        "0,11",
+        "--frames-dir",
+        str(tmp_path / "frames"),
+    )
     assert code == 0, err
     assert "audio" in err and len(stub_nnst) == 2
     assert _probe(tmp_path / "out.mp4") == (12.0, 12)
     assert sorted(p.name for p in (tmp_path / "frames").iterdir()) == [f"frame_{i:05d}.png" for i in range(12)]
 
 
-def test_cli_reads_a_folder_of_frames_at_the_given_rate(capsys, tmp_path: Path, scene: torch.Tensor,
-                                                        stub_nnst: list[int]) -> None:
+def test_cli_reads_a_folder_of_frames_at_the_given_rate(
+    capsys, tmp_path: Path, scene: torch.Tensor, stub_nnst: list[int]
+) -> None:
     folder = tmp_path / "frames"
     folder.mkdir()
     for i, f in enumerate(_pan(scene, 5)):
         save_image(folder / f"f{i}.png", f)
-    code, _, err = run_cli(capsys, "video", str(folder), str(example_path("swirls.jpg")), "-o",
-                           str(tmp_path / "out.mp4"), "--size", "64", "--keyframes", "1", "--fps", "8")
+    code, _, err = run_cli(
+        capsys,
+        "video",
+        str(folder),
+        str(example_path("swirls.jpg")),
+        "-o",
+        str(tmp_path / "out.mp4"),
+        "--size",
+        "64",
+        "--keyframes",
+        "1",
+        "--fps",
+        "8",
+    )
     assert code == 0, err
     assert _probe(tmp_path / "out.mp4") == (8.0, 5)
 
@@ -194,13 +237,18 @@ def test_cli_reads_a_folder_of_frames_at_the_given_rate(capsys, tmp_path: Path, 
 def test_cli_refuses_bad_videos_in_one_line(capsys, tmp_path: Path) -> None:
     style = str(example_path("swirls.jpg"))
     (tmp_path / "corrupt.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 8)
-    empty = imageio_ffmpeg.write_frames(str(tmp_path / "empty.mp4"), (32, 32), macro_block_size=1,
-                                        ffmpeg_log_level="quiet")
+    empty = imageio_ffmpeg.write_frames(
+        str(tmp_path / "empty.mp4"), (32, 32), macro_block_size=1, ffmpeg_log_level="quiet"
+    )
     empty.send(None)
     empty.close()
     (tmp_path / "nothing").mkdir()
-    cases = {"corrupt.mp4": "not a video", "empty.mp4": "no video frames", "nothing": "no image files",
-             "missing.mp4": "no such file"}
+    cases = {
+        "corrupt.mp4": "not a video",
+        "empty.mp4": "no video frames",
+        "nothing": "no image files",
+        "missing.mp4": "no such file",
+    }
     for name, words in cases.items():
         code, _, err = run_cli(capsys, "video", str(tmp_path / name), style, "-o", str(tmp_path / "o.mp4"))
         assert code == 2 and err.count("\n") == 1 and err.startswith("error:") and words in err, (name, err)
@@ -209,8 +257,9 @@ def test_cli_refuses_bad_videos_in_one_line(capsys, tmp_path: Path) -> None:
     assert not (tmp_path / "o.mp4").exists()
 
 
-def test_an_interrupted_run_leaves_nothing(capsys, tmp_path: Path, scene: torch.Tensor,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_interrupted_run_leaves_nothing(
+    capsys, tmp_path: Path, scene: torch.Tensor, monkeypatch: pytest.MonkeyPatch
+) -> None:
     clip = _clip(tmp_path / "in.mp4", scene)
     calls: list[int] = []
 
@@ -222,8 +271,20 @@ def test_an_interrupted_run_leaves_nothing(capsys, tmp_path: Path, scene: torch.
 
     monkeypatch.setattr(pipeline, "stylize", interrupt_second)
     out = tmp_path / "out"
-    code, _, err = run_cli(capsys, "video", str(clip), str(example_path("swirls.jpg")), "-o", str(out / "v.mp4"),
-                           "--size", "64", "--keyframes", "0,9", "--frames-dir", str(out / "frames"))
+    code, _, err = run_cli(
+        capsys,
+        "video",
+        str(clip),
+        str(example_path("swirls.jpg")),
+        "-o",
+        str(out / "v.mp4"),
+        "--size",
+        "64",
+        "--keyframes",
+        "0,9",
+        "--frames-dir",
+        str(out / "frames"),
+    )
     assert code == 130 and "interrupted" in err
     assert len(calls) == 2
     assert not out.exists()
@@ -233,9 +294,20 @@ def test_an_interrupted_run_leaves_nothing(capsys, tmp_path: Path, scene: torch.
 @pytest.mark.slow
 def test_cli_stylises_keyframes_with_nnst(capsys, tmp_path: Path, scene: torch.Tensor) -> None:
     clip = _clip(tmp_path / "in.mp4", scene, n=4)
-    code, _, err = run_cli(capsys, "video", str(clip), str(example_path("swirls.jpg")), "-o",
-                           str(tmp_path / "out.mp4"), "--size", "48", "--keyframes", "1",
-                           "--frames-dir", str(tmp_path / "frames"))
+    code, _, err = run_cli(
+        capsys,
+        "video",
+        str(clip),
+        str(example_path("swirls.jpg")),
+        "-o",
+        str(tmp_path / "out.mp4"),
+        "--size",
+        "48",
+        "--keyframes",
+        "1",
+        "--frames-dir",
+        str(tmp_path / "frames"),
+    )
     assert code == 0, err
     assert _probe(tmp_path / "out.mp4")[1] == 4
     key = load_image(tmp_path / "frames" / "frame_00002.png")  # keyframe 1 of 1 sits in the middle

@@ -15,11 +15,12 @@ from PIL import Image
 
 flask = pytest.importorskip("flask")
 
+from web_server import live_server  # noqa: E402
+
 from analogist.data import example_path  # noqa: E402
+from analogist.tasks import TASKS, Task  # noqa: E402
 from analogist.web import create_app  # noqa: E402
 from analogist.web.jobs import JobStore  # noqa: E402
-from analogist.tasks import TASKS, Task  # noqa: E402
-from web_server import live_server  # noqa: E402
 
 CAT, PAINTING = example_path("cat.jpg"), example_path("cat_painting.jpg")
 
@@ -83,8 +84,13 @@ def test_job_runs_serves_results_and_hides_them_from_other_browsers(app):
     assert stranger.post(f"/api/jobs/{job_id}/cancel").status_code == 404
     assert stranger.get("/api/jobs").json["jobs"] == []
     guessed = job_id[:-1] + ("A" if job_id[-1] != "A" else "B")
-    for url in (f"/api/jobs/{guessed}", f"/api/jobs/{job_id}/files/../../../etc/passwd",
-                f"/api/jobs/{job_id}/files/..%2Fa.jpg", "/api/jobs/..%2F..%2Fetc", f"/api/jobs/{job_id}/files/a.jpg"):
+    for url in (
+        f"/api/jobs/{guessed}",
+        f"/api/jobs/{job_id}/files/../../../etc/passwd",
+        f"/api/jobs/{job_id}/files/..%2Fa.jpg",
+        "/api/jobs/..%2F..%2Fetc",
+        f"/api/jobs/{job_id}/files/a.jpg",
+    ):
         assert c.get(url).status_code == 404, url
 
     # refused uploads make no job and leave no folder, and never push the finished job out
@@ -96,18 +102,21 @@ def test_job_runs_serves_results_and_hides_them_from_other_browsers(app):
     assert c.get(f"/api/jobs/{job_id}/files/buddies.png").status_code == 200
 
 
-@pytest.mark.parametrize("form, upload, message", [
-    ({"method": "nope"}, None, "unknown method"),
-    ({"size": "5"}, None, "size must be between 64 and 512"),
-    ({"size": "big"}, None, "size must be a number"),
-    ({"gamma": "2"}, None, "activation threshold must be between 0 and 0.99"),
-    ({}, (io.BytesIO(b"not an image"), "notes.png"), "notes.png is not an image analogist can read"),
-    ({}, (io.BytesIO(b""), "empty.jpg"), "empty.jpg is empty"),
-    ({}, "1x1", "is 1x1 pixels: upload an image at least 16 pixels on each side"),
-    ({}, "ppm", "is a PPM image: upload a PNG, JPEG"),
-    ({}, "huge", "is 1200x1000 pixels, more than the 1 megapixels"),
-    ({}, "truncated", "truncated"),
-])
+@pytest.mark.parametrize(
+    "form, upload, message",
+    [
+        ({"method": "nope"}, None, "unknown method"),
+        ({"size": "5"}, None, "size must be between 64 and 512"),
+        ({"size": "big"}, None, "size must be a number"),
+        ({"gamma": "2"}, None, "activation threshold must be between 0 and 0.99"),
+        ({}, (io.BytesIO(b"not an image"), "notes.png"), "notes.png is not an image analogist can read"),
+        ({}, (io.BytesIO(b""), "empty.jpg"), "empty.jpg is empty"),
+        ({}, "1x1", "is 1x1 pixels: upload an image at least 16 pixels on each side"),
+        ({}, "ppm", "is a PPM image: upload a PNG, JPEG"),
+        ({}, "huge", "is 1200x1000 pixels, more than the 1 megapixels"),
+        ({}, "truncated", "truncated"),
+    ],
+)
 def test_refused_uploads_say_why_in_one_line(app, form, upload, message):
     if upload == "1x1":
         upload = (_png(1, 1), "dot.png")
@@ -129,8 +138,9 @@ def test_upload_over_the_byte_limit(app):
 
 
 def test_missing_upload(app):
-    res = app.test_client().post("/api/jobs", data={"method": "buddies", "image_a": _file(CAT)},
-                                 content_type="multipart/form-data")
+    res = app.test_client().post(
+        "/api/jobs", data={"method": "buddies", "image_a": _file(CAT)}, content_type="multipart/form-data"
+    )
     assert res.status_code == 400 and res.json["error"] == "upload two images (A and B)"
 
 
@@ -142,8 +152,16 @@ def _blocking_task(gate: threading.Event) -> Task:
                 break
         plan.save_image("out.png", a)
 
-    return Task(name="block", title="block", description="", inputs=("A", "B"), examples=("cat.jpg", "cat.jpg"),
-                outputs=lambda o: [("out.png", "main")], run=run, size=(64, 64, 64))
+    return Task(
+        name="block",
+        title="block",
+        description="",
+        inputs=("A", "B"),
+        examples=("cat.jpg", "cat.jpg"),
+        outputs=lambda o: [("out.png", "main")],
+        run=run,
+        size=(64, 64, 64),
+    )
 
 
 def test_queue_is_fair_limited_and_cancellable(tmp_path):
@@ -151,6 +169,7 @@ def test_queue_is_fair_limited_and_cancellable(tmp_path):
     view = _blocking_task(gate)
     store = JobStore(tmp_path / "w", per_owner=3, max_queued=4)
     try:
+
         def submit(owner):
             folder = store.new_folder()
             return store.submit(owner, view, 64, {}, (CAT, PAINTING), folder)
@@ -201,9 +220,14 @@ def test_ten_concurrent_submissions_over_http(tmp_path):
     body, boundary = _multipart({"method": "buddies", "size": "64"}, {"image_a": CAT, "image_b": PAINTING})
     answers: list = [None] * 10
     with live_server(tmp_path / "w") as (url, app):
+
         def submit(i):  # no cookie: ten different browsers
-            req = urllib.request.Request(url + "api/jobs", data=body, method="POST",
-                                         headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+            req = urllib.request.Request(
+                url + "api/jobs",
+                data=body,
+                method="POST",
+                headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+            )
             with urllib.request.urlopen(req, timeout=60) as res:
                 answers[i] = (res.status, json.loads(res.read()), res.headers["Set-Cookie"].split(";")[0])
 
@@ -234,8 +258,10 @@ def _multipart(fields: dict[str, str], files: dict[str, Path]) -> tuple[bytes, s
     for k, v in fields.items():
         buf.write(f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode())
     for k, p in files.items():
-        buf.write(f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"; filename="{p.name}"\r\n'
-                  "Content-Type: application/octet-stream\r\n\r\n".encode())
+        buf.write(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"; filename="{p.name}"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n".encode()
+        )
         buf.write(p.read_bytes() + b"\r\n")
     buf.write(f"--{boundary}--\r\n".encode())
     return buf.getvalue(), boundary

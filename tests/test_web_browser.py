@@ -14,21 +14,40 @@ from PIL import Image
 pytest.importorskip("flask")
 sync_api = pytest.importorskip("playwright.sync_api")
 
-from analogist.data import example_path  # noqa: E402
 from web_server import live_server  # noqa: E402
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+from analogist.data import example_path  # noqa: E402
 
-pytestmark = [pytest.mark.browser,
-              pytest.mark.skipif(not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None,
-                                 reason="Debian's chromium is not installed")]
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None, reason="Debian's chromium is not installed"
+    ),
+]
 
 #: Each view at its smallest, cheapest settings so the whole tour takes seconds.
-FAST = {"analogy": {"iters": "0", "semantic": False}, "buddies": {}, "align": {}, "hybrid": {"iters": "0"},
-        "morph": {"frames": "3"}, "stylize": {"steps": "2"}, "appearance": {"steps": "2"},
-        "samnet": {"iters": "2"}}
+FAST = {
+    "analogy": {"iters": "0", "semantic": False},
+    "buddies": {},
+    "align": {},
+    "hybrid": {"iters": "0"},
+    "morph": {"frames": "3"},
+    "stylize": {"steps": "2"},
+    "appearance": {"steps": "2"},
+    "samnet": {"iters": "2"},
+}
 
 
 @pytest.fixture(scope="module")
@@ -121,8 +140,7 @@ def test_cancel_stops_a_running_job(page):
     page.click("#go")
     page.wait_for_function("() => document.querySelector('#status').textContent.includes('%')")
     page.click("#cancel")
-    page.wait_for_function("() => document.querySelector('#status').textContent === 'cancelled'",
-                           timeout=120_000)
+    page.wait_for_function("() => document.querySelector('#status').textContent === 'cancelled'", timeout=120_000)
     assert page.is_enabled("#go") and page.is_hidden("#results")
 
 

@@ -29,7 +29,7 @@ def painted_cat(cat: np.ndarray) -> np.ndarray:
     show correspondences that PatchMatch-style propagation can follow.
     """
     h, w = cat.shape[:2]
-    crop = cat[int(0.06 * h): int(0.94 * h), int(0.12 * w): int(0.94 * w)]
+    crop = cat[int(0.06 * h) : int(0.94 * h), int(0.12 * w) : int(0.94 * w)]
     crop = np.ascontiguousarray(crop)
     bgr = cv2.cvtColor(crop, cv2.COLOR_RGB2BGR)
     paint = cv2.stylization(bgr, sigma_s=80, sigma_r=0.5)
@@ -57,8 +57,9 @@ def swirl_style(size: int = 384, seed: int = 7) -> np.ndarray:
         vx += s * -dy / np.sqrt(r2) * fall
         vy += s * dx / np.sqrt(r2) * fall
     vx += 0.15
-    noise = cv2.resize(rng.random((size // 4, size // 4)).astype(np.float32), (size, size),
-                       interpolation=cv2.INTER_NEAREST)
+    noise = cv2.resize(
+        rng.random((size // 4, size // 4)).astype(np.float32), (size, size), interpolation=cv2.INTER_NEAREST
+    )
     acc = np.zeros_like(noise)
     px, py = xx.copy(), yy.copy()
     for _ in range(24):  # line integral convolution by repeated advection

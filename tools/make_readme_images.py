@@ -1,6 +1,6 @@
 """Regenerate the README's result pictures in docs/images from the bundled examples (outputs are committed).
 
-    python tools/make_readme_images.py [analogy] [buddies] [stylize] [appearance]
+python tools/make_readme_images.py [analogy] [buddies] [stylize] [appearance]
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def grid(rows: list[list[np.ndarray]], gap: int = 6) -> np.ndarray:
     for r, row in enumerate(rows):
         x = 0
         for im in row:
-            canvas[r * (h + gap): r * (h + gap) + im.shape[0], x: x + im.shape[1]] = im
+            canvas[r * (h + gap) : r * (h + gap) + im.shape[0], x : x + im.shape[1]] = im
             x += im.shape[1] + gap
     return canvas
 
@@ -62,7 +62,8 @@ def buddies() -> None:
 
 
 def stylize() -> None:
-    from analogist.methods.stylize import preset, stylize as run
+    from analogist.methods.stylize import preset
+    from analogist.methods.stylize import stylize as run
 
     content = load_image(example_path("astronaut.jpg"), 256)
     style = load_image(example_path("swirls.jpg"), 256)

@@ -31,8 +31,15 @@ def main() -> None:
     res = sam_net(source, target, SAMNetParams(size=None, keep_iterations=True))
     conf = (res.confidence.numpy()[..., None].repeat(3, -1) * 255).astype(np.uint8)
     first = to_uint8(backward_warp(target, res.iterations[0].flow))
-    save("samnet.jpg", grid([[to_uint8(source), to_uint8(target), to_uint8(res.stylised), to_uint8(res.warped)],
-                             [affine_picture(target, res), flow_to_color(res.flow), conf, first]]))
+    save(
+        "samnet.jpg",
+        grid(
+            [
+                [to_uint8(source), to_uint8(target), to_uint8(res.stylised), to_uint8(res.warped)],
+                [affine_picture(target, res), flow_to_color(res.flow), conf, first],
+            ]
+        ),
+    )
 
 
 if __name__ == "__main__":

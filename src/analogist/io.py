@@ -13,8 +13,8 @@ import os
 import struct
 import tempfile
 import warnings
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -64,7 +64,9 @@ def check_image(image: object, name: str, *, min_side: int = 1) -> torch.Tensor:
         shape = tuple(image.shape) if isinstance(image, torch.Tensor) else type(image).__name__
         raise InputError(f"{name} must be an RGB image tensor (1, 3, H, W), got {shape}")
     if min(image.shape[-2:]) < min_side:
-        raise InputError(f"{name} is {image.shape[-1]}x{image.shape[-2]} pixels: at least {min_side} are needed on each side")
+        raise InputError(
+            f"{name} is {image.shape[-1]}x{image.shape[-2]} pixels: at least {min_side} are needed on each side"
+        )
     return image
 
 
@@ -90,7 +92,9 @@ def _open_checked(path: Path) -> Image.Image:
     if w == 0 or h == 0:
         raise InputError(f"{path} has zero size ({w}x{h})")
     if w * h > MAX_PIXELS:
-        raise InputError(f"{path} is {w}x{h} pixels, more than the {MAX_PIXELS // 1_000_000} megapixels analogist accepts")
+        raise InputError(
+            f"{path} is {w}x{h} pixels, more than the {MAX_PIXELS // 1_000_000} megapixels analogist accepts"
+        )
     return im
 
 
@@ -186,6 +190,7 @@ def to_uint8(image: torch.Tensor | np.ndarray) -> np.ndarray:
 
 # --------------------------------------------------------------------------------------------- writing
 
+
 @contextlib.contextmanager
 def atomic_path(path: PathLike) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it is renamed onto ``path`` in one step.
@@ -248,8 +253,9 @@ def save_animation(path: PathLike, frames: Sequence[np.ndarray | torch.Tensor], 
     with atomic_path(path) as tmp:
         if path.suffix.lower() == ".gif":
             ims = [Image.fromarray(a) for a in arrs]
-            ims[0].save(tmp, format="GIF", save_all=True, append_images=ims[1:],
-                        duration=int(round(1000 / fps)), loop=0)
+            ims[0].save(
+                tmp, format="GIF", save_all=True, append_images=ims[1:], duration=int(round(1000 / fps)), loop=0
+            )
         elif path.suffix.lower() == ".mp4":
             try:
                 import imageio_ffmpeg  # noqa: F401
@@ -258,8 +264,9 @@ def save_animation(path: PathLike, frames: Sequence[np.ndarray | torch.Tensor], 
             # H.264 wants even sizes
             h, w = arrs[0].shape[:2]
             arrs = [a[: h - h % 2, : w - w % 2] for a in arrs]
-            iio.imwrite(tmp, np.stack(arrs), extension=".mp4", fps=fps, codec="libx264",
-                        plugin="FFMPEG", macro_block_size=1)
+            iio.imwrite(
+                tmp, np.stack(arrs), extension=".mp4", fps=fps, codec="libx264", plugin="FFMPEG", macro_block_size=1
+            )
         else:
             raise InputError(f"unknown animation extension {path.suffix!r}: use .gif or .mp4")
     return path

@@ -22,9 +22,10 @@ import errno
 import json
 import os
 import tempfile
+from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePosixPath
 from types import TracebackType
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -95,12 +96,12 @@ class OutputPlan:
         self.add(names)
 
     @classmethod
-    def folder(cls, outdir: PathLike, names: Iterable[str], inputs: Sequence[PathLike] = ()) -> "OutputPlan":
+    def folder(cls, outdir: PathLike, names: Iterable[str], inputs: Sequence[PathLike] = ()) -> OutputPlan:
         """Plan files ``names`` (relative, ``/``-separated) inside the folder ``outdir``."""
         return cls(outdir, names, inputs, single=False)
 
     @classmethod
-    def file(cls, path: PathLike, inputs: Sequence[PathLike] = ()) -> "OutputPlan":
+    def file(cls, path: PathLike, inputs: Sequence[PathLike] = ()) -> OutputPlan:
         """Plan the single file ``path``; write it with name ``None``."""
         return cls(path, [None], inputs, single=True)
 
@@ -140,10 +141,12 @@ class OutputPlan:
             clash = _same_file(path, inp) or (inp.is_dir() and path.exists() and _inside(path, inp))
             if clash:
                 what = "output folder" if not self.single else "output"
-                raise InputError(f"{path} is an input and would be overwritten by this command's {what}: "
-                                 "choose another output (inputs are never overwritten)")
+                raise InputError(
+                    f"{path} is an input and would be overwritten by this command's {what}: "
+                    "choose another output (inputs are never overwritten)"
+                )
 
-    def add(self, names: Iterable[str | None]) -> "OutputPlan":
+    def add(self, names: Iterable[str | None]) -> OutputPlan:
         """Plan more files (before they are written); each is checked like the first ones."""
         for name in names:
             if name in self._files:
@@ -195,13 +198,14 @@ class OutputPlan:
                 raise os_error("create folder", d, exc) from None
             self._created_dirs.append(d)
 
-    def __enter__(self) -> "OutputPlan":
+    def __enter__(self) -> OutputPlan:
         self._active = True
         self._make_dirs(self.root.parent if self.single else self.root)
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self._active = False
         if exc_type is not None:
             self.discard()

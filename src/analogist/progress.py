@@ -7,14 +7,14 @@ pass :func:`terminal`, which draws a bar on a terminal and stays quiet when stde
 from __future__ import annotations
 
 import sys
-from typing import Iterable, Protocol, TypeVar
+from collections.abc import Iterable
+from typing import Protocol, TypeVar
 
 T = TypeVar("T")
 
 
 class Progress(Protocol):
-    def __call__(self, iterable: Iterable[T], *, total: int | None = None, desc: str | None = None) -> Iterable[T]:
-        ...
+    def __call__(self, iterable: Iterable[T], *, total: int | None = None, desc: str | None = None) -> Iterable[T]: ...
 
 
 def silent(iterable: Iterable[T], *, total: int | None = None, desc: str | None = None) -> Iterable[T]:
@@ -26,5 +26,4 @@ def terminal(iterable: Iterable[T], *, total: int | None = None, desc: str | Non
     """A tqdm bar on stderr when it is a terminal; nothing when piped (CI logs, scripts)."""
     from tqdm.auto import tqdm
 
-    return tqdm(iterable, total=total, desc=desc, leave=False, disable=not sys.stderr.isatty(),
-                dynamic_ncols=True)
+    return tqdm(iterable, total=total, desc=desc, leave=False, disable=not sys.stderr.isatty(), dynamic_ncols=True)

@@ -51,8 +51,9 @@ def consistent(points: torch.Tensor, tol: float = 0.08, kind: Kind = "similarity
     return keep
 
 
-def select_pairs(points: torch.Tensor, ranks: torch.Tensor, k: int, *, seed: int = 0, tol: float = 0.08
-                 ) -> torch.Tensor:
+def select_pairs(
+    points: torch.Tensor, ranks: torch.Tensor, k: int, *, seed: int = 0, tol: float = 0.08
+) -> torch.Tensor:
     """Indices of at most ``k`` spread, mutually consistent pairs to drive a deformation.
 
     ``2k`` spread candidates (k-means over the 4-D points, best rank per cluster) are thinned by
@@ -77,8 +78,15 @@ class Alignment:
     midpoints: torch.Tensor
 
 
-def align(image_a: torch.Tensor, image_b: torch.Tensor, points: torch.Tensor, kind: Kind = "affine", *,
-          frame: bool = True, step: int = 2) -> Alignment:
+def align(
+    image_a: torch.Tensor,
+    image_b: torch.Tensor,
+    points: torch.Tensor,
+    kind: Kind = "affine",
+    *,
+    frame: bool = True,
+    step: int = 2,
+) -> Alignment:
     """Warp both images to the midpoints of the pairs (section 5.1).
 
     Args:
@@ -94,16 +102,24 @@ def align(image_a: torch.Tensor, image_b: torch.Tensor, points: torch.Tensor, ki
     pa = points[:, 0:2].double()
     pb_in_a = _b_in_a_frame(points, shape_a, shape_b)
     mid = (pa + pb_in_a) / 2
-    src_a, dst_a = (with_frame(pa, mid, shape_a, shape_a) if frame else (pa, mid))
-    src_b, dst_b = (with_frame(points[:, 2:4].double(), mid, shape_b, shape_a) if frame
-                    else (points[:, 2:4].double(), mid))
+    src_a, dst_a = with_frame(pa, mid, shape_a, shape_a) if frame else (pa, mid)
+    src_b, dst_b = (
+        with_frame(points[:, 2:4].double(), mid, shape_b, shape_a) if frame else (points[:, 2:4].double(), mid)
+    )
     warped_a = warp_image(image_a, src_a, dst_a, shape_a, kind, step=step)
     warped_b = warp_image(image_b, src_b, dst_b, shape_a, kind, step=step)
     return Alignment(warped_a, warped_b, mid.float())
 
 
-def buddies_flow(points: torch.Tensor, shape_a: tuple[int, int], shape_b: tuple[int, int] | None = None,
-                 kind: Kind = "affine", *, frame: bool = False, step: int = 1) -> torch.Tensor:
+def buddies_flow(
+    points: torch.Tensor,
+    shape_a: tuple[int, int],
+    shape_b: tuple[int, int] | None = None,
+    kind: Kind = "affine",
+    *,
+    frame: bool = False,
+    step: int = 1,
+) -> torch.Tensor:
     """Dense flow ``(2, Ha, Wa)`` from A to B interpolating sparse pairs by moving least squares.
 
     Pixel ``p`` of A corresponds to ``p + flow[p]`` in B (the paper evaluates PCK this way).

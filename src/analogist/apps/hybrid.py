@@ -49,8 +49,14 @@ class Hybrid:
     alignment: Alignment
 
 
-def hybrid(image_a: torch.Tensor, image_b: torch.Tensor, points: torch.Tensor, params: HybridParams = HybridParams(),
-           *, progress: Progress = silent) -> Hybrid:
+def hybrid(
+    image_a: torch.Tensor,
+    image_b: torch.Tensor,
+    points: torch.Tensor,
+    params: HybridParams = HybridParams(),
+    *,
+    progress: Progress = silent,
+) -> Hybrid:
     """Semantic hybrid of two images from their correspondences.
 
     Args:
@@ -66,8 +72,9 @@ def hybrid(image_a: torch.Tensor, image_b: torch.Tensor, points: torch.Tensor, p
     # Eq. 12: the image with the stronger normalised activation wins at the coarsest level
     mask = (normalized_activation(fa[deep]) > normalized_activation(fb[deep])).float()[None, None]
     masks = [mask]
-    for coarse, fine in progress(list(zip(reversed(layers[1:]), reversed(layers[:-1]))), total=len(layers) - 1,
-                                 desc="hybrid"):
+    for coarse, fine in progress(
+        list(zip(reversed(layers[1:]), reversed(layers[:-1]))), total=len(layers) - 1, desc="hybrid"
+    ):
         target = mask * fa[coarse] + (1 - mask) * fb[coarse]
         # a neutral start: the projection below must find which image the inversion resembles,
         # rather than get the coarse mask back from its own initialisation

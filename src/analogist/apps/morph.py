@@ -13,8 +13,16 @@ from ..progress import Progress, silent
 from .align import _b_in_a_frame
 
 
-def morph(image_a: torch.Tensor, image_b: torch.Tensor, points: torch.Tensor, frames: int = 25,
-          kind: Kind = "affine", *, step: int = 4, progress: Progress = silent) -> list[torch.Tensor]:
+def morph(
+    image_a: torch.Tensor,
+    image_b: torch.Tensor,
+    points: torch.Tensor,
+    frames: int = 25,
+    kind: Kind = "affine",
+    *,
+    step: int = 4,
+    progress: Progress = silent,
+) -> list[torch.Tensor]:
     """Morph sequence from A to B, in A's frame.
 
     Args:
@@ -31,8 +39,11 @@ def morph(image_a: torch.Tensor, image_b: torch.Tensor, points: torch.Tensor, fr
     if frames < 2:
         raise ValueError("a morph needs at least 2 frames")
     shape = tuple(image_a.shape[-2:])
-    b_img = image_b if tuple(image_b.shape[-2:]) == shape else \
-        F.interpolate(image_b, size=shape, mode="bilinear", align_corners=False, antialias=True).clamp(0, 1)
+    b_img = (
+        image_b
+        if tuple(image_b.shape[-2:]) == shape
+        else F.interpolate(image_b, size=shape, mode="bilinear", align_corners=False, antialias=True).clamp(0, 1)
+    )
     pa = points[:, 0:2].double()
     pb = _b_in_a_frame(points, shape, tuple(image_b.shape[-2:]))
     out = []

@@ -6,8 +6,8 @@ different times of day) are transferred onto the source's structure, one frame p
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import Sequence
 
 import torch
 
@@ -19,7 +19,7 @@ from ..progress import Progress, silent
 def timelapse(
     source: torch.Tensor,
     references: Sequence[torch.Tensor],
-    params: AnalogyParams = AnalogyParams(mode="photo2photo"),
+    params: AnalogyParams | None = None,
     *,
     transition: int = 0,
     progress: Progress = silent,
@@ -40,9 +40,11 @@ def timelapse(
         raise InputError("timelapse needs at least one reference image")
     if transition < 0:
         raise InputError(f"transition must be >= 0, got {transition}")
-    params = replace(params, mode="photo2photo")
-    keys = [deep_image_analogy(source, ref, params).a_prime
-            for ref in progress(references, total=len(references), desc="timelapse")]
+    params = replace(params or AnalogyParams(), mode="photo2photo")
+    keys = [
+        deep_image_analogy(source, ref, params).a_prime
+        for ref in progress(references, total=len(references), desc="timelapse")
+    ]
     frames: list[torch.Tensor] = [keys[0]]
     for prev, nxt in zip(keys, keys[1:]):
         for k in range(1, transition + 1):

@@ -9,5 +9,15 @@ from .runner import BatchReport, plan_outputs, run_batch
 from .spec import BatchJob, read_jobs
 from .worker import JobResult, finished, run_job
 
-__all__ = ["ENGINES", "BatchJob", "BatchReport", "JobResult", "finished", "map_unordered", "plan_outputs",
-           "read_jobs", "run_batch", "run_job"]
+__all__ = [
+    "ENGINES",
+    "BatchJob",
+    "BatchReport",
+    "JobResult",
+    "finished",
+    "map_unordered",
+    "plan_outputs",
+    "read_jobs",
+    "run_batch",
+    "run_job",
+]

@@ -11,7 +11,8 @@ from __future__ import annotations
 import concurrent.futures as cf
 import multiprocessing
 import os
-from typing import Any, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 from ..errors import InputError
 
@@ -37,8 +38,9 @@ def map_local(fn: Callable[..., Any], calls: Sequence[tuple], workers: int) -> I
             yield i, fn(*args)
         return
     ctx = multiprocessing.get_context("spawn")  # no forked copies of torch's thread pools
-    with cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_local,
-                                initargs=(_threads_for(workers),)) as pool:
+    with cf.ProcessPoolExecutor(
+        max_workers=workers, mp_context=ctx, initializer=_init_local, initargs=(_threads_for(workers),)
+    ) as pool:
         futures = {pool.submit(fn, *args): i for i, args in enumerate(calls)}
         try:
             for fut in cf.as_completed(futures):
@@ -67,8 +69,13 @@ def connect_ray(address: str | None, workers: int) -> tuple[Any, bool]:
     return ray, True
 
 
-def map_ray(fn: Callable[..., Any], calls: Sequence[tuple], workers: int, address: str | None = None,
-            on_lost: Callable[[int, str], Any] | None = None) -> Iterator[tuple[int, Any]]:
+def map_ray(
+    fn: Callable[..., Any],
+    calls: Sequence[tuple],
+    workers: int,
+    address: str | None = None,
+    on_lost: Callable[[int, str], Any] | None = None,
+) -> Iterator[tuple[int, Any]]:
     """Like :func:`map_local` on a Ray cluster, at most ``workers`` calls in flight (one CPU each).
 
     Without ``address`` a local cluster is started (and stopped at the end); inputs and outputs
@@ -97,9 +104,15 @@ def map_ray(fn: Callable[..., Any], calls: Sequence[tuple], workers: int, addres
             ray.shutdown()
 
 
-def map_unordered(fn: Callable[..., Any], calls: Sequence[tuple], *, engine: str = "local", workers: int = 1,
-                  address: str | None = None, on_lost: Callable[[int, str], Any] | None = None
-                  ) -> Iterator[tuple[int, Any]]:
+def map_unordered(
+    fn: Callable[..., Any],
+    calls: Sequence[tuple],
+    *,
+    engine: str = "local",
+    workers: int = 1,
+    address: str | None = None,
+    on_lost: Callable[[int, str], Any] | None = None,
+) -> Iterator[tuple[int, Any]]:
     """``(index, fn(*calls[index]))`` for every call, in completion order, on ``engine``."""
     if engine not in ENGINES:
         raise InputError(f"unknown engine {engine!r}: choose one of {', '.join(ENGINES)}")

@@ -6,9 +6,9 @@ import csv
 import io
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from ..outputs import OutputPlan
 from ..progress import Progress, silent
@@ -58,8 +58,15 @@ def _sweep(outdir: Path, ids: Sequence[str]) -> None:
             shutil.rmtree(stale, ignore_errors=True)
 
 
-def run_batch(jobs: Sequence[BatchJob], plan: OutputPlan, *, engine: str = "local", workers: int = 1,
-              address: str | None = None, progress: Progress = silent) -> BatchReport:
+def run_batch(
+    jobs: Sequence[BatchJob],
+    plan: OutputPlan,
+    *,
+    engine: str = "local",
+    workers: int = 1,
+    address: str | None = None,
+    progress: Progress = silent,
+) -> BatchReport:
     """Run ``jobs`` into ``plan.root``; ``results.csv`` is written at the end, also after Ctrl-C.
 
     Finished jobs (see :func:`analogist.batch.worker.finished`) are skipped, so a rerun after a crash

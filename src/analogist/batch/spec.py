@@ -38,8 +38,14 @@ class BatchJob:
 
     def record(self) -> dict[str, Any]:
         """What a finished job's ``job.json`` must match for a rerun to skip it."""
-        return {"id": self.id, "method": self.method, "a": self.a, "b": self.b, "size": self.size,
-                "options": dict(self.options)}
+        return {
+            "id": self.id,
+            "method": self.method,
+            "a": self.a,
+            "b": self.b,
+            "size": self.size,
+            "options": dict(self.options),
+        }
 
     def outputs(self) -> list[str]:
         return output_names(get_task(self.method), dict(self.options)) if self.error is None else []
@@ -76,20 +82,23 @@ def read_jobs(path: str | Path) -> list[BatchJob]:
         raise InputError(f"{path} is not a readable csv file ({exc})") from None
     missing = [c for c in REQUIRED if c not in header]
     if not rows or missing:
-        raise InputError(f"{path} needs a header with the columns method, a, b and at least one row"
-                         + (f" (missing: {', '.join(missing)})" if rows else ""))
+        raise InputError(
+            f"{path} needs a header with the columns method, a, b and at least one row"
+            + (f" (missing: {', '.join(missing)})" if rows else "")
+        )
     known = {*REQUIRED, "id", "size", *(o.name for t in TASKS.values() for o in t.options)}
     unknown = [h for h in header if h not in known]
     if unknown:
-        raise InputError(f"{path} has unknown columns {', '.join(unknown)}: "
-                         f"use {', '.join(sorted(known))}")
+        raise InputError(f"{path} has unknown columns {', '.join(unknown)}: use {', '.join(sorted(known))}")
     jobs, seen = [], set()
     for n, raw in enumerate(rows, 1):
         row = {(k or "").strip(): v for k, v in raw.items()}
         job_id = (row.get("id") or "").strip() or f"job-{n:04d}"
         if not _ID.match(job_id):
-            raise InputError(f"row {n} of {path}: id {job_id[:40]!r} must be letters, digits, '.', '_' or '-' "
-                             "(it names the job's output folder)")
+            raise InputError(
+                f"row {n} of {path}: id {job_id[:40]!r} must be letters, digits, '.', '_' or '-' "
+                "(it names the job's output folder)"
+            )
         if job_id in seen:
             raise InputError(f"row {n} of {path}: id {job_id} is used twice")
         seen.add(job_id)

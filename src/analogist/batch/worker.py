@@ -39,8 +39,15 @@ class JobResult:
     host: str = ""
 
     def row(self) -> dict[str, str]:
-        return {"id": self.id, "method": self.method, "status": self.status, "seconds": f"{self.seconds:.2f}",
-                "error": self.error, "outputs": " ".join(self.outputs), "host": self.host}
+        return {
+            "id": self.id,
+            "method": self.method,
+            "status": self.status,
+            "seconds": f"{self.seconds:.2f}",
+            "error": self.error,
+            "outputs": " ".join(self.outputs),
+            "host": self.host,
+        }
 
 
 def finished(job: BatchJob, outdir: str | Path) -> bool:
@@ -83,8 +90,16 @@ def run_job(job: BatchJob, outdir: str, threads: int = 0) -> JobResult:
         with plan:
             task.run(a, b, options, plan, silent)
             result.seconds = round(time.perf_counter() - start, 3)
-            plan.write_json(RECORD, {**job.record(), "outputs": names, "seconds": result.seconds,
-                                     "host": result.host, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+            plan.write_json(
+                RECORD,
+                {
+                    **job.record(),
+                    "outputs": names,
+                    "seconds": result.seconds,
+                    "host": result.host,
+                    "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                },
+            )
         if final.exists():  # a stale result of a different job under this id: replaced whole
             shutil.rmtree(final)
         os.replace(tmp, final)

@@ -10,14 +10,28 @@ import argparse
 import importlib
 import logging
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import AnalogistError
 
 #: Subcommand modules of this package, in the order ``--help`` lists them. Each defines
 #: ``register(subparsers)``, which adds its parsers and sets ``func`` to a ``run(args) -> int``.
-COMMANDS = ("analogy", "appearance", "batch", "buddies", "demo", "eval", "features", "info", "samnet", "stylize", "train", "video", "web")
+COMMANDS = (
+    "analogy",
+    "appearance",
+    "batch",
+    "buddies",
+    "demo",
+    "eval",
+    "features",
+    "info",
+    "samnet",
+    "stylize",
+    "train",
+    "video",
+    "web",
+)
 
 EXIT_FAILURE = 1
 EXIT_USAGE = 2

@@ -24,15 +24,22 @@ DEMO_SIZE = 160
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("analogy", help="Deep Image Analogy: A' and B plus dense correspondences between A and B'",
-                       description="Deep Image Analogy (Liao et al. 2017): A' = structure of A, appearance of B'; "
-                                   "B = structure of B', appearance of A; both dense flows.")
+    p = sub.add_parser(
+        "analogy",
+        help="Deep Image Analogy: A' and B plus dense correspondences between A and B'",
+        description="Deep Image Analogy (Liao et al. 2017): A' = structure of A, appearance of B'; "
+        "B = structure of B', appearance of A; both dense flows.",
+    )
     p.add_argument("image_a", metavar="A", help="content image A")
     p.add_argument("image_b", metavar="B", help="style/appearance image B'")
     p.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder")
     _common(p)
-    p.add_argument("--mode", default="photo2style", choices=list(MODE_OFFSETS),
-                   help="application preset (photo2photo adds the WLS colour refinement); default photo2style")
+    p.add_argument(
+        "--mode",
+        default="photo2style",
+        choices=list(MODE_OFFSETS),
+        help="application preset (photo2photo adds the WLS colour refinement); default photo2style",
+    )
     p.set_defaults(func=run)
 
     t = sub.add_parser("timelapse", help="recolour one photo after each reference (photo2photo analogy) + GIF")
@@ -40,8 +47,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("references", nargs="+", help="reference photos, in frame order")
     t.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder")
     _common(t)
-    t.add_argument("--transition", type=int_in(0, 30), default=4,
-                   help="cross-faded frames between consecutive results in the GIF (default 4)")
+    t.add_argument(
+        "--transition",
+        type=int_in(0, 30),
+        default=4,
+        help="cross-faded frames between consecutive results in the GIF (default 4)",
+    )
     t.add_argument("--fps", type=float_in(0.5, 60), default=8.0, help="GIF frame rate (default 8)")
     t.set_defaults(func=run_timelapse)
 
@@ -49,21 +60,40 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _common(p: argparse.ArgumentParser) -> None:
     add_size(p, 448)
     add_backbone(p, "vgg16-hed")
-    p.add_argument("--weight-offset", type=float_in(-0.5, 0.5), default=None, metavar="D",
-                   help="added to the blend weights alpha (more A structure if > 0); default: the mode's preset")
-    p.add_argument("--match-backbone", default="efficientnet-lite0",
-                   choices=["efficientnet-lite0", "dinov2-s", "dinov2-b", "dinov2-l", "none"],
-                   help="semantic network seeding the coarsest match (default efficientnet-lite0: the offline "
-                        "HED-VGG alone confuses flat regions, e.g. hair and background; dinov2-*: where their "
-                        "weights are present); none = VGG only, as in the paper")
-    p.add_argument("--iters", type=int_in(0, 200), default=AnalogyParams.lbfgs_iters,
-                   help=f"L-BFGS iterations per deconvolution (default {AnalogyParams.lbfgs_iters})")
+    p.add_argument(
+        "--weight-offset",
+        type=float_in(-0.5, 0.5),
+        default=None,
+        metavar="D",
+        help="added to the blend weights alpha (more A structure if > 0); default: the mode's preset",
+    )
+    p.add_argument(
+        "--match-backbone",
+        default="efficientnet-lite0",
+        choices=["efficientnet-lite0", "dinov2-s", "dinov2-b", "dinov2-l", "none"],
+        help="semantic network seeding the coarsest match (default efficientnet-lite0: the offline "
+        "HED-VGG alone confuses flat regions, e.g. hair and background; dinov2-*: where their "
+        "weights are present); none = VGG only, as in the paper",
+    )
+    p.add_argument(
+        "--iters",
+        type=int_in(0, 200),
+        default=AnalogyParams.lbfgs_iters,
+        help=f"L-BFGS iterations per deconvolution (default {AnalogyParams.lbfgs_iters})",
+    )
 
 
 def _params(args: argparse.Namespace, mode: str) -> AnalogyParams:
     match = None if args.match_backbone == "none" else args.match_backbone
-    return AnalogyParams(backbone=args.backbone, weights=args.weights, weight_offset=args.weight_offset,
-                         match_backbone=match, lbfgs_iters=args.iters, size=None, mode=mode)
+    return AnalogyParams(
+        backbone=args.backbone,
+        weights=args.weights,
+        weight_offset=args.weight_offset,
+        match_backbone=match,
+        lbfgs_iters=args.iters,
+        size=None,
+        mode=mode,
+    )
 
 
 def _peak_mb() -> float:
@@ -72,35 +102,63 @@ def _peak_mb() -> float:
 
 def overview(a: torch.Tensor, bp: torch.Tensor, result: AnalogyResult) -> np.ndarray:
     """Side-by-side picture ``(H, W, 3)`` uint8: top A, A', flow A->B'; bottom B', B, flow B'->A."""
-    rows = [[to_uint8(a), to_uint8(result.a_prime), flow_to_color(result.flow_ab)],
-            [to_uint8(bp), to_uint8(result.b), flow_to_color(result.flow_ba)]]
+    rows = [
+        [to_uint8(a), to_uint8(result.a_prime), flow_to_color(result.flow_ab)],
+        [to_uint8(bp), to_uint8(result.b), flow_to_color(result.flow_ba)],
+    ]
     h = max(im.shape[0] for row in rows for im in row)
     w = max(im.shape[1] for row in rows for im in row)
     canvas = np.full((2 * h + 4, 3 * w + 8, 3), 255, np.uint8)
     for r, row in enumerate(rows):
         for c, im in enumerate(row):
             y, x = r * (h + 4), c * (w + 4)
-            canvas[y:y + im.shape[0], x:x + im.shape[1]] = im
+            canvas[y : y + im.shape[0], x : x + im.shape[1]] = im
     return canvas
 
 
 #: Files ``analogy`` writes into its output folder.
-OUTPUTS = ("a_prime.png", "b.png", "flow_ab.flo", "flow_ba.flo", "flow_ab.png", "flow_ba.png", "overview.png",
-           "report.json")
+OUTPUTS = (
+    "a_prime.png",
+    "b.png",
+    "flow_ab.flo",
+    "flow_ba.flo",
+    "flow_ab.png",
+    "flow_ba.png",
+    "overview.png",
+    "report.json",
+)
 
 
-def write_outputs(plan: OutputPlan, a: torch.Tensor, bp: torch.Tensor, result: AnalogyResult,
-                  params: AnalogyParams, extra: dict | None = None) -> list[Path]:
+def write_outputs(
+    plan: OutputPlan,
+    a: torch.Tensor,
+    bp: torch.Tensor,
+    result: AnalogyResult,
+    params: AnalogyParams,
+    extra: dict | None = None,
+) -> list[Path]:
     """Write A', B, both flows (.flo and colour wheel), the overview and report.json (:data:`OUTPUTS`)."""
-    paths = [plan.save_image("a_prime.png", result.a_prime), plan.save_image("b.png", result.b),
-             plan.write_flo("flow_ab.flo", result.flow_ab), plan.write_flo("flow_ba.flo", result.flow_ba),
-             plan.save_image("flow_ab.png", flow_to_color(result.flow_ab)),
-             plan.save_image("flow_ba.png", flow_to_color(result.flow_ba)),
-             plan.save_image("overview.png", overview(a, bp, result))]
-    report = {"method": "deep image analogy", "params": asdict(params), "backbone": params.backbone,
-              "backbone_weights": backbone_status(params.backbone)[1], "size_a": list(a.shape[-2:]),
-              "size_b": list(bp.shape[-2:]), "timings_s": {k: round(v, 3) for k, v in result.timings.items()},
-              "peak_memory_mb": round(_peak_mb(), 1), "threads": torch.get_num_threads(), **(extra or {})}
+    paths = [
+        plan.save_image("a_prime.png", result.a_prime),
+        plan.save_image("b.png", result.b),
+        plan.write_flo("flow_ab.flo", result.flow_ab),
+        plan.write_flo("flow_ba.flo", result.flow_ba),
+        plan.save_image("flow_ab.png", flow_to_color(result.flow_ab)),
+        plan.save_image("flow_ba.png", flow_to_color(result.flow_ba)),
+        plan.save_image("overview.png", overview(a, bp, result)),
+    ]
+    report = {
+        "method": "deep image analogy",
+        "params": asdict(params),
+        "backbone": params.backbone,
+        "backbone_weights": backbone_status(params.backbone)[1],
+        "size_a": list(a.shape[-2:]),
+        "size_b": list(bp.shape[-2:]),
+        "timings_s": {k: round(v, 3) for k, v in result.timings.items()},
+        "peak_memory_mb": round(_peak_mb(), 1),
+        "threads": torch.get_num_threads(),
+        **(extra or {}),
+    }
     paths.append(plan.write_json("report.json", report))
     return paths
 
@@ -128,9 +186,17 @@ def run_timelapse(args: argparse.Namespace) -> int:
         for i, frame in enumerate(frames[::step]):
             plan.save_image(f"frame_{i:03d}.png", frame)
         plan.save_animation("timelapse.gif", frames, fps=args.fps)
-        plan.write_json("report.json", {"method": "deep image analogy timelapse", "params": asdict(params),
-                                        "source": str(args.source), "references": [str(r) for r in args.references],
-                                        "frames": len(frames), "peak_memory_mb": round(_peak_mb(), 1)})
+        plan.write_json(
+            "report.json",
+            {
+                "method": "deep image analogy timelapse",
+                "params": asdict(params),
+                "source": str(args.source),
+                "references": [str(r) for r in args.references],
+                "frames": len(frames),
+                "peak_memory_mb": round(_peak_mb(), 1),
+            },
+        )
     return 0
 
 

@@ -27,21 +27,47 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("style", help="style image: its texture, colour and material move onto the content")
     p.add_argument("-o", "--output", required=True, help="output folder")
     add_size(p, 256)
-    p.add_argument("--texture-level", type=int_in(0, MAX_LEVEL), default=COATParams.texture_level, metavar="N",
-                   help=f"how many coarse scales keep the content's features (0..{MAX_LEVEL}; smaller moves "
-                        f"more texture; default {COATParams.texture_level})")
-    p.add_argument("--threshold", type=float_in(1e-6, 1.0), default=1.0, metavar="T",
-                   help="confident correspondences need soft mutual consistency Q >= T (1: mutual nearest "
-                        "neighbours only, the paper; lower swaps more positions)")
-    p.add_argument("--form", choices=FORMS, default="free",
-                   help="free: synthesis by optimisation (default); learned: the trained decoder (a checkpoint)")
+    p.add_argument(
+        "--texture-level",
+        type=int_in(0, MAX_LEVEL),
+        default=COATParams.texture_level,
+        metavar="N",
+        help=f"how many coarse scales keep the content's features (0..{MAX_LEVEL}; smaller moves "
+        f"more texture; default {COATParams.texture_level})",
+    )
+    p.add_argument(
+        "--threshold",
+        type=float_in(1e-6, 1.0),
+        default=1.0,
+        metavar="T",
+        help="confident correspondences need soft mutual consistency Q >= T (1: mutual nearest "
+        "neighbours only, the paper; lower swaps more positions)",
+    )
+    p.add_argument(
+        "--form",
+        choices=FORMS,
+        default="free",
+        help="free: synthesis by optimisation (default); learned: the trained decoder (a checkpoint)",
+    )
     p.add_argument("--checkpoint", default=None, metavar="CKPT", help="learned form: explicit decoder checkpoint")
-    p.add_argument("--sheet-levels", default="0,1,2,3", metavar="N,N,...",
-                   help="texture levels of the contact sheet (default 0,1,2,3; empty: no sheet)")
-    p.add_argument("--steps", type=int_in(0, 10000), default=None,
-                   help=f"free form: Adam steps per scale (default {COATParams.steps})")
-    p.add_argument("--backbone", choices=("vgg16-hed", "vgg16"), default="vgg16-hed",
-                   help="VGG16 weights: vgg16-hed (offline, default) or vgg16 (ImageNet, if present)")
+    p.add_argument(
+        "--sheet-levels",
+        default="0,1,2,3",
+        metavar="N,N,...",
+        help="texture levels of the contact sheet (default 0,1,2,3; empty: no sheet)",
+    )
+    p.add_argument(
+        "--steps",
+        type=int_in(0, 10000),
+        default=None,
+        help=f"free form: Adam steps per scale (default {COATParams.steps})",
+    )
+    p.add_argument(
+        "--backbone",
+        choices=("vgg16-hed", "vgg16"),
+        default="vgg16-hed",
+        help="VGG16 weights: vgg16-hed (offline, default) or vgg16 (ImageNet, if present)",
+    )
     p.add_argument("--weights", default=None, metavar="PATH", help="explicit weight file for the backbone")
     p.set_defaults(func=run)
 
@@ -62,8 +88,15 @@ def outputs(sheet: bool) -> list[str]:
     return names + (["sheet.png"] if sheet else [])
 
 
-def transfer(content: torch.Tensor, style: torch.Tensor, params: COATParams, form: str, levels: list[int],
-             checkpoint: str | None, progress: Progress) -> dict[int, COATResult]:
+def transfer(
+    content: torch.Tensor,
+    style: torch.Tensor,
+    params: COATParams,
+    form: str,
+    levels: list[int],
+    checkpoint: str | None,
+    progress: Progress,
+) -> dict[int, COATResult]:
     """Results at ``params.texture_level`` and at every sheet level, in the chosen form."""
     wanted = sorted({params.texture_level, *levels})
     if form == "learned":
@@ -73,8 +106,15 @@ def transfer(content: torch.Tensor, style: torch.Tensor, params: COATParams, for
     return coat_levels(content, style, params, wanted, progress=progress)
 
 
-def write_outputs(plan: OutputPlan, content: torch.Tensor, style: torch.Tensor, results: dict[int, COATResult],
-                  params: COATParams, levels: list[int], extra: dict) -> list[Path]:
+def write_outputs(
+    plan: OutputPlan,
+    content: torch.Tensor,
+    style: torch.Tensor,
+    results: dict[int, COATResult],
+    params: COATParams,
+    levels: list[int],
+    extra: dict,
+) -> list[Path]:
     main = results[params.texture_level]
     al = main.alignment
     paths = [plan.save_image("result.png", main.image)]
@@ -82,16 +122,25 @@ def write_outputs(plan: OutputPlan, content: torch.Tensor, style: torch.Tensor, 
         pts = grid_points(al.confident[name], al.grid_1, al.grid_2, tuple(content.shape[-2:]), tuple(style.shape[-2:]))
         paths.append(plan.save_image(f"pairs_{name}.png", draw_pairs(content, style, pts)))
     if levels:
-        paths.append(plan.save_image("sheet.png", contact_sheet([[content, style] + [results[n].image for n in levels]])))
+        paths.append(
+            plan.save_image("sheet.png", contact_sheet([[content, style] + [results[n].image for n in levels]]))
+        )
     positions = al.grid_1[0] * al.grid_1[1]
-    report = {"method": "coat", "params": asdict(params), "size_content": list(content.shape[-2:]),
-              "size_style": list(style.shape[-2:]), "grid": list(al.grid_1),
-              "pairs_per_scale": al.pairs(), "swapped_share": {k: round(c.mask.float().mean().item(), 4)
-                                                               for k, c in al.confident.items()},
-              "positions": positions, "sheet_levels": levels,
-              "timings_s": {k: round(v, 3) for k, v in main.timings.items()},
-              "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1),
-              "threads": torch.get_num_threads(), **extra}
+    report = {
+        "method": "coat",
+        "params": asdict(params),
+        "size_content": list(content.shape[-2:]),
+        "size_style": list(style.shape[-2:]),
+        "grid": list(al.grid_1),
+        "pairs_per_scale": al.pairs(),
+        "swapped_share": {k: round(c.mask.float().mean().item(), 4) for k, c in al.confident.items()},
+        "positions": positions,
+        "sheet_levels": levels,
+        "timings_s": {k: round(v, 3) for k, v in main.timings.items()},
+        "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1),
+        "threads": torch.get_num_threads(),
+        **extra,
+    }
     paths.append(plan.write_json("report.json", report))
     return paths
 
@@ -103,15 +152,26 @@ def run(args: argparse.Namespace) -> int:
     content = load_image(args.content, args.size)
     style = load_image(args.style, args.size)
     plan = OutputPlan.folder(args.output, outputs(bool(levels)), [args.content, args.style])
-    overrides: dict[str, object] = {"texture_level": args.texture_level, "threshold": args.threshold,
-                                    "backbone": args.backbone, "weights": args.weights}
+    overrides: dict[str, object] = {
+        "texture_level": args.texture_level,
+        "threshold": args.threshold,
+        "backbone": args.backbone,
+        "weights": args.weights,
+    }
     if args.steps is not None:
         overrides["steps"] = args.steps
     params = replace(COATParams(), **overrides)
     results = transfer(content, style, params, args.form, levels, args.checkpoint, terminal)
     with plan:
-        write_outputs(plan, content, style, results, params, levels,
-                      {"form": args.form, "inputs": [str(args.content), str(args.style)]})
+        write_outputs(
+            plan,
+            content,
+            style,
+            results,
+            params,
+            levels,
+            {"form": args.form, "inputs": [str(args.content), str(args.style)]},
+        )
     return 0
 
 

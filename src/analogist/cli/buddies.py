@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import csv
 import io as _io
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Sequence
 
 import torch
 
@@ -21,7 +21,7 @@ from ..matching.flow import flow_to_color
 from ..matching.mls import KINDS
 from ..methods.buddies import COMMON_APPEARANCES, BuddiesParams, BuddiesResult, draw_buddies, neural_best_buddies
 from ..outputs import OutputPlan
-from ..progress import Progress, silent, terminal
+from ..progress import Progress, terminal
 from .common import add_backbone, add_size, float_in, int_in
 
 DEMO_SIZE = 192
@@ -29,29 +29,42 @@ DEMO_FRAMES = 9
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("buddies", help="Neural Best-Buddies: sparse cross-domain correspondences",
-                       description="Neural Best-Buddies (Aberman et al. 2018): mutual nearest neighbours of deep "
-                                   "features, coarse to fine. Writes points.csv / points.json (the k spread pairs), "
-                                   "all_points.csv (every pair with its rank) and buddies.png.")
+    p = sub.add_parser(
+        "buddies",
+        help="Neural Best-Buddies: sparse cross-domain correspondences",
+        description="Neural Best-Buddies (Aberman et al. 2018): mutual nearest neighbours of deep "
+        "features, coarse to fine. Writes points.csv / points.json (the k spread pairs), "
+        "all_points.csv (every pair with its rank) and buddies.png.",
+    )
     _inputs(p)
     p.add_argument("--k", type=int_in(1, 1000), default=10, help="number of spread pairs to report (default 10)")
     p.add_argument("--no-circles", action="store_true", help="draw the points without receptive-field circles")
     p.set_defaults(func=run_buddies)
 
-    a = sub.add_parser("align", help="warp two images onto the midpoints of their best buddies (MLS)",
-                       description="Moving-least-squares alignment of both images to the midpoints of the pairs "
-                                   "(section 5.1); also the dense A-to-B flow of the pairs (flow.flo, flow.png).")
+    a = sub.add_parser(
+        "align",
+        help="warp two images onto the midpoints of their best buddies (MLS)",
+        description="Moving-least-squares alignment of both images to the midpoints of the pairs "
+        "(section 5.1); also the dense A-to-B flow of the pairs (flow.flo, flow.png).",
+    )
     _inputs(a)
     _deform(a, k=15)
     a.set_defaults(func=run_align)
 
-    h = sub.add_parser("hybrid", help="semantic hybrid of two aligned images (section 5.2)",
-                       description="Aligns the images on their best buddies, then picks per region the image "
-                                   "with the stronger activation, refined level by level by feature inversion.")
+    h = sub.add_parser(
+        "hybrid",
+        help="semantic hybrid of two aligned images (section 5.2)",
+        description="Aligns the images on their best buddies, then picks per region the image "
+        "with the stronger activation, refined level by level by feature inversion.",
+    )
     _inputs(h, size=224)
     _deform(h, k=15)
-    h.add_argument("--iters", type=int_in(0, 200), default=HybridParams.iters,
-                   help=f"L-BFGS iterations per feature inversion (default {HybridParams.iters})")
+    h.add_argument(
+        "--iters",
+        type=int_in(0, 200),
+        default=HybridParams.iters,
+        help=f"L-BFGS iterations per feature inversion (default {HybridParams.iters})",
+    )
     h.set_defaults(func=run_hybrid)
 
     m = sub.add_parser("morph", help="automatic morph sequence driven by best buddies (GIF, MP4, frames)")
@@ -68,25 +81,47 @@ def _inputs(p: argparse.ArgumentParser, size: int = 448) -> None:
     p.add_argument("image_b", metavar="B", help="second image (any size and aspect ratio)")
     p.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder")
     add_size(p, size)
-    p.add_argument("--search-size", type=int_in(32, 1024), default=BuddiesParams.size,
-                   help=f"longer side the best-buddies search runs at (default {BuddiesParams.size}, as the paper)")
+    p.add_argument(
+        "--search-size",
+        type=int_in(32, 1024),
+        default=BuddiesParams.size,
+        help=f"longer side the best-buddies search runs at (default {BuddiesParams.size}, as the paper)",
+    )
     add_backbone(p, BuddiesParams.backbone)
-    p.add_argument("--gamma", type=float_in(0.0, 0.99), default=BuddiesParams.gamma,
-                   help=f"activation threshold of Eq. 8 (default {BuddiesParams.gamma})")
-    p.add_argument("--common-appearance", choices=COMMON_APPEARANCES, default=BuddiesParams.common_appearance,
-                   help="common appearance of the compared features: the paper's Eq. 4-6, the authors' code's "
-                        f"warp and feature inversion, or none (default {BuddiesParams.common_appearance})")
+    p.add_argument(
+        "--gamma",
+        type=float_in(0.0, 0.99),
+        default=BuddiesParams.gamma,
+        help=f"activation threshold of Eq. 8 (default {BuddiesParams.gamma})",
+    )
+    p.add_argument(
+        "--common-appearance",
+        choices=COMMON_APPEARANCES,
+        default=BuddiesParams.common_appearance,
+        help="common appearance of the compared features: the paper's Eq. 4-6, the authors' code's "
+        f"warp and feature inversion, or none (default {BuddiesParams.common_appearance})",
+    )
 
 
 def _deform(p: argparse.ArgumentParser, k: int) -> None:
-    p.add_argument("--k", type=int_in(3, 1000), default=k,
-                   help=f"consistent, spread pairs that drive the deformation (default {k})")
+    p.add_argument(
+        "--k",
+        type=int_in(3, 1000),
+        default=k,
+        help=f"consistent, spread pairs that drive the deformation (default {k})",
+    )
     p.add_argument("--kind", choices=KINDS, default="affine", help="moving-least-squares variant (default affine)")
 
 
 def _params(args: argparse.Namespace) -> BuddiesParams:
-    return BuddiesParams(k=args.k, backbone=args.backbone, weights=args.weights, size=args.search_size,
-                         gamma=args.gamma, common_appearance=args.common_appearance)
+    return BuddiesParams(
+        k=args.k,
+        backbone=args.backbone,
+        weights=args.weights,
+        size=args.search_size,
+        gamma=args.gamma,
+        common_appearance=args.common_appearance,
+    )
 
 
 def _load(args: argparse.Namespace, names: Sequence[str]) -> tuple[OutputPlan, torch.Tensor, torch.Tensor]:
@@ -97,8 +132,10 @@ def _load(args: argparse.Namespace, names: Sequence[str]) -> tuple[OutputPlan, t
 def _search(a: torch.Tensor, b: torch.Tensor, params: BuddiesParams, progress: Progress) -> BuddiesResult:
     result = neural_best_buddies(a, b, params, progress=progress)
     if result.points.shape[0] == 0:
-        raise InputError("no best buddies survived (the images share no strongly activated structure at this "
-                         "size): try a larger --search-size or a lower --gamma")
+        raise InputError(
+            "no best buddies survived (the images share no strongly activated structure at this "
+            "size): try a larger --search-size or a lower --gamma"
+        )
     return result
 
 
@@ -130,19 +167,32 @@ def morph_outputs(frames: int, mp4: bool = True, folder: str = "") -> list[str]:
     return names + [f"{folder}morph.mp4"] if mp4 else names
 
 
-def write_buddies(plan: OutputPlan, a: torch.Tensor, b: torch.Tensor, result: BuddiesResult, args_info: dict,
-                  *, circles: bool = True) -> list[Path]:
+def write_buddies(
+    plan: OutputPlan, a: torch.Tensor, b: torch.Tensor, result: BuddiesResult, args_info: dict, *, circles: bool = True
+) -> list[Path]:
     """points.csv (spread top k), all_points.csv (every pair by rank), points.json, buddies.png."""
     order = torch.argsort(result.ranks, descending=True)
     top = result.top_k
     data = {
         **args_info,
-        "size_a": list(a.shape[-2:][::-1]), "size_b": list(b.shape[-2:][::-1]),
+        "size_a": list(a.shape[-2:][::-1]),
+        "size_b": list(b.shape[-2:][::-1]),
         "pairs": int(result.points.shape[0]),
-        "levels": [{"layer": lv.layer, "stride": lv.stride, "patch": lv.patch, "regions": len(lv.regions),
-                    "found": lv.found, "kept": int(lv.points.shape[0])} for lv in result.levels],
-        "top_k": [{"xa": p[0], "ya": p[1], "xb": p[2], "yb": p[3], "rank": r}
-                  for p, r in zip(result.points[top].tolist(), result.ranks[top].tolist())],
+        "levels": [
+            {
+                "layer": lv.layer,
+                "stride": lv.stride,
+                "patch": lv.patch,
+                "regions": len(lv.regions),
+                "found": lv.found,
+                "kept": int(lv.points.shape[0]),
+            }
+            for lv in result.levels
+        ],
+        "top_k": [
+            {"xa": p[0], "ya": p[1], "xb": p[2], "yb": p[3], "rank": r}
+            for p, r in zip(result.points[top].tolist(), result.ranks[top].tolist())
+        ],
     }
     return [
         plan.save_text("points.csv", points_csv(result.points[top], result.ranks[top])),
@@ -153,8 +203,14 @@ def write_buddies(plan: OutputPlan, a: torch.Tensor, b: torch.Tensor, result: Bu
 
 
 def _info(args: argparse.Namespace, params: BuddiesParams) -> dict:
-    return {"image_a": str(args.image_a), "image_b": str(args.image_b), "backbone": params.backbone,
-            "search_size": params.size, "gamma": params.gamma, "k": params.k}
+    return {
+        "image_a": str(args.image_a),
+        "image_b": str(args.image_b),
+        "backbone": params.backbone,
+        "search_size": params.size,
+        "gamma": params.gamma,
+        "k": params.k,
+    }
 
 
 # ---------------------------------------------------------------------------------------- commands
@@ -211,8 +267,9 @@ def run_morph(args: argparse.Namespace) -> int:
     return 0
 
 
-def write_morph(plan: OutputPlan, seq: Sequence[torch.Tensor], fps: float, *, mp4: bool = True,
-                folder: str = "") -> list[Path]:
+def write_morph(
+    plan: OutputPlan, seq: Sequence[torch.Tensor], fps: float, *, mp4: bool = True, folder: str = ""
+) -> list[Path]:
     """The frames, the GIF and (if ``mp4``) the MP4 of a morph sequence, under ``folder`` of the plan."""
     written = [plan.save_image(f"{folder}frames/frame_{i:03d}.png", f) for i, f in enumerate(seq)]
     written.append(plan.save_animation(f"{folder}morph.gif", seq, fps))
@@ -228,8 +285,14 @@ def demo(outdir: Path, progress: Progress) -> list[Path]:
     b = load_image(example_path("cat_painting.jpg"), DEMO_SIZE)
     params = replace(BuddiesParams(), size=DEMO_SIZE)
     result = neural_best_buddies(a, b, params, progress=progress)
-    info = {"image_a": "cat.jpg", "image_b": "cat_painting.jpg", "backbone": params.backbone,
-            "search_size": params.size, "gamma": params.gamma, "k": params.k}
+    info = {
+        "image_a": "cat.jpg",
+        "image_b": "cat_painting.jpg",
+        "backbone": params.backbone,
+        "search_size": params.size,
+        "gamma": params.gamma,
+        "k": params.k,
+    }
     seq = None
     if result.points.shape[0] >= 3:
         pts = result.points[select_pairs(result.points, result.ranks, 15)]

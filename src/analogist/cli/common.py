@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..errors import InputError
 from ..features import BACKBONES
@@ -36,15 +36,28 @@ def float_in(lo: float | None = None, hi: float | None = None) -> Callable[[str]
 
 
 def add_size(parser: argparse.ArgumentParser, default: int) -> None:
-    parser.add_argument("--size", type=int_in(MIN_SIZE, MAX_SIZE), default=default,
-                        help=f"longer image side in pixels after resizing ({MIN_SIZE}..{MAX_SIZE}, default {default})")
+    parser.add_argument(
+        "--size",
+        type=int_in(MIN_SIZE, MAX_SIZE),
+        default=default,
+        help=f"longer image side in pixels after resizing ({MIN_SIZE}..{MAX_SIZE}, default {default})",
+    )
 
 
 def add_backbone(parser: argparse.ArgumentParser, default: str) -> None:
-    parser.add_argument("--backbone", default=default, choices=list(BACKBONES), metavar="NAME",
-                        help=f"feature extractor: {', '.join(BACKBONES)} (default {default})")
-    parser.add_argument("--weights", default=None, metavar="PATH",
-                        help="explicit weight file for the backbone (otherwise found automatically)")
+    parser.add_argument(
+        "--backbone",
+        default=default,
+        choices=list(BACKBONES),
+        metavar="NAME",
+        help=f"feature extractor: {', '.join(BACKBONES)} (default {default})",
+    )
+    parser.add_argument(
+        "--weights",
+        default=None,
+        metavar="PATH",
+        help="explicit weight file for the backbone (otherwise found automatically)",
+    )
 
 
 __all__ = ["int_in", "float_in", "add_size", "add_backbone", "check_size", "InputError"]

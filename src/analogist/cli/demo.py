@@ -17,8 +17,12 @@ DEMOS = ("analogy", "buddies", "stylize", "samnet", "appearance", "eval", "featu
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="run every method on the bundled example images")
-    p.add_argument("-o", "--output", default="analogist-demo",
-                   help="folder to create (default analogist-demo; a numbered sibling if it is not empty)")
+    p.add_argument(
+        "-o",
+        "--output",
+        default="analogist-demo",
+        help="folder to create (default analogist-demo; a numbered sibling if it is not empty)",
+    )
     p.add_argument("--only", choices=DEMOS, action="append", help="run only this demo (repeatable)")
     p.set_defaults(func=run)
 

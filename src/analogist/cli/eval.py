@@ -28,33 +28,67 @@ DEFAULT_SIZES = {("nn", "efficientnet-lite0"): 448, ("samnet", "efficientnet-lit
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("eval", help="score a matcher on TSS, PF-PASCAL/PF-WILLOW or SPair-71k",
-                       description="Score a dense matcher on a correspondence benchmark and print the "
-                                   "papers' published figures beside ours.")
-    p.add_argument("--dataset", nargs=2, metavar=("KIND", "PATH"), required=True,
-                   help=f"benchmark kind ({', '.join(DATASETS)}) and its folder (tss, spair) or csv file (pairs-csv)")
-    p.add_argument("--method", required=True, choices=list(MATCHERS), metavar="METHOD",
-                   help="; ".join(f"{s.name}: {s.description}" for s in MATCHERS.values()))
+    p = sub.add_parser(
+        "eval",
+        help="score a matcher on TSS, PF-PASCAL/PF-WILLOW or SPair-71k",
+        description="Score a dense matcher on a correspondence benchmark and print the "
+        "papers' published figures beside ours.",
+    )
+    p.add_argument(
+        "--dataset",
+        nargs=2,
+        metavar=("KIND", "PATH"),
+        required=True,
+        help=f"benchmark kind ({', '.join(DATASETS)}) and its folder (tss, spair) or csv file (pairs-csv)",
+    )
+    p.add_argument(
+        "--method",
+        required=True,
+        choices=list(MATCHERS),
+        metavar="METHOD",
+        help="; ".join(f"{s.name}: {s.description}" for s in MATCHERS.values()),
+    )
     add_backbone(p, "vgg16-hed")
-    p.add_argument("--size", type=int_in(MIN_SIZE, MAX_SIZE), default=None,
-                   help="longer image side for matching (default: 448 for nn and samnet on efficientnet-lite0, "
-                        "224 otherwise)")
+    p.add_argument(
+        "--size",
+        type=int_in(MIN_SIZE, MAX_SIZE),
+        default=None,
+        help="longer image side for matching (default: 448 for nn and samnet on efficientnet-lite0, 224 otherwise)",
+    )
     p.add_argument("--layer", default=None, help="feature layer of the nn method (default: relu4_3 / stage6)")
-    p.add_argument("--iters", type=int_in(1, 100), default=None,
-                   help="recurrent iterations of the samnet method (default 10)")
+    p.add_argument(
+        "--iters", type=int_in(1, 100), default=None, help="recurrent iterations of the samnet method (default 10)"
+    )
     p.add_argument("--alpha", default="0.05,0.1,0.15", help="comma-separated PCK thresholds (default 0.05,0.1,0.15)")
-    p.add_argument("--pck-norm", choices=PCK_NORMS, default=None,
-                   help="PCK threshold relative to the target image (default for pairs-csv) or to the target "
-                        "bounding box (default for spair; for pairs-csv the box of the target keypoints)")
+    p.add_argument(
+        "--pck-norm",
+        choices=PCK_NORMS,
+        default=None,
+        help="PCK threshold relative to the target image (default for pairs-csv) or to the target "
+        "bounding box (default for spair; for pairs-csv the box of the target keypoints)",
+    )
     p.add_argument("--split", default="test", help="SPair-71k annotation split folder (default test)")
-    p.add_argument("--root", default=None, help="folder the pairs-csv image paths are relative to (default: the csv's folder)")
-    p.add_argument("--no-flip", action="store_true",
-                   help="TSS: ignore flip_gt.txt (by default flipped pairs are matched against the mirrored image2)")
+    p.add_argument(
+        "--root", default=None, help="folder the pairs-csv image paths are relative to (default: the csv's folder)"
+    )
+    p.add_argument(
+        "--no-flip",
+        action="store_true",
+        help="TSS: ignore flip_gt.txt (by default flipped pairs are matched against the mirrored image2)",
+    )
     p.add_argument("--limit", type=int_in(1, None), default=None, help="evaluate only the first N pairs")
-    p.add_argument("--workers", type=int_in(1, 64), default=1,
-                   help="pairs evaluated in parallel: local processes, or Ray tasks with --engine ray (default 1)")
-    p.add_argument("--engine", choices=ENGINES, default="local",
-                   help="local: this machine; ray: a Ray cluster, the path analogist batch uses (needs the 'batch' extra)")
+    p.add_argument(
+        "--workers",
+        type=int_in(1, 64),
+        default=1,
+        help="pairs evaluated in parallel: local processes, or Ray tasks with --engine ray (default 1)",
+    )
+    p.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="local",
+        help="local: this machine; ray: a Ray cluster, the path analogist batch uses (needs the 'batch' extra)",
+    )
     p.add_argument("--address", default=None, help="Ray cluster address (default: start a local one)")
     p.add_argument("--json", default=None, metavar="OUT", help="also write the results as JSON")
     p.set_defaults(func=run)
@@ -78,11 +112,16 @@ def format_table(report: Report) -> str:
     """The text table ``analogist eval`` prints (also what the README shows)."""
     c = report.config
     n_done = len(report.pairs) - len(report.skipped)
-    title = {"tss": "TSS flow accuracy (error <= 5 px at 100 px, both directions)",
-             "pairs-csv": f"PCK ({c.pck_norm} normalisation)", "spair": f"SPair-71k PCK ({c.pck_norm} normalisation)"}
-    lines = [f"{title[report.dataset]}: method {c.method}, backbone {c.backbone}, size {c.size or 'original'} px, "
-             f"{n_done} pairs ({len(report.skipped)} skipped), {report.seconds_per_pair:.2f} s/pair (median), "
-             f"peak memory {report.peak_rss_mib:.0f} MiB, {report.workers} worker(s)"]
+    title = {
+        "tss": "TSS flow accuracy (error <= 5 px at 100 px, both directions)",
+        "pairs-csv": f"PCK ({c.pck_norm} normalisation)",
+        "spair": f"SPair-71k PCK ({c.pck_norm} normalisation)",
+    }
+    lines = [
+        f"{title[report.dataset]}: method {c.method}, backbone {c.backbone}, size {c.size or 'original'} px, "
+        f"{n_done} pairs ({len(report.skipped)} skipped), {report.seconds_per_pair:.2f} s/pair (median), "
+        f"peak memory {report.peak_rss_mib:.0f} MiB, {report.workers} worker(s)"
+    ]
     published = PUBLISHED.get(report.dataset, {})
     papers_subsets = [g for g in report.groups if g != "mean" and any(g in v for v in published.values())]
     if not papers_subsets:
@@ -99,7 +138,9 @@ def format_table(report: Report) -> str:
         rows.append(row)
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     for r in rows:
-        lines.append("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(r, widths))))
+        lines.append(
+            "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(r, widths)))
+        )
     if published:
         lines.append("(paper figures: the full 400 TSS pairs; ours: the pairs above)")
     return "\n".join(lines)
@@ -135,18 +176,24 @@ def run(args: argparse.Namespace) -> int:
     # the pairs' own files count as inputs too: --json may not land on any of them
     plan = OutputPlan.file(args.json, [path, *(f for p in pairs for f in p.files())]) if args.json else None
     config = EvalConfig(
-        method=args.method, backbone=backbone, size=args.size or DEFAULT_SIZES.get((args.method, backbone), DEFAULT_SIZE),
-        options=tuple(sorted(options.items())), alphas=alphas,
-        pck_norm=args.pck_norm or ("bbox" if kind == "spair" else "image"), use_flip=not args.no_flip,
+        method=args.method,
+        backbone=backbone,
+        size=args.size or DEFAULT_SIZES.get((args.method, backbone), DEFAULT_SIZE),
+        options=tuple(sorted(options.items())),
+        alphas=alphas,
+        pck_norm=args.pck_norm or ("bbox" if kind == "spair" else "image"),
+        use_flip=not args.no_flip,
     )
     if args.address is not None and args.engine != "ray":
         raise InputError("--address applies to --engine ray only")
-    report = evaluate(kind, pairs, config, workers=args.workers, engine=args.engine, address=args.address,
-                      progress=terminal)
+    report = evaluate(
+        kind, pairs, config, workers=args.workers, engine=args.engine, address=args.address, progress=terminal
+    )
     if len(report.skipped) == len(report.pairs):
         first = report.skipped[0]
-        raise InputError(f"no pair of {path} could be evaluated (all {len(report.pairs)} skipped; "
-                         f"{first.name}: {first.skipped})")
+        raise InputError(
+            f"no pair of {path} could be evaluated (all {len(report.pairs)} skipped; {first.name}: {first.skipped})"
+        )
     for p in report.skipped:
         log.warning("skipped %s: %s", p.name, p.skipped)
     print(format_table(report))
@@ -192,10 +239,15 @@ def write_synthetic_tss(plan: OutputPlan, folder: str = DEMO_PAIR, size: int = 2
     flow1[:, (x2 < 0) | (x2 > w - 1) | (y2 < 0) | (y2 > h - 1)] = 1e10
     flow2[:, (x1 < 0) | (x1 > w - 1) | (y1 < 0) | (y1 > h - 1)] = 1e10
     mask = np.full((h, w, 3), 255, np.uint8)
-    return [plan.save_image(folder + "image1.png", img1), plan.save_image(folder + "image2.png", img2),
-            plan.write_flo(folder + "flow1.flo", flow1), plan.write_flo(folder + "flow2.flo", flow2),
-            plan.save_image(folder + "mask1.png", mask), plan.save_image(folder + "mask2.png", mask),
-            plan.save_text(folder + "flip_gt.txt", "0\n")]
+    return [
+        plan.save_image(folder + "image1.png", img1),
+        plan.save_image(folder + "image2.png", img2),
+        plan.write_flo(folder + "flow1.flo", flow1),
+        plan.write_flo(folder + "flow2.flo", flow2),
+        plan.save_image(folder + "mask1.png", mask),
+        plan.save_image(folder + "mask2.png", mask),
+        plan.save_text(folder + "flip_gt.txt", "0\n"),
+    ]
 
 
 def demo(outdir: Path, progress) -> list[Path]:
@@ -226,7 +278,9 @@ def demo(outdir: Path, progress) -> list[Path]:
             a, b = data.image1, data.image2
             small_a, small_b = resize_longer(a, size), resize_longer(b, size)
             flow = get_matcher("nn").fn(small_a, small_b, backbone=backbone)
-            flow = flow_to_size(flow, tuple(a.shape[-2:]), (b.shape[-1] / small_b.shape[-1], b.shape[-2] / small_b.shape[-2]))
+            flow = flow_to_size(
+                flow, tuple(a.shape[-2:]), (b.shape[-1] / small_b.shape[-1], b.shape[-2] / small_b.shape[-2])
+            )
             written.append(plan.save_image(f"flow_nn_{backbone}.png", flow_to_color(flow, top)))
             written.append(plan.write_json(f"results_nn_{backbone}.json", report.to_dict()))
         written.append(plan.save_text("results.txt", "\n\n".join(tables) + "\n"))

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import torch.nn.functional as F
 
+from ..data import example_path
 from ..features import get_backbone
 from ..features.visualize import pca_rgb
-from ..data import example_path
 from ..io import load_image
 from ..outputs import OutputPlan
 from ..progress import Progress
@@ -19,7 +19,11 @@ from .common import add_backbone, add_size
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("features", help="visualise one feature map of an image (PCA to RGB)")
     p.add_argument("image", help="input image")
-    p.add_argument("--layer", default=None, help="layer name, e.g. relu3_1 or stage3 (default: the backbone's deepest default layer)")
+    p.add_argument(
+        "--layer",
+        default=None,
+        help="layer name, e.g. relu3_1 or stage3 (default: the backbone's deepest default layer)",
+    )
     p.add_argument("-o", "--output", required=True, help="output picture (.png/.jpg)")
     p.add_argument("--upsample", action="store_true", help="resize the picture to the image size")
     add_size(p, 448)
@@ -45,7 +49,9 @@ def demo(outdir: Path, progress: Progress) -> list[Path]:
     layers = [("vgg16-hed", "relu3_1"), ("vgg16-hed", "relu4_1"), ("efficientnet-lite0", "stage4")]
     plan = OutputPlan.folder(outdir, ["cat.png", *(f"{name}_{layer}.png" for name, layer in layers)])
     image = load_image(example_path("cat.jpg"), 256)
-    pictures = {f"{name}_{layer}.png": pca_rgb(get_backbone(name).extract(image, [layer])[layer])
-                for name, layer in progress(layers, desc="features")}
+    pictures = {
+        f"{name}_{layer}.png": pca_rgb(get_backbone(name).extract(image, [layer])[layer])
+        for name, layer in progress(layers, desc="features")
+    }
     with plan:
         return [plan.save_image("cat.png", image)] + [plan.save_image(n, p) for n, p in pictures.items()]

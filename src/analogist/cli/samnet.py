@@ -29,32 +29,60 @@ from .common import add_backbone, add_size, int_in
 
 DEMO_SIZE = 224
 #: Files ``samnet`` always writes; ``mask.png`` joins them with ``--mask``.
-OUTPUTS = ("flow.flo", "flow.png", "affine.png", "stylised.png", "warped.png", "confidence.png",
-           "iterations.png", "report.json")
+OUTPUTS = (
+    "flow.flo",
+    "flow.png",
+    "affine.png",
+    "stylised.png",
+    "warped.png",
+    "confidence.png",
+    "iterations.png",
+    "report.json",
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("samnet", help="SAM-Net: dense matching through local affine fields + attribute transfer",
-                       description="Semantic Attribute Matching Networks (Kim et al. 2019): matches SOURCE to "
-                                   "TARGET through a dense field of local affine transforms while transferring "
-                                   "TARGET's attributes onto SOURCE, each helping the other.")
+    p = sub.add_parser(
+        "samnet",
+        help="SAM-Net: dense matching through local affine fields + attribute transfer",
+        description="Semantic Attribute Matching Networks (Kim et al. 2019): matches SOURCE to "
+        "TARGET through a dense field of local affine transforms while transferring "
+        "TARGET's attributes onto SOURCE, each helping the other.",
+    )
     p.add_argument("source", help="source image (keeps its structure)")
     p.add_argument("target", help="target image (gives its attributes)")
     p.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder")
-    p.add_argument("--iters", type=int_in(1, 100), default=SAMNetParams.iters,
-                   help=f"recurrent iterations (default {SAMNetParams.iters})")
-    p.add_argument("--form", choices=FORMS, default="auto",
-                   help="training-free (least squares + feature inversion), learned (trained networks) or "
-                        "auto (the better one; default)")
+    p.add_argument(
+        "--iters",
+        type=int_in(1, 100),
+        default=SAMNetParams.iters,
+        help=f"recurrent iterations (default {SAMNetParams.iters})",
+    )
+    p.add_argument(
+        "--form",
+        choices=FORMS,
+        default="auto",
+        help="training-free (least squares + feature inversion), learned (trained networks) or "
+        "auto (the better one; default)",
+    )
     add_size(p, 448)
     add_backbone(p, SAMNetParams.backbone)
-    p.add_argument("--layer", default=None, help="feature layer matched (default: stage5 for efficientnet-lite0, "
-                                                  "relu4_1 for VGG)")
-    p.add_argument("--checkpoint", default=None, metavar="PATH",
-                   help="weights of the learned form (otherwise $ANALOGIST_SAMNET_CHECKPOINT, "
-                        "$ANALOGIST_WEIGHTS_DIR/samnet.pt, then the bundled file)")
-    p.add_argument("--mask", default=None, metavar="TARGET_MASK",
-                   help="label image of TARGET to warp onto SOURCE (labels are kept, never blended) -> mask.png")
+    p.add_argument(
+        "--layer", default=None, help="feature layer matched (default: stage5 for efficientnet-lite0, relu4_1 for VGG)"
+    )
+    p.add_argument(
+        "--checkpoint",
+        default=None,
+        metavar="PATH",
+        help="weights of the learned form (otherwise $ANALOGIST_SAMNET_CHECKPOINT, "
+        "$ANALOGIST_WEIGHTS_DIR/samnet.pt, then the bundled file)",
+    )
+    p.add_argument(
+        "--mask",
+        default=None,
+        metavar="TARGET_MASK",
+        help="label image of TARGET to warp onto SOURCE (labels are kept, never blended) -> mask.png",
+    )
     p.set_defaults(func=run)
 
 
@@ -103,8 +131,9 @@ def iteration_strip(result: SAMNetResult, target: torch.Tensor) -> np.ndarray:
     """One column per iteration: stylised source (top) and target warped by that iteration's flow."""
     from ..synthesis.warp import backward_warp
 
-    cols = [np.concatenate([to_uint8(it.stylised), to_uint8(backward_warp(target, it.flow))], 0)
-            for it in result.iterations]
+    cols = [
+        np.concatenate([to_uint8(it.stylised), to_uint8(backward_warp(target, it.flow))], 0) for it in result.iterations
+    ]
     gap = np.full((cols[0].shape[0], 4, 3), 255, np.uint8)
     return np.concatenate([c for col in cols for c in (col, gap)][:-1], 1)
 
@@ -113,14 +142,25 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def write_outputs(plan: OutputPlan, source: torch.Tensor, target: torch.Tensor, result: SAMNetResult,
-                  params: SAMNetParams, extra: dict | None = None, mask: Image.Image | None = None) -> list[Path]:
+def write_outputs(
+    plan: OutputPlan,
+    source: torch.Tensor,
+    target: torch.Tensor,
+    result: SAMNetResult,
+    params: SAMNetParams,
+    extra: dict | None = None,
+    mask: Image.Image | None = None,
+) -> list[Path]:
     """Write every file of :data:`OUTPUTS` (and ``mask.png`` given a label image) through ``plan``."""
-    paths = [plan.write_flo("flow.flo", result.flow), plan.save_image("flow.png", flow_to_color(result.flow)),
-             plan.save_image("affine.png", affine_picture(target, result)),
-             plan.save_image("stylised.png", result.stylised), plan.save_image("warped.png", result.warped),
-             plan.save_image("confidence.png", result.confidence[..., None].expand(-1, -1, 3).numpy()),
-             plan.save_image("iterations.png", iteration_strip(result, target))]
+    paths = [
+        plan.write_flo("flow.flo", result.flow),
+        plan.save_image("flow.png", flow_to_color(result.flow)),
+        plan.save_image("affine.png", affine_picture(target, result)),
+        plan.save_image("stylised.png", result.stylised),
+        plan.save_image("warped.png", result.warped),
+        plan.save_image("confidence.png", result.confidence[..., None].expand(-1, -1, 3).numpy()),
+        plan.save_image("iterations.png", iteration_strip(result, target)),
+    ]
     if mask is not None:
         out = warp_labels(mask, result.flow)
         path = plan.path("mask.png")
@@ -129,9 +169,17 @@ def write_outputs(plan: OutputPlan, source: torch.Tensor, target: torch.Tensor, 
         with atomic_path(path) as tmp:
             out.save(tmp, format="PNG")
         paths.append(path)
-    report = {"method": "sam-net", "form": result.form, "params": asdict(params), "size_source": list(source.shape[-2:]),
-              "size_target": list(target.shape[-2:]), "timings_s": {k: round(v, 3) for k, v in result.timings.items()},
-              "peak_memory_mb": round(_peak_mb(), 1), "threads": torch.get_num_threads(), **(extra or {})}
+    report = {
+        "method": "sam-net",
+        "form": result.form,
+        "params": asdict(params),
+        "size_source": list(source.shape[-2:]),
+        "size_target": list(target.shape[-2:]),
+        "timings_s": {k: round(v, 3) for k, v in result.timings.items()},
+        "peak_memory_mb": round(_peak_mb(), 1),
+        "threads": torch.get_num_threads(),
+        **(extra or {}),
+    }
     paths.append(plan.write_json("report.json", report))
     return paths
 
@@ -142,9 +190,16 @@ def run(args: argparse.Namespace) -> int:
     mask = read_labels(args.mask, tuple(target.shape[-2:])) if args.mask else None
     names = OUTPUTS + (("mask.png",) if mask is not None else ())
     plan = OutputPlan.folder(args.output, names, [args.source, args.target] + ([args.mask] if args.mask else []))
-    params = SAMNetParams(iters=args.iters, form=args.form, backbone=args.backbone,
-                          layer=args.layer or default_layer(args.backbone), weights=args.weights, size=None,
-                          keep_iterations=True, checkpoint=args.checkpoint)
+    params = SAMNetParams(
+        iters=args.iters,
+        form=args.form,
+        backbone=args.backbone,
+        layer=args.layer or default_layer(args.backbone),
+        weights=args.weights,
+        size=None,
+        keep_iterations=True,
+        checkpoint=args.checkpoint,
+    )
     result = sam_net(source, target, params, progress=terminal)
     inputs = [str(args.source), str(args.target)] + ([str(args.mask)] if args.mask else [])
     with plan:

@@ -23,36 +23,71 @@ log = logging.getLogger("analogist")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("stylize", help="render a content image in the style of another (Neural Neighbor Style Transfer)")
+    p = sub.add_parser(
+        "stylize", help="render a content image in the style of another (Neural Neighbor Style Transfer)"
+    )
     p.add_argument("content", help="content image")
     p.add_argument("style", help="style image (resized to the same longer side)")
     p.add_argument("-o", "--output", required=True, help="output picture (.png/.jpg)")
     add_size(p, 512)
-    p.add_argument("--preset", choices=list(PRESETS), default="paper",
-                   help="paper: the paper's settings (200 steps per scale); fast: fewer steps, a few times quicker; "
-                        "decoder: NNST-D, a trained feed-forward decoder (falls back to fast where no checkpoint is found)")
-    p.add_argument("--decoder", default=None, metavar="CKPT",
-                   help="NNST-D decoder checkpoint (implies --preset decoder; default: looked up, see README)")
-    p.add_argument("--alpha", type=float_in(0.0, 1.0), default=None,
-                   help="stylisation level: weight of the previous output in each scale's query (default 0.25)")
-    p.add_argument("--steps", type=int_in(0, 10000), default=None,
-                   help="Adam steps per scale and in the final splitting phase (default: the preset's)")
+    p.add_argument(
+        "--preset",
+        choices=list(PRESETS),
+        default="paper",
+        help="paper: the paper's settings (200 steps per scale); fast: fewer steps, a few times quicker; "
+        "decoder: NNST-D, a trained feed-forward decoder (falls back to fast where no checkpoint is found)",
+    )
+    p.add_argument(
+        "--decoder",
+        default=None,
+        metavar="CKPT",
+        help="NNST-D decoder checkpoint (implies --preset decoder; default: looked up, see README)",
+    )
+    p.add_argument(
+        "--alpha",
+        type=float_in(0.0, 1.0),
+        default=None,
+        help="stylisation level: weight of the previous output in each scale's query (default 0.25)",
+    )
+    p.add_argument(
+        "--steps",
+        type=int_in(0, 10000),
+        default=None,
+        help="Adam steps per scale and in the final splitting phase (default: the preset's)",
+    )
     p.add_argument("--no-color", dest="color", action="store_false", help="skip the colour post-processing")
-    p.add_argument("--no-rotations", dest="rotations", action="store_false",
-                   help="do not add the style's 90/180/270 degree rotations as samples")
-    p.add_argument("--content-guide", default=None, metavar="IMAGE",
-                   help="label image of the content (regions of one colour take style from the same colour)")
+    p.add_argument(
+        "--no-rotations",
+        dest="rotations",
+        action="store_false",
+        help="do not add the style's 90/180/270 degree rotations as samples",
+    )
+    p.add_argument(
+        "--content-guide",
+        default=None,
+        metavar="IMAGE",
+        help="label image of the content (regions of one colour take style from the same colour)",
+    )
     p.add_argument("--style-guide", default=None, metavar="IMAGE", help="label image of the style")
     p.add_argument("--seed", type=int_in(0, 2**31 - 1), default=0, help="random seed (default 0)")
-    p.add_argument("--backbone", choices=BACKBONES, default="vgg16-hed",
-                   help="VGG16 weights: vgg16-hed (offline, default) or vgg16 (ImageNet, if present)")
+    p.add_argument(
+        "--backbone",
+        choices=BACKBONES,
+        default="vgg16-hed",
+        help="VGG16 weights: vgg16-hed (offline, default) or vgg16 (ImageNet, if present)",
+    )
     p.add_argument("--weights", default=None, metavar="PATH", help="explicit weight file for the backbone")
     p.set_defaults(func=run)
 
 
 def params_from_args(args: argparse.Namespace) -> StylizeParams:
-    overrides: dict[str, object] = {"color": args.color, "rotations": args.rotations, "seed": args.seed,
-                                    "backbone": args.backbone, "weights": args.weights}
+    overrides: dict[str, object] = {
+        "color": args.color,
+        "rotations": args.rotations,
+        "seed": args.seed,
+        "backbone": args.backbone,
+        "weights": args.weights,
+    }
     if args.alpha is not None:
         overrides["alpha"] = args.alpha
     if args.steps is not None:
@@ -60,8 +95,10 @@ def params_from_args(args: argparse.Namespace) -> StylizeParams:
     if args.decoder or args.preset == "decoder":
         found = find_decoder(args.decoder)
         if found is None:
-            log.warning("no NNST-D decoder checkpoint found (train one with `analogist train nnst-d`): "
-                        "using --preset fast instead")
+            log.warning(
+                "no NNST-D decoder checkpoint found (train one with `analogist train nnst-d`): "
+                "using --preset fast instead"
+            )
             return preset("fast", **overrides)
         return preset("decoder", decoder=str(found), **{k: v for k, v in overrides.items() if "steps" not in k})
     return preset(args.preset, **overrides)
@@ -78,10 +115,8 @@ def run(args: argparse.Namespace) -> int:
     guides = {}
     if args.content_guide:
         # label maps must line up with their images whatever their own resolution
-        guides["content_guide"] = F.interpolate(
-            load_image(args.content_guide), size=content.shape[-2:], mode="nearest")
-        guides["style_guide"] = F.interpolate(
-            load_image(args.style_guide), size=style.shape[-2:], mode="nearest")
+        guides["content_guide"] = F.interpolate(load_image(args.content_guide), size=content.shape[-2:], mode="nearest")
+        guides["style_guide"] = F.interpolate(load_image(args.style_guide), size=style.shape[-2:], mode="nearest")
     result = stylize(content, style, params, progress=terminal, **guides)
     with plan:
         plan.save_image(None, result)
@@ -103,7 +138,10 @@ def demo(outdir: Path, progress: Progress) -> list[Path]:
     style_row = F.interpolate(style, size=content.shape[-2:], mode="bilinear", align_corners=False, antialias=True)
     sheet = torch.cat([content, style_row, *results], dim=3)
     with plan:
-        written = [plan.save_image("astronaut_swirls.png", results[0]), plan.save_image("content_style_result.png", sheet)]
+        written = [
+            plan.save_image("astronaut_swirls.png", results[0]),
+            plan.save_image("content_style_result.png", sheet),
+        ]
         if decoder:
             written.append(plan.save_image("astronaut_swirls_decoder.png", results[1]))
         return written

@@ -13,8 +13,8 @@ import argparse
 import importlib
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import torch
 
@@ -25,8 +25,11 @@ from ..training import DEVICES, TrainConfig, TrainTask, fit
 from .common import int_in
 
 #: ``(module, function)``: each function adds one ``analogist train`` subparser. Add yours here.
-HOOKS: tuple[tuple[str, str], ...] = ((".train_nnst_d", "register_nnst_d"), (".train_coat", "register_coat"),
-                                       (".train_samnet", "register_samnet"))
+HOOKS: tuple[tuple[str, str], ...] = (
+    (".train_nnst_d", "register_nnst_d"),
+    (".train_coat", "register_coat"),
+    (".train_samnet", "register_samnet"),
+)
 
 EXIT_INTERRUPTED = 130
 
@@ -46,19 +49,42 @@ def _no_method(parser: argparse.ArgumentParser) -> int:
 
 def add_training_args(p: argparse.ArgumentParser, *, steps: int, checkpoint_every: int = 100) -> None:
     """The options every ``analogist train`` method shares."""
-    p.add_argument("--out", required=True, metavar="CKPT",
-                   help="checkpoint file to write; if it exists, training resumes from it")
-    p.add_argument("--steps", type=int_in(0, 10**8), default=steps,
-                   help=f"total optimisation steps to reach (default {steps}); a resumed run continues up to it")
+    p.add_argument(
+        "--out", required=True, metavar="CKPT", help="checkpoint file to write; if it exists, training resumes from it"
+    )
+    p.add_argument(
+        "--steps",
+        type=int_in(0, 10**8),
+        default=steps,
+        help=f"total optimisation steps to reach (default {steps}); a resumed run continues up to it",
+    )
     p.add_argument("--seed", type=int_in(0, 2**31 - 1), default=0, help="random seed (default 0)")
-    p.add_argument("--device", default="auto", metavar="|".join(DEVICES),
-                   help="where to train: auto (a GPU where present), cpu or cuda (default auto)")
-    p.add_argument("--checkpoint-every", type=int_in(1, 10**8), default=checkpoint_every, metavar="N",
-                   help=f"save the checkpoint every N steps (default {checkpoint_every}); Ctrl-C saves it too")
-    p.add_argument("--threads", type=int_in(1, 1024), default=None,
-                   help="CPU threads torch may use (default: all; use 1 on a shared machine)")
-    p.add_argument("--log-every", type=int_in(1, 10**8), default=50, metavar="N",
-                   help="print one line of losses every N steps when stderr is not a terminal (default 50)")
+    p.add_argument(
+        "--device",
+        default="auto",
+        metavar="|".join(DEVICES),
+        help="where to train: auto (a GPU where present), cpu or cuda (default auto)",
+    )
+    p.add_argument(
+        "--checkpoint-every",
+        type=int_in(1, 10**8),
+        default=checkpoint_every,
+        metavar="N",
+        help=f"save the checkpoint every N steps (default {checkpoint_every}); Ctrl-C saves it too",
+    )
+    p.add_argument(
+        "--threads",
+        type=int_in(1, 1024),
+        default=None,
+        help="CPU threads torch may use (default: all; use 1 on a shared machine)",
+    )
+    p.add_argument(
+        "--log-every",
+        type=int_in(1, 10**8),
+        default=50,
+        metavar="N",
+        help="print one line of losses every N steps when stderr is not a terminal (default 50)",
+    )
 
 
 def run_task(task: TrainTask, args: argparse.Namespace, inputs: Sequence[str | Path] = ()) -> int:
@@ -69,8 +95,9 @@ def run_task(task: TrainTask, args: argparse.Namespace, inputs: Sequence[str | P
     out = OutputPlan.file(args.out, inputs=list(inputs)).path(None)
     if args.threads:
         torch.set_num_threads(args.threads)
-    cfg = TrainConfig(steps=args.steps, seed=args.seed, device=args.device,
-                      checkpoint_every=args.checkpoint_every, out=out)
+    cfg = TrainConfig(
+        steps=args.steps, seed=args.seed, device=args.device, checkpoint_every=args.checkpoint_every, out=out
+    )
     start = time.perf_counter()
     piped = not sys.stderr.isatty()
 
@@ -89,8 +116,10 @@ def run_task(task: TrainTask, args: argparse.Namespace, inputs: Sequence[str | P
         print(f"{out} already has {state.resumed_from} steps (asked for {cfg.steps}): nothing to do")
         return 0
     p = state.provenance
-    print(f"trained {task.name}: steps {state.resumed_from} -> {state.step} on {p['device']} in "
-          f"{time.perf_counter() - start:.1f} s ({p['wall_seconds']:.0f} s in all); checkpoint {out}")
+    print(
+        f"trained {task.name}: steps {state.resumed_from} -> {state.step} on {p['device']} in "
+        f"{time.perf_counter() - start:.1f} s ({p['wall_seconds']:.0f} s in all); checkpoint {out}"
+    )
     return 0
 
 

@@ -10,13 +10,20 @@ from .train import add_training_args, run_task
 
 
 def register_coat(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("coat", help="COAT's matcher and decoder (correspondence-driven appearance transfer)",
-                       description="Train COAT's learned form on images of one object class (faces, cars, ...): "
-                                   "reconstruction, regulariser and correspondence contrastive losses on "
-                                   "synthetic warps of each image. Resumes from --out.")
+    p = sub.add_parser(
+        "coat",
+        help="COAT's matcher and decoder (correspondence-driven appearance transfer)",
+        description="Train COAT's learned form on images of one object class (faces, cars, ...): "
+        "reconstruction, regulariser and correspondence contrastive losses on "
+        "synthetic warps of each image. Resumes from --out.",
+    )
     p.add_argument("--images", required=True, metavar="DIR", help="folder of training images (searched recursively)")
-    p.add_argument("--size", type=int_in(32, 1024), default=COATTrainSettings.size,
-                   help=f"side of the training crops, a multiple of 8 (default {COATTrainSettings.size})")
+    p.add_argument(
+        "--size",
+        type=int_in(32, 1024),
+        default=COATTrainSettings.size,
+        help=f"side of the training crops, a multiple of 8 (default {COATTrainSettings.size})",
+    )
     p.add_argument("--batch", type=int_in(1, 256), default=COATTrainSettings.batch, help="images per step")
     p.add_argument("--lr", type=float_in(1e-7, 1.0), default=COATTrainSettings.lr, help="Adam learning rate")
     p.add_argument("--weights", default=None, metavar="PATH", help="explicit weight file for the VGG16 backbone")

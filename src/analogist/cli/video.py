@@ -24,15 +24,27 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("input", help="video file (.mp4, .mov, .webm, ...) or a folder of frame images")
     p.add_argument("style", help="style image (resized to the frames' longer side)")
     p.add_argument("-o", "--output", required=True, help="output video (.mp4)")
-    p.add_argument("--keyframes", default="auto", metavar="auto|N|I,J,...",
-                   help="auto (where the content changes most), a number of evenly spread keyframes, "
-                        "or frame numbers from 0 like 0,30,60 (one frame: 12,) (default auto)")
-    p.add_argument("--preset", default="fast", metavar="NAME",
-                   help=f"NNST preset of the keyframes: {', '.join(PRESETS)} (default fast)")
+    p.add_argument(
+        "--keyframes",
+        default="auto",
+        metavar="auto|N|I,J,...",
+        help="auto (where the content changes most), a number of evenly spread keyframes, "
+        "or frame numbers from 0 like 0,30,60 (one frame: 12,) (default auto)",
+    )
+    p.add_argument(
+        "--preset",
+        default="fast",
+        metavar="NAME",
+        help=f"NNST preset of the keyframes: {', '.join(PRESETS)} (default fast)",
+    )
     add_size(p, 512)
     p.add_argument("--frames-dir", default=None, metavar="DIR", help="also write every output frame as a PNG into DIR")
-    p.add_argument("--fps", type=float_in(0.1, 1000.0), default=None,
-                   help=f"frame rate of a folder of frames (default {FOLDER_FPS:g}); a video keeps its own")
+    p.add_argument(
+        "--fps",
+        type=float_in(0.1, 1000.0),
+        default=None,
+        help=f"frame rate of a folder of frames (default {FOLDER_FPS:g}); a video keeps its own",
+    )
     p.add_argument("--seed", type=int_in(0, 2**31 - 1), default=0, help="random seed (default 0)")
     p.set_defaults(func=run)
 
@@ -41,8 +53,9 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if out.suffix.lower() != ".mp4":
         raise InputError(f"the output must be an .mp4 file, got {out.name}")
-    params = VideoParams(keyframes=parse_keyframes(args.keyframes), nnst=preset(args.preset, seed=args.seed),
-                         size=args.size)
+    params = VideoParams(
+        keyframes=parse_keyframes(args.keyframes), nnst=preset(args.preset, seed=args.seed), size=args.size
+    )
     source = open_video(args.input, args.fps)
     style = load_image(args.style, args.size)
     count = source.count()
@@ -52,9 +65,13 @@ def run(args: argparse.Namespace) -> int:
     frames_plan = OutputPlan.folder(args.frames_dir, names, inputs) if args.frames_dir else None
     if source.has_audio:
         log.info("%s has an audio track: it is dropped, the output is video only", Path(args.input).name)
-    with plan, frames_plan or contextlib.nullcontext(), atomic_path(plan.path(None)) as tmp, \
-            Mp4Writer(tmp, source.fps) as writer, \
-            contextlib.closing(stylize_video(source, style, params, progress=terminal)) as frames:
+    with (
+        plan,
+        frames_plan or contextlib.nullcontext(),
+        atomic_path(plan.path(None)) as tmp,
+        Mp4Writer(tmp, source.fps) as writer,
+        contextlib.closing(stylize_video(source, style, params, progress=terminal)) as frames,
+    ):
         for i, frame in enumerate(frames):
             if i >= count:
                 raise InputError(f"{args.input} yielded more frames on a second reading than on the first")

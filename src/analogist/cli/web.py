@@ -14,14 +14,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("web", help="serve the web app on this machine (needs the 'web' extra: Flask)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int_in(1, 65535), default=8000, help="port (default 8000)")
-    p.add_argument("--work-dir", default=None,
-                   help="folder for uploads and results, kept after shutdown (default: a new temporary folder, "
-                        "removed on shutdown)")
+    p.add_argument(
+        "--work-dir",
+        default=None,
+        help="folder for uploads and results, kept after shutdown (default: a new temporary folder, "
+        "removed on shutdown)",
+    )
     p.add_argument("--max-upload-mb", type=int_in(1, 1000), default=20, help="largest upload in MB (default 20)")
-    p.add_argument("--max-megapixels", type=int_in(1, 120), default=40,
-                   help="largest uploaded image in megapixels (default 40)")
-    p.add_argument("--per-user", type=int_in(1, 100), default=3,
-                   help="jobs one browser may have waiting or running at once (default 3)")
+    p.add_argument(
+        "--max-megapixels", type=int_in(1, 120), default=40, help="largest uploaded image in megapixels (default 40)"
+    )
+    p.add_argument(
+        "--per-user",
+        type=int_in(1, 100),
+        default=3,
+        help="jobs one browser may have waiting or running at once (default 3)",
+    )
     p.set_defaults(func=run)
 
 
@@ -35,8 +43,9 @@ def run(args: argparse.Namespace) -> int:
     if args.work_dir is not None:
         OutputPlan.folder(args.work_dir, [])  # a file, a read-only or impossible place: one line, before serving
     _check_port(args.host, args.port)
-    app = create_app(args.work_dir, max_upload_mb=args.max_upload_mb, max_megapixels=args.max_megapixels,
-                     per_owner=args.per_user)
+    app = create_app(
+        args.work_dir, max_upload_mb=args.max_upload_mb, max_megapixels=args.max_megapixels, per_owner=args.per_user
+    )
     print(f"analogist web app on http://{args.host}:{args.port}/  (Ctrl-C stops it)", flush=True)
     try:
         run_simple(args.host, args.port, app, threaded=True)

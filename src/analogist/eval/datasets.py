@@ -38,12 +38,31 @@ TSS_SUBSETS = ("FG3DCar", "JODS", "PASCAL")
 
 #: PF-PASCAL numbers its classes 1..20 in the PASCAL VOC order.
 PASCAL_CLASSES = (
-    "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow", "diningtable",
-    "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor",
+    "aeroplane",
+    "bicycle",
+    "bird",
+    "boat",
+    "bottle",
+    "bus",
+    "car",
+    "cat",
+    "chair",
+    "cow",
+    "diningtable",
+    "dog",
+    "horse",
+    "motorbike",
+    "person",
+    "pottedplant",
+    "sheep",
+    "sofa",
+    "train",
+    "tvmonitor",
 )
 
 
 # ------------------------------------------------------------------------------------------------ TSS
+
 
 @dataclass(frozen=True)
 class TSSPair:
@@ -104,6 +123,7 @@ def tss_pairs(root: str | Path) -> list[TSSPair]:
     root = Path(root)
     if not root.is_dir():
         raise InputError(f"TSS folder {root} does not exist")
+
     def holds_pairs(folder: Path) -> bool:
         return any((d / "image1.png").is_file() for d in folder.iterdir() if d.is_dir())
 
@@ -113,18 +133,28 @@ def tss_pairs(root: str | Path) -> list[TSSPair]:
     if not subsets and holds_pairs(root):
         subsets = [root]
     if not subsets:
-        raise InputError(f"{root} is not a TSS folder: expected subfolders {', '.join(TSS_SUBSETS)} "
-                         "holding pair folders with image1.png, image2.png, flow1.flo, ...")
+        raise InputError(
+            f"{root} is not a TSS folder: expected subfolders {', '.join(TSS_SUBSETS)} "
+            "holding pair folders with image1.png, image2.png, flow1.flo, ..."
+        )
     pairs = []
     for sub in subsets:
         for d in sorted(p for p in sub.iterdir() if p.is_dir()):
             corr = d / "corr.txt"
-            pairs.append(TSSPair(
-                name=f"{sub.name}/{d.name}", subset=sub.name,
-                image1=d / "image1.png", image2=d / "image2.png", flow1=d / "flow1.flo", flow2=d / "flow2.flo",
-                mask1=d / "mask1.png", mask2=d / "mask2.png", corr=corr if corr.is_file() else None,
-                flip=_read_flip(d / "flip_gt.txt"),
-            ))
+            pairs.append(
+                TSSPair(
+                    name=f"{sub.name}/{d.name}",
+                    subset=sub.name,
+                    image1=d / "image1.png",
+                    image2=d / "image2.png",
+                    flow1=d / "flow1.flo",
+                    flow2=d / "flow2.flo",
+                    mask1=d / "mask1.png",
+                    mask2=d / "mask2.png",
+                    corr=corr if corr.is_file() else None,
+                    flip=_read_flip(d / "flip_gt.txt"),
+                )
+            )
     return pairs
 
 
@@ -146,7 +176,9 @@ def load_tss_pair(pair: TSSPair) -> TSSData:
     mask1, mask2 = read_mask(pair.mask1), read_mask(pair.mask2)
     for img, flo, m, fname in ((image1, flow1, mask1, pair.flow1), (image2, flow2, mask2, pair.flow2)):
         if flo.shape[-2:] != img.shape[-2:] or m.shape != img.shape[-2:]:
-            raise InputError(f"{fname}: flow {flo.shape[-2:]}, mask {m.shape} and image {tuple(img.shape[-2:])} sizes differ")
+            raise InputError(
+                f"{fname}: flow {flo.shape[-2:]}, mask {m.shape} and image {tuple(img.shape[-2:])} sizes differ"
+            )
     corr = None
     if pair.corr is not None:
         c = _read_corr(pair.corr)
@@ -169,6 +201,7 @@ def _read_corr(path: Path) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------ keypoint datasets
+
 
 @dataclass(frozen=True)
 class KeypointPair:
@@ -218,7 +251,9 @@ def _parse_coords(text: str, where: str, column: str) -> np.ndarray:
     try:
         return np.array([float(v) for v in str(text).split(";") if v.strip() != ""], dtype=np.float64)
     except ValueError:
-        raise InputError(f"{where}: column {column} is not a ';'-separated list of numbers: {str(text)[:40]!r}") from None
+        raise InputError(
+            f"{where}: column {column} is not a ';'-separated list of numbers: {str(text)[:40]!r}"
+        ) from None
 
 
 def _column(row: dict[str, str], names: tuple[str, ...]) -> str | None:
@@ -278,13 +313,21 @@ def pairs_csv(path: str | Path, root: str | Path | None = None) -> list[Keypoint
         cls = (_column(row, ("class", "category")) or "").strip()
         if cls.isdigit():
             if not 1 <= int(cls) <= len(PASCAL_CLASSES):
-                raise InputError(f"{where}: class {cls} is not a PF-PASCAL class number (1 to {len(PASCAL_CLASSES)}); "
-                                 "give a number in range or a class name")
+                raise InputError(
+                    f"{where}: class {cls} is not a PF-PASCAL class number (1 to {len(PASCAL_CLASSES)}); "
+                    "give a number in range or a class name"
+                )
             cls = PASCAL_CLASSES[int(cls) - 1]
-        pairs.append(KeypointPair(
-            name=f"{Path(src).stem}-{Path(trg).stem}", category=cls or source.parent.name,
-            source=source, target=target, source_points=pa, target_points=pb,
-        ))
+        pairs.append(
+            KeypointPair(
+                name=f"{Path(src).stem}-{Path(trg).stem}",
+                category=cls or source.parent.name,
+                source=source,
+                target=target,
+                source_points=pa,
+                target_points=pb,
+            )
+        )
     return pairs
 
 
@@ -321,14 +364,32 @@ def spair(root: str | Path, split: str = "test") -> list[KeypointPair]:
             raise InputError(f"{f.name}: src_kps and trg_kps have different lengths")
         _check_inside(pa, src, f.name)
         _check_inside(pb, trg, f.name)
-        pairs.append(KeypointPair(name=f.stem, category=cat, source=src, target=trg,
-                                  source_points=pa, target_points=pb, source_bbox=ba, target_bbox=bb))
+        pairs.append(
+            KeypointPair(
+                name=f.stem,
+                category=cat,
+                source=src,
+                target=trg,
+                source_points=pa,
+                target_points=pb,
+                source_bbox=ba,
+                target_bbox=bb,
+            )
+        )
     if not pairs:
         raise InputError(f"{folder} holds no .json pair annotations")
     return pairs
 
 
 __all__ = [
-    "TSS_SUBSETS", "PASCAL_CLASSES", "TSSPair", "TSSData", "tss_pairs", "read_mask", "load_tss_pair",
-    "KeypointPair", "pairs_csv", "spair",
+    "TSS_SUBSETS",
+    "PASCAL_CLASSES",
+    "TSSPair",
+    "TSSData",
+    "tss_pairs",
+    "read_mask",
+    "load_tss_pair",
+    "KeypointPair",
+    "pairs_csv",
+    "spair",
 ]

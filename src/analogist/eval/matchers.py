@@ -11,8 +11,9 @@ function, so listing the registry costs nothing).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields, replace
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -82,10 +83,16 @@ NN_LAYERS: dict[str, str] = {
 }
 
 
-@register("nn", "plain cosine nearest neighbour on one feature map, bilinearly upsampled",
-          options=("layer", "weights"))
-def nn_matcher(image_a: torch.Tensor, image_b: torch.Tensor, *, backbone: str = "vgg16-hed",
-               layer: str | None = None, chunk: int = 4096, weights: str | None = None) -> torch.Tensor:
+@register("nn", "plain cosine nearest neighbour on one feature map, bilinearly upsampled", options=("layer", "weights"))
+def nn_matcher(
+    image_a: torch.Tensor,
+    image_b: torch.Tensor,
+    *,
+    backbone: str = "vgg16-hed",
+    layer: str | None = None,
+    chunk: int = 4096,
+    weights: str | None = None,
+) -> torch.Tensor:
     """Exact cosine nearest neighbour of every A feature among B's, on one layer.
 
     The feature-grid field is converted to pixel flow with cell centres aligned and upsampled
@@ -96,15 +103,23 @@ def nn_matcher(image_a: torch.Tensor, image_b: torch.Tensor, *, backbone: str = 
 
 
 @register_both("nn")
-def nn_both(image_a: torch.Tensor, image_b: torch.Tensor, *, backbone: str = "vgg16-hed",
-            layer: str | None = None, chunk: int = 4096, weights: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def nn_both(
+    image_a: torch.Tensor,
+    image_b: torch.Tensor,
+    *,
+    backbone: str = "vgg16-hed",
+    layer: str | None = None,
+    chunk: int = 4096,
+    weights: str | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Both directions of :func:`nn_matcher` from one feature extraction per image."""
     fa, fb = _nn_features(image_a, image_b, backbone, layer, weights)
     return _nn_flow(fa, fb, image_a, image_b, chunk), _nn_flow(fb, fa, image_b, image_a, chunk)
 
 
-def _nn_features(image_a: torch.Tensor, image_b: torch.Tensor, backbone: str, layer: str | None,
-                 weights: str | None) -> tuple[torch.Tensor, torch.Tensor]:
+def _nn_features(
+    image_a: torch.Tensor, image_b: torch.Tensor, backbone: str, layer: str | None, weights: str | None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``(C, ha, wa)`` and ``(C, hb, wb)`` features of the chosen layer."""
     from ..features import get_backbone
 
@@ -113,7 +128,9 @@ def _nn_features(image_a: torch.Tensor, image_b: torch.Tensor, backbone: str, la
     return net.extract(image_a, [layer])[layer][0], net.extract(image_b, [layer])[layer][0]
 
 
-def _nn_flow(fa: torch.Tensor, fb: torch.Tensor, image_a: torch.Tensor, image_b: torch.Tensor, chunk: int) -> torch.Tensor:
+def _nn_flow(
+    fa: torch.Tensor, fb: torch.Tensor, image_a: torch.Tensor, image_b: torch.Tensor, chunk: int
+) -> torch.Tensor:
     """Feature-grid nearest neighbours A -> B as a pixel flow ``(2, Ha, Wa)``."""
     c, ha, wa = fa.shape
     _, hb, wb = fb.shape
@@ -124,6 +141,7 @@ def _nn_flow(fa: torch.Tensor, fb: torch.Tensor, image_a: torch.Tensor, image_b:
 
 
 # ----------------------------------------------------------------------------------- paper methods
+
 
 def _params(cls: type, backbone: str, options: dict[str, Any]) -> Any:
     """Build a method's parameter dataclass, refusing option names it does not have.
@@ -143,10 +161,15 @@ def _params(cls: type, backbone: str, options: dict[str, Any]) -> Any:
     return cls(**kw)
 
 
-@register("dia", "Deep Image Analogy's dense NNF (coarse-to-fine PatchMatch over the VGG pyramid; "
-                 "--backbone efficientnet-lite0 guides its coarsest match with Lite0)",
-          options=("weights",))
-def dia_matcher(image_a: torch.Tensor, image_b: torch.Tensor, *, backbone: str = "vgg16-hed", **options: Any) -> torch.Tensor:
+@register(
+    "dia",
+    "Deep Image Analogy's dense NNF (coarse-to-fine PatchMatch over the VGG pyramid; "
+    "--backbone efficientnet-lite0 guides its coarsest match with Lite0)",
+    options=("weights",),
+)
+def dia_matcher(
+    image_a: torch.Tensor, image_b: torch.Tensor, *, backbone: str = "vgg16-hed", **options: Any
+) -> torch.Tensor:
     """``flow_ab`` (A -> B') of :func:`analogist.methods.analogy.deep_image_analogy`, ``(2, Ha, Wa)``.
 
     ``options`` are fields of :class:`~analogist.methods.analogy.AnalogyParams` (the paper's defaults
@@ -156,8 +179,9 @@ def dia_matcher(image_a: torch.Tensor, image_b: torch.Tensor, *, backbone: str =
 
 
 @register_both("dia")
-def dia_both(image_a: torch.Tensor, image_b: torch.Tensor, *, backbone: str = "vgg16-hed",
-             **options: Any) -> tuple[torch.Tensor, torch.Tensor]:
+def dia_both(
+    image_a: torch.Tensor, image_b: torch.Tensor, *, backbone: str = "vgg16-hed", **options: Any
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``(flow_ab, flow_ba)``: the method is symmetric in A and B', so one run gives both directions.
 
     ``--backbone`` picks the variant so that each table row is one thing: a VGG backbone runs the
@@ -186,9 +210,10 @@ BUDDIES_MLS_KIND = "affine"
 BUDDIES_MLS_STEP = 4
 
 
-@register("buddies", "Neural Best-Buddies sparse pairs, densified by moving least squares",
-          options=("weights",))
-def buddies_matcher(image_a: torch.Tensor, image_b: torch.Tensor, *, backbone: str = "vgg16-hed", **options: Any) -> torch.Tensor:
+@register("buddies", "Neural Best-Buddies sparse pairs, densified by moving least squares", options=("weights",))
+def buddies_matcher(
+    image_a: torch.Tensor, image_b: torch.Tensor, *, backbone: str = "vgg16-hed", **options: Any
+) -> torch.Tensor:
     """All best-buddy pairs of :func:`analogist.methods.buddies.neural_best_buddies`, made dense with
     :func:`analogist.matching.mls.dense_flow`; ``(2, Ha, Wa)``. ``options`` are fields of
     :class:`~analogist.methods.buddies.BuddiesParams`."""
@@ -203,11 +228,15 @@ def buddies_matcher(image_a: torch.Tensor, image_b: torch.Tensor, *, backbone: s
     return torch.as_tensor(flow).float()
 
 
-@register("samnet", "SAM-Net's recurrent matching and attribute transfer through a dense field of local "
-                    "affine transforms (--iters sets the recurrent iterations)",
-          options=("weights", "iters", "layer"))
-def samnet_matcher(image_a: torch.Tensor, image_b: torch.Tensor, *, backbone: str = "vgg16-hed",
-                   **options: Any) -> torch.Tensor:
+@register(
+    "samnet",
+    "SAM-Net's recurrent matching and attribute transfer through a dense field of local "
+    "affine transforms (--iters sets the recurrent iterations)",
+    options=("weights", "iters", "layer"),
+)
+def samnet_matcher(
+    image_a: torch.Tensor, image_b: torch.Tensor, *, backbone: str = "vgg16-hed", **options: Any
+) -> torch.Tensor:
     """``flow`` (A -> B) of :func:`analogist.methods.samnet.sam_net`, ``(2, Ha, Wa)``. ``options`` are
     fields of :class:`~analogist.methods.samnet.SAMNetParams` (its defaults otherwise); a backbone other
     than the default keeps its own default layer unless one is given."""
@@ -217,4 +246,14 @@ def samnet_matcher(image_a: torch.Tensor, image_b: torch.Tensor, *, backbone: st
     return sam_net(image_a, image_b, _params(SAMNetParams, backbone, options)).flow.float()
 
 
-__all__ = ["Matcher", "PairMatcher", "MatcherSpec", "MATCHERS", "register", "register_both", "get_matcher", "NN_LAYERS", "nn_matcher"]
+__all__ = [
+    "Matcher",
+    "PairMatcher",
+    "MatcherSpec",
+    "MATCHERS",
+    "register",
+    "register_both",
+    "get_matcher",
+    "NN_LAYERS",
+    "nn_matcher",
+]

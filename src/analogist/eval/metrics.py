@@ -12,7 +12,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-
 #: Ground-truth flow vectors larger than this (TSS and Middlebury store ~1e10) mean "unknown".
 UNKNOWN_FLOW = 1e9
 
@@ -32,7 +31,9 @@ def valid_flow(flow: ArrayLike) -> np.ndarray:
         return np.isfinite(f).all(0) & (np.abs(f) < UNKNOWN_FLOW).all(0)
 
 
-def flow_to_size(flow: ArrayLike, size: tuple[int, int], target_scale: tuple[float, float] | None = None) -> torch.Tensor:
+def flow_to_size(
+    flow: ArrayLike, size: tuple[int, int], target_scale: tuple[float, float] | None = None
+) -> torch.Tensor:
     """Bring a flow ``(2, h, w)`` computed on resized images to another grid ``(2, H, W)``.
 
     This is how every benchmark here compares a flow computed on resized images with a ground truth
@@ -121,6 +122,7 @@ def flow_accuracy(
 
 # ------------------------------------------------------------------------------------------------- PCK
 
+
 def pck(pred: ArrayLike, gt: ArrayLike, threshold: float | ArrayLike) -> float:
     """Percentage of correct keypoints: share of ``pred`` ``(N, 2)`` within ``threshold`` pixels of ``gt``.
 
@@ -165,12 +167,21 @@ def transfer_keypoints(flow: ArrayLike, points: ArrayLike) -> np.ndarray:
     h, w = f.shape[-2:]
     q = torch.stack([p[:, 0].clamp(0, w - 1), p[:, 1].clamp(0, h - 1)], 1)
     grid = torch.stack([q[:, 0] * (2.0 / max(w - 1, 1)) - 1.0, q[:, 1] * (2.0 / max(h - 1, 1)) - 1.0], 1)
-    vec = torch.nn.functional.grid_sample(f.float()[None], grid.view(1, 1, -1, 2), mode="bilinear",
-                                          align_corners=True)[0, :, 0].T
+    vec = torch.nn.functional.grid_sample(f.float()[None], grid.view(1, 1, -1, 2), mode="bilinear", align_corners=True)[
+        0, :, 0
+    ].T
     return (p + vec).double().numpy()
 
 
 __all__ = [
-    "UNKNOWN_FLOW", "valid_flow", "flow_to_size", "endpoint_error", "flow_accuracy", "pck",
-    "image_threshold", "bbox_threshold", "keypoint_bbox", "transfer_keypoints",
+    "UNKNOWN_FLOW",
+    "valid_flow",
+    "flow_to_size",
+    "endpoint_error",
+    "flow_accuracy",
+    "pck",
+    "image_threshold",
+    "bbox_threshold",
+    "keypoint_bbox",
+    "transfer_keypoints",
 ]

@@ -10,8 +10,9 @@ from __future__ import annotations
 import resource
 import time
 import zlib
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -22,7 +23,15 @@ from ..matching.flow import flow_to_nnf, nnf_to_flow
 from ..progress import Progress, silent
 from .datasets import TSS_SUBSETS, KeypointPair, TSSPair, load_tss_pair
 from .matchers import get_matcher
-from .metrics import bbox_threshold, flow_accuracy, flow_to_size, image_threshold, keypoint_bbox, pck, transfer_keypoints
+from .metrics import (
+    bbox_threshold,
+    flow_accuracy,
+    flow_to_size,
+    image_threshold,
+    keypoint_bbox,
+    pck,
+    transfer_keypoints,
+)
 
 #: Published TSS flow accuracies over the full 400 pairs (FG3DCar / JODS / PASCAL / mean of the three).
 PUBLISHED: dict[str, dict[str, dict[str, float]]] = {
@@ -121,8 +130,10 @@ def _peak_rss_mib() -> float:
 def _check_flow(config: EvalConfig, flow: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
     flow = torch.as_tensor(flow).detach().float()
     if tuple(flow.shape) != (2, *image.shape[-2:]):
-        raise AnalogistError(f"matcher {config.method} returned a flow of shape {tuple(flow.shape)}, "
-                             f"expected (2, {image.shape[-2]}, {image.shape[-1]})")
+        raise AnalogistError(
+            f"matcher {config.method} returned a flow of shape {tuple(flow.shape)}, "
+            f"expected (2, {image.shape[-2]}, {image.shape[-1]})"
+        )
     return flow
 
 
@@ -218,7 +229,9 @@ def evaluate_pair(pair: TSSPair | KeypointPair, config: EvalConfig) -> PairResul
     return result
 
 
-def _summarise(dataset: str, pairs: Sequence[PairResult]) -> tuple[list[str], dict[str, dict[str, float]], dict[str, int]]:
+def _summarise(
+    dataset: str, pairs: Sequence[PairResult]
+) -> tuple[list[str], dict[str, dict[str, float]], dict[str, int]]:
     done = [p for p in pairs if not p.skipped]
     metrics = list(done[0].scores) if done else []
     seen = {p.group for p in done}
@@ -267,15 +280,26 @@ def evaluate(
         p = pairs[i]
         return PairResult(p.name, p.subset if isinstance(p, TSSPair) else p.category, skipped=message)
 
-    done = map_unordered(evaluate_pair, [(p, config) for p in pairs], engine=engine, workers=workers,
-                         address=address, on_lost=lost)
+    done = map_unordered(
+        evaluate_pair, [(p, config) for p in pairs], engine=engine, workers=workers, address=address, on_lost=lost
+    )
     by_index = dict(progress(done, total=len(pairs), desc=f"eval {config.method}"))
     results = [by_index[i] for i in range(len(pairs))]
     peak = max([r.peak_rss_mib for r in results] + [_peak_rss_mib()])
     metrics, groups, counts = _summarise(dataset, results)
     times = [r.seconds for r in results if not r.skipped]
-    return Report(dataset, config, metrics, list(results), groups, counts,
-                  float(np.median(times)) if times else float("nan"), peak, time.perf_counter() - start, workers)
+    return Report(
+        dataset,
+        config,
+        metrics,
+        list(results),
+        groups,
+        counts,
+        float(np.median(times)) if times else float("nan"),
+        peak,
+        time.perf_counter() - start,
+        workers,
+    )
 
 
 __all__ = ["PUBLISHED", "PCK_NORMS", "EvalConfig", "PairResult", "Report", "pair_seed", "evaluate_pair", "evaluate"]

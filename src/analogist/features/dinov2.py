@@ -178,8 +178,9 @@ class DINOv2(Backbone):
     def __init__(self, name: str, state: Mapping[str, torch.Tensor], *, source: str = "") -> None:
         cfg = CONFIGS[name]
         info = OrderedDict((n, LayerInfo(n, cfg.dim, PATCH)) for n in layer_names(cfg.depth))
-        super().__init__(name, {}, info, mean=IMAGENET_MEAN, std=IMAGENET_STD, default_layers=("tokens",),
-                         source=source)
+        super().__init__(
+            name, {}, info, mean=IMAGENET_MEAN, std=IMAGENET_STD, default_layers=("tokens",), source=source
+        )
         with torch.device("meta"):  # no random initialisation of weights about to be replaced
             vit = VisionTransformer(cfg)
         vit.load_state_dict(check_state(state, name), strict=True, assign=True)
@@ -221,6 +222,7 @@ class DINOv2(Backbone):
         return out
 
     def subnet(self, start: str, end: str) -> nn.Sequential:
-        raise InputError(f"backbone {self.name} is a transformer whose feature maps cannot be inverted "
-                         "layer by layer; use a VGG or EfficientNet backbone for this method")
-
+        raise InputError(
+            f"backbone {self.name} is a transformer whose feature maps cannot be inverted "
+            "layer by layer; use a VGG or EfficientNet backbone for this method"
+        )

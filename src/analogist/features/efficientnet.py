@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 import torch.nn.functional as F
@@ -96,12 +96,16 @@ class Head(nn.Module):
         return F.relu6(self._bn1(self._conv_head(x)))
 
 
-def lite0_ops() -> tuple["OrderedDict[str, nn.Module]", dict[str, LayerInfo], dict[str, str]]:
+def lite0_ops() -> tuple[OrderedDict[str, nn.Module], dict[str, LayerInfo], dict[str, str]]:
     """Operations, layer table and checkpoint-key prefixes (``_blocks.{i}.`` to ``ops.stage{s}.{j}.``)."""
     ops: OrderedDict[str, nn.Module] = OrderedDict(stem=Stem())
     info = {"stem": LayerInfo("stem", 32, 2)}
-    prefixes = {"_conv_stem.": "ops.stem._conv_stem.", "_bn0.": "ops.stem._bn0.",
-                "_conv_head.": "ops.head._conv_head.", "_bn1.": "ops.head._bn1."}
+    prefixes = {
+        "_conv_stem.": "ops.stem._conv_stem.",
+        "_bn0.": "ops.stem._bn0.",
+        "_conv_head.": "ops.head._conv_head.",
+        "_bn1.": "ops.head._bn1.",
+    }
     stride, block = 2, 0
     for s, (reps, k, st, e, cin, cout) in enumerate(LITE0_STAGES, start=1):
         blocks = []
@@ -122,8 +126,9 @@ class EfficientNetLite0(Backbone):
 
     def __init__(self, state: Mapping[str, torch.Tensor] | None, *, source: str = "") -> None:
         ops, info, prefixes = lite0_ops()
-        super().__init__("efficientnet-lite0", ops, info, mean=LITE_MEAN, std=LITE_STD,
-                         default_layers=DEFAULT_LAYERS, source=source)
+        super().__init__(
+            "efficientnet-lite0", ops, info, mean=LITE_MEAN, std=LITE_STD, default_layers=DEFAULT_LAYERS, source=source
+        )
         self._fc = nn.Linear(1280, 1000)
         if state is not None:
             self.load_checkpoint(state, prefixes)
@@ -144,7 +149,7 @@ class EfficientNetLite0(Backbone):
             prefix = next((p for p in order if key.startswith(p)), None)
             if prefix is None:
                 raise ValueError(f"unexpected key {key!r} in EfficientNet-Lite0 checkpoint")
-            mapped[prefixes[prefix] + key[len(prefix):]] = value
+            mapped[prefixes[prefix] + key[len(prefix) :]] = value
         own = {k for k in self.state_dict() if not k.endswith("num_batches_tracked")}
         missing = own - set(mapped)
         if missing:

@@ -6,8 +6,8 @@ Layer names follow the papers: ``conv{b}_{i}``, ``relu{b}_{i}`` and ``pool{b}``.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import torch
 from torch import nn
@@ -25,7 +25,7 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 CAFFE_MEAN_BGR = (104.00699, 116.66877, 122.67892)
 
 
-def vgg_ops(arch: str, *, ceil_pool: bool) -> tuple["OrderedDict[str, nn.Module]", dict[str, LayerInfo]]:
+def vgg_ops(arch: str, *, ceil_pool: bool) -> tuple[OrderedDict[str, nn.Module], dict[str, LayerInfo]]:
     """Uninitialised VGG operations up to ``relu5_{last}`` and their layer table.
 
     ``ceil_pool`` pads odd maps before pooling as Keras/Caffe "same" pooling does; torchvision
@@ -99,8 +99,7 @@ def build_vgg(arch: str, state: Mapping[str, torch.Tensor] | None, *, source: st
     ops, info = vgg_ops(arch, ceil_pool=False)
     if state is not None:
         load_torchvision_state(ops, state)
-    return Backbone(arch, ops, info, mean=IMAGENET_MEAN, std=IMAGENET_STD,
-                    default_layers=DEFAULT_LAYERS, source=source)
+    return Backbone(arch, ops, info, mean=IMAGENET_MEAN, std=IMAGENET_STD, default_layers=DEFAULT_LAYERS, source=source)
 
 
 class HEDEdges(nn.Module):
@@ -140,6 +139,15 @@ def build_vgg16_hed(path: str | Path) -> tuple[Backbone, HEDEdges]:
     """VGG16 with the HED fine-tuned weights; expects BGR, 0..255, minus the Caffe mean."""
     ops, info = vgg_ops("vgg16", ceil_pool=True)
     side = load_hed_h5(ops, path)
-    backbone = Backbone("vgg16-hed", ops, info, mean=CAFFE_MEAN_BGR, std=(1.0, 1.0, 1.0), bgr=True,
-                        scale=255.0, default_layers=DEFAULT_LAYERS, source=str(path))
+    backbone = Backbone(
+        "vgg16-hed",
+        ops,
+        info,
+        mean=CAFFE_MEAN_BGR,
+        std=(1.0, 1.0, 1.0),
+        bgr=True,
+        scale=255.0,
+        default_layers=DEFAULT_LAYERS,
+        source=str(path),
+    )
     return backbone, HEDEdges(side)

@@ -100,6 +100,7 @@ def search_places(name: str) -> list[tuple[str, str]]:
     """Every place the weights of ``name`` are looked for (without an explicit path), in order, as
     ``(place, status)`` with status ``found``, ``absent``, ``not set`` or ``not installed``; for
     ``analogist info``."""
+
     def at(path: Path) -> tuple[str, str]:
         return str(path), "found" if path.is_file() else "absent"
 

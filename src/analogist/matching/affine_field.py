@@ -16,8 +16,11 @@ from ..synthesis.warp import sample
 
 
 def _grid(h: int, w: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    ys, xs = torch.meshgrid(torch.arange(h, device=like.device, dtype=like.dtype),
-                            torch.arange(w, device=like.device, dtype=like.dtype), indexing="ij")
+    ys, xs = torch.meshgrid(
+        torch.arange(h, device=like.device, dtype=like.dtype),
+        torch.arange(w, device=like.device, dtype=like.dtype),
+        indexing="ij",
+    )
     return xs, ys
 
 
@@ -28,8 +31,9 @@ def window_offsets(radius: int, like: torch.Tensor) -> torch.Tensor:
     return torch.stack([dx.flatten(), dy.flatten()], 1)
 
 
-def identity_field(size: tuple[int, int], target_size: tuple[int, int] | None = None, *,
-                   like: torch.Tensor | None = None) -> torch.Tensor:
+def identity_field(
+    size: tuple[int, int], target_size: tuple[int, int] | None = None, *, like: torch.Tensor | None = None
+) -> torch.Tensor:
     """The field that maps each source cell to the same relative place of the target grid ``(6, h, w)``
     (the exact identity when both grids have the same size)."""
     h, w = size
@@ -54,8 +58,9 @@ def field_targets(field: torch.Tensor) -> torch.Tensor:
     return apply_field(field, xs, ys)
 
 
-def window_correlation(fs: torch.Tensor, ft: torch.Tensor, centres: torch.Tensor, radius: int,
-                       chunk: int = 2048) -> torch.Tensor:
+def window_correlation(
+    fs: torch.Tensor, ft: torch.Tensor, centres: torch.Tensor, radius: int, chunk: int = 2048
+) -> torch.Tensor:
     """Cosine similarities ``(K, h, w)`` of source features ``fs`` ``(1, C, h, w)`` with target features
     ``ft`` ``(1, C, ht, wt)`` at ``centres + offset`` for every window offset.
 
@@ -70,7 +75,7 @@ def window_correlation(fs: torch.Tensor, ft: torch.Tensor, centres: torch.Tensor
     b = F.normalize(ft, dim=1)[0].reshape(c, ht * wt)
     off = window_offsets(radius, centres)  # (K, 2)
     k = off.shape[0]
-    pts = (centres.reshape(2, 1, h * w) + off.t()[:, :, None])  # (2, K, h*w)
+    pts = centres.reshape(2, 1, h * w) + off.t()[:, :, None]  # (2, K, h*w)
     # grid_sample coordinates (align_corners=True: -1 and 1 are the outer cell centres)
     grid = torch.stack([pts[0] * (2.0 / max(wt - 1, 1)) - 1.0, pts[1] * (2.0 / max(ht - 1, 1)) - 1.0], -1)
     out = []
@@ -90,8 +95,9 @@ def l2_normalize_window(corr: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     return corr / corr.norm(dim=0, keepdim=True).clamp_min(eps)
 
 
-def soft_argmax(corr: torch.Tensor, radius: int, beta: float, kernel_sigma: float = 1.0
-                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def soft_argmax(
+    corr: torch.Tensor, radius: int, beta: float, kernel_sigma: float = 1.0
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Sub-cell displacement of the best match in each window.
 
     ``probs = softmax(beta * corr)`` over the window; the displacement is the probability-weighted mean
@@ -106,15 +112,16 @@ def soft_argmax(corr: torch.Tensor, radius: int, beta: float, kernel_sigma: floa
     off = window_offsets(radius, corr)  # (K, 2)
     best = off[corr.argmax(0)]  # (h, w, 2)
     d2 = ((off[:, None, None, :] - best[None]) ** 2).sum(-1)  # (K, h, w)
-    wts = probs * torch.exp(-d2 / (2 * kernel_sigma ** 2))
+    wts = probs * torch.exp(-d2 / (2 * kernel_sigma**2))
     wts = wts / wts.sum(0, keepdim=True).clamp_min(1e-12)
     disp = torch.einsum("khw,kc->chw", wts, off)
     conf = probs.amax(0)
     return disp, conf, probs
 
 
-def fit_affine_field(targets: torch.Tensor, weights: torch.Tensor, radius: int, ridge: float,
-                     prior: torch.Tensor | None = None) -> torch.Tensor:
+def fit_affine_field(
+    targets: torch.Tensor, weights: torch.Tensor, radius: int, ridge: float, prior: torch.Tensor | None = None
+) -> torch.Tensor:
     """Weighted local least-squares affine fit (the training-free G of Eq. 7).
 
     For each cell ``i``, the 2x3 transform ``A_i`` minimising ``sum_k w_k |A_i [k, 1] - targets_k|^2`` over
@@ -160,8 +167,9 @@ def fit_affine_field(targets: torch.Tensor, weights: torch.Tensor, radius: int, 
     return torch.stack([a[..., 0], b[..., 0], c[..., 0], a[..., 1], b[..., 1], c[..., 1]])
 
 
-def field_to_flow(field: torch.Tensor, grid_t: tuple[int, int], size: tuple[int, int],
-                  target_size: tuple[int, int]) -> torch.Tensor:
+def field_to_flow(
+    field: torch.Tensor, grid_t: tuple[int, int], size: tuple[int, int], target_size: tuple[int, int]
+) -> torch.Tensor:
     """The dense pixel flow ``(2, H, W)`` a field over a source grid implies from an image of ``size``
     ``(H, W)`` into an image of ``target_size`` whose feature grid is ``grid_t`` ``(ht, wt)``.
 

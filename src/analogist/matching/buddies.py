@@ -84,8 +84,9 @@ def pad_map(features: torch.Tensor, margin: int) -> PaddedMap:
     return PaddedMap(fp.permute(1, 2, 0).contiguous(), h, w, pad)
 
 
-def gather_windows(features: torch.Tensor | PaddedMap, corners: torch.Tensor, size: tuple[int, int], margin: int
-                   ) -> tuple[torch.Tensor, torch.Tensor]:
+def gather_windows(
+    features: torch.Tensor | PaddedMap, corners: torch.Tensor, size: tuple[int, int], margin: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Cut the same-sized window around many regions out of one feature map.
 
     A region position is valid only if its whole ``(2 margin + 1)``-wide neighbourhood lies inside
@@ -115,14 +116,20 @@ def gather_windows(features: torch.Tensor | PaddedMap, corners: torch.Tensor, si
     ys_c = ys.clamp(-pad, h - 1 + pad) + pad
     xs_c = xs.clamp(-pad, w - 1 + pad) + pad
     win = pm.padded[ys_c[:, :, None], xs_c[:, None, :]]  # (N, Eh, Ew, C)
-    ry = ys[:, margin:margin + rh]
-    rx = xs[:, margin:margin + rw]
+    ry = ys[:, margin : margin + rh]
+    rx = xs[:, margin : margin + rw]
     valid = ((ry >= margin) & (ry < h - margin))[:, :, None] & ((rx >= margin) & (rx < w - margin))[:, None, :]
     return win, valid
 
 
-def common_appearance(win_a: torch.Tensor, valid_a: torch.Tensor, win_b: torch.Tensor, valid_b: torch.Tensor,
-                      margin: int, eps: float = 1e-6) -> tuple[torch.Tensor, torch.Tensor]:
+def common_appearance(
+    win_a: torch.Tensor,
+    valid_a: torch.Tensor,
+    win_b: torch.Tensor,
+    valid_b: torch.Tensor,
+    margin: int,
+    eps: float = 1e-6,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Eq. 4-6: bring both regions of each pair to the per-channel mean and deviation halfway between them.
 
     Statistics are taken over the valid region positions only (not the patch margins); the affine
@@ -136,7 +143,7 @@ def common_appearance(win_a: torch.Tensor, valid_a: torch.Tensor, win_b: torch.T
     """
 
     def stats(win: torch.Tensor, valid: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        inner = win[:, margin:win.shape[1] - margin, margin:win.shape[2] - margin]
+        inner = win[:, margin : win.shape[1] - margin, margin : win.shape[2] - margin]
         m = valid.to(win.dtype).flatten(1)[:, None]  # (N, 1, P)
         flat = inner.reshape(inner.shape[0], -1, inner.shape[-1])  # (N, P, C)
         n = m.sum(dim=2, keepdim=True).clamp_min(1.0)
@@ -175,10 +182,10 @@ def patch_correlation(ca: torch.Tensor, cb: torch.Tensor, patch: int) -> torch.T
     dots = dots.view(n, eha, ewa, ehb, ewb).permute(0, 1, 3, 2, 4)
     row = dots[:, :, :, :wa, :wb].clone()
     for dx in range(1, patch):
-        row += dots[:, :, :, dx:dx + wa, dx:dx + wb]
+        row += dots[:, :, :, dx : dx + wa, dx : dx + wb]
     acc = row[:, :ha, :hb].clone()
     for dy in range(1, patch):
-        acc += row[:, dy:dy + ha, dy:dy + hb]
+        acc += row[:, dy : dy + ha, dy : dy + hb]
     acc = acc.permute(0, 1, 3, 2, 4)
     na = _patch_norm(ca, patch).reshape(n, ha * wa, 1)
     nb = _patch_norm(cb, patch).reshape(n, 1, hb * wb)
@@ -190,8 +197,9 @@ def _patch_norm(win: torch.Tensor, patch: int) -> torch.Tensor:
     return (F.avg_pool2d(sq, patch, stride=1) * patch * patch).clamp_min(0).sqrt()[:, 0]
 
 
-def mutual_nearest(corr: torch.Tensor, valid_a: torch.Tensor, valid_b: torch.Tensor
-                   ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def mutual_nearest(
+    corr: torch.Tensor, valid_a: torch.Tensor, valid_b: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Eq. 1-2: best buddies = pairs that are each other's nearest neighbour within their region pair.
 
     Args:
@@ -228,8 +236,14 @@ class RegionPairs:
         return int(self.corners_a.shape[0])
 
 
-def region_correlation(feat_a: torch.Tensor | PaddedMap, feat_b: torch.Tensor | PaddedMap, regions: RegionPairs, patch: int,
-                       *, common: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def region_correlation(
+    feat_a: torch.Tensor | PaddedMap,
+    feat_b: torch.Tensor | PaddedMap,
+    regions: RegionPairs,
+    patch: int,
+    *,
+    common: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Patch correlations of every position pair inside each region pair (Eq. 3-6).
 
     Args:
@@ -249,8 +263,15 @@ def region_correlation(feat_a: torch.Tensor | PaddedMap, feat_b: torch.Tensor | 
     return corr, va.flatten(1), vb.flatten(1)
 
 
-def find_buddies(feat_a: torch.Tensor, feat_b: torch.Tensor, regions: RegionPairs, patch: int, *,
-                 common: bool = True, chunk_elems: int = 1 << 25) -> tuple[torch.Tensor, torch.Tensor]:
+def find_buddies(
+    feat_a: torch.Tensor,
+    feat_b: torch.Tensor,
+    regions: RegionPairs,
+    patch: int,
+    *,
+    common: bool = True,
+    chunk_elems: int = 1 << 25,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Best buddies in every region pair of one level, batched in memory-bounded chunks.
 
     Returns:
@@ -267,8 +288,9 @@ def find_buddies(feat_a: torch.Tensor, feat_b: torch.Tensor, regions: RegionPair
     step = max(1, chunk_elems // per_pair)
     pts, regs = [], []
     for s in range(0, n, step):
-        sub = RegionPairs(regions.corners_a[s:s + step], regions.corners_b[s:s + step], regions.size_a,
-                          regions.size_b)
+        sub = RegionPairs(
+            regions.corners_a[s : s + step], regions.corners_b[s : s + step], regions.size_a, regions.size_b
+        )
         corr, va, vb = region_correlation(pa, pb, sub, patch, common=common)
         pair, ia, ib = mutual_nearest(corr, va, vb)
         ya = sub.corners_a[pair, 0] + ia // rwa

@@ -12,7 +12,9 @@ import torch
 import torch.nn.functional as F
 
 
-def hard_negatives(sim: torch.Tensor, positive: torch.Tensor, key_xy: torch.Tensor, k: int, radius: float) -> torch.Tensor:
+def hard_negatives(
+    sim: torch.Tensor, positive: torch.Tensor, key_xy: torch.Tensor, k: int, radius: float
+) -> torch.Tensor:
     """Indices ``(Q, k)`` of the ``k`` keys of highest similarity ``sim`` ``(Q, N)`` whose grid
     position ``key_xy`` ``(N, 2)`` is more than ``radius`` from the positive's (``positive`` ``(Q,)``)."""
     far = torch.cdist(key_xy[positive].float(), key_xy.float()) > radius  # (Q, N)
@@ -20,8 +22,16 @@ def hard_negatives(sim: torch.Tensor, positive: torch.Tensor, key_xy: torch.Tens
     return masked.topk(min(k, sim.shape[1]), dim=1).indices
 
 
-def contrastive_loss(query: torch.Tensor, keys: torch.Tensor, positive: torch.Tensor, key_xy: torch.Tensor, *,
-                     k: int = 16, radius: float = 1.5, tau: float = 0.1) -> torch.Tensor:
+def contrastive_loss(
+    query: torch.Tensor,
+    keys: torch.Tensor,
+    positive: torch.Tensor,
+    key_xy: torch.Tensor,
+    *,
+    k: int = 16,
+    radius: float = 1.5,
+    tau: float = 0.1,
+) -> torch.Tensor:
     """Mean InfoNCE of queries ``(Q, d)`` against keys ``(N, d)`` with true matches ``positive`` ``(Q,)``
     and hard negatives from :func:`hard_negatives` (cosine similarities divided by ``tau``)."""
     sim = F.normalize(query, dim=1) @ F.normalize(keys, dim=1).T  # (Q, N)

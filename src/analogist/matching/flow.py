@@ -28,7 +28,9 @@ def flow_to_nnf(flow: torch.Tensor) -> torch.Tensor:
     return flow + identity_grid(*flow.shape[-2:], dtype=flow.dtype)
 
 
-def resize_flow(flow: torch.Tensor, size: tuple[int, int], target_scale: tuple[float, float] | None = None) -> torch.Tensor:
+def resize_flow(
+    flow: torch.Tensor, size: tuple[int, int], target_scale: tuple[float, float] | None = None
+) -> torch.Tensor:
     """Resample a flow ``(2, h, w)`` to ``(2, H, W)`` bilinearly and rescale its vectors.
 
     Args:
@@ -75,8 +77,14 @@ def flow_to_color(flow: torch.Tensor | np.ndarray, max_norm: float | None = None
 
 def _color_wheel() -> np.ndarray:
     """Baker et al.'s 55-colour wheel (RY, YG, GC, CB, BM, MR segments), values in [0, 1]."""
-    segments = [(15, (1, 0, 0), (1, 1, 0)), (6, (1, 1, 0), (0, 1, 0)), (4, (0, 1, 0), (0, 1, 1)),
-                (11, (0, 1, 1), (0, 0, 1)), (13, (0, 0, 1), (1, 0, 1)), (6, (1, 0, 1), (1, 0, 0))]
+    segments = [
+        (15, (1, 0, 0), (1, 1, 0)),
+        (6, (1, 1, 0), (0, 1, 0)),
+        (4, (0, 1, 0), (0, 1, 1)),
+        (11, (0, 1, 1), (0, 0, 1)),
+        (13, (0, 0, 1), (1, 0, 1)),
+        (6, (1, 0, 1), (1, 0, 0)),
+    ]
     rows = []
     for n, a, b in segments:
         t = np.arange(n)[:, None] / n

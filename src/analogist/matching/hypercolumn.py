@@ -12,8 +12,8 @@ can carry a guidance term.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -28,7 +28,7 @@ def resize_bilinear(f: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         return F.interpolate(f, size=size, mode="bilinear", align_corners=False)
     if grid[:2] == (1, 1):
         return f
-    return F.avg_pool2d(f[..., grid[2]:, grid[3]:], kernel_size=grid[4:], stride=grid[:2])
+    return F.avg_pool2d(f[..., grid[2] :, grid[3] :], kernel_size=grid[4:], stride=grid[:2])
 
 
 def _grid(shape: torch.Size, size: tuple[int, int]) -> tuple[int, int, int, int, int, int] | None:
@@ -118,7 +118,9 @@ def grid_rows(f: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return resize_bilinear(f, size).permute(0, 2, 3, 1).reshape(-1, f.shape[1])
 
 
-def hypercolumns(feats: Sequence[torch.Tensor], size: tuple[int, int], divisors: Sequence[float] | None = None) -> torch.Tensor:
+def hypercolumns(
+    feats: Sequence[torch.Tensor], size: tuple[int, int], divisors: Sequence[float] | None = None
+) -> torch.Tensor:
     """Stack feature maps ``(B, C_l, h_l, w_l)`` into ``(B, sum C_l, *size)``.
 
     Each map is divided by its divisor (the authors divide by the channel count so wide layers do
@@ -141,7 +143,7 @@ def centre_normalise(x: torch.Tensor, mean: torch.Tensor | None = None) -> torch
     # across strided memory and was 3x slower; blocks bound the temporary to 256 rows.
     sq = torch.zeros(y.shape[1], dtype=y.dtype)
     for s in range(0, y.shape[0], 256):
-        sq += y[s:s + 256].square().sum(dim=0)
+        sq += y[s : s + 256].square().sum(dim=0)
     return y.div_(sq.sqrt_().clamp_min_(1e-12))
 
 
@@ -162,7 +164,9 @@ class Keys:
     guide_sq: torch.Tensor | None
 
     @classmethod
-    def build(cls, feats: torch.Tensor, guide: torch.Tensor | None = None, *, dtype: torch.dtype = torch.float32) -> "Keys":
+    def build(
+        cls, feats: torch.Tensor, guide: torch.Tensor | None = None, *, dtype: torch.dtype = torch.float32
+    ) -> Keys:
         """From key features ``(C, N)`` and optional key guides ``(G, N)``."""
         unit = centre_normalise(feats.float()).to(dtype).contiguous()
         if guide is None:
@@ -202,12 +206,12 @@ def match(
     n = q.shape[0]
     out = torch.empty(n, dtype=torch.int64)
     for s in range(0, n, chunk):
-        scores = q[s:s + chunk].contiguous() @ keys.unit  # (n, N)
+        scores = q[s : s + chunk].contiguous() @ keys.unit  # (n, N)
         if query_guide is not None:
-            g = query_guide[:, s:s + chunk].float().T.contiguous()  # (n, G)
+            g = query_guide[:, s : s + chunk].float().T.contiguous()  # (n, G)
             dist = (g * g).sum(dim=1, keepdim=True) + keys.guide_sq[None] - 2.0 * (g @ keys.guide)
             scores = w_cos * scores.float() - w_guide * dist
-        out[s:s + chunk] = scores.max(dim=1).indices
+        out[s : s + chunk] = scores.max(dim=1).indices
     return out
 
 

@@ -34,8 +34,15 @@ def _check(src: torch.Tensor, dst: torch.Tensor, kind: str) -> None:
         raise ValueError(f"control points must be two (N, 2) tensors, got {tuple(src.shape)} and {tuple(dst.shape)}")
 
 
-def mls_transform(points: torch.Tensor, src: torch.Tensor, dst: torch.Tensor, kind: Kind = "affine", *,
-                  alpha: float = 1.0, chunk: int = 1 << 22) -> torch.Tensor:
+def mls_transform(
+    points: torch.Tensor,
+    src: torch.Tensor,
+    dst: torch.Tensor,
+    kind: Kind = "affine",
+    *,
+    alpha: float = 1.0,
+    chunk: int = 1 << 22,
+) -> torch.Tensor:
     """Map ``points`` by the MLS deformation that takes ``src`` onto ``dst``.
 
     Args:
@@ -59,19 +66,34 @@ def mls_transform(points: torch.Tensor, src: torch.Tensor, dst: torch.Tensor, ki
     step = max(1, chunk // p.shape[0])
     out = torch.empty_like(pts)
     for s in range(0, pts.shape[0], step):
-        out[s:s + step] = _mls_chunk(pts[s:s + step], p, q, feats, kind, alpha)
+        out[s : s + step] = _mls_chunk(pts[s : s + step], p, q, feats, kind, alpha)
     return out
 
 
 def _moments(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     # per control point: 1, p, q, p p^T (xx, xy, yy), q p^T (qx px, qx py, qy px, qy py)
-    return torch.stack([torch.ones_like(p[:, 0]), p[:, 0], p[:, 1], q[:, 0], q[:, 1],
-                        p[:, 0] * p[:, 0], p[:, 0] * p[:, 1], p[:, 1] * p[:, 1],
-                        q[:, 0] * p[:, 0], q[:, 0] * p[:, 1], q[:, 1] * p[:, 0], q[:, 1] * p[:, 1]], dim=1)
+    return torch.stack(
+        [
+            torch.ones_like(p[:, 0]),
+            p[:, 0],
+            p[:, 1],
+            q[:, 0],
+            q[:, 1],
+            p[:, 0] * p[:, 0],
+            p[:, 0] * p[:, 1],
+            p[:, 1] * p[:, 1],
+            q[:, 0] * p[:, 0],
+            q[:, 0] * p[:, 1],
+            q[:, 1] * p[:, 0],
+            q[:, 1] * p[:, 1],
+        ],
+        dim=1,
+    )
 
 
-def leave_one_out(src: torch.Tensor, dst: torch.Tensor, kind: Kind = "similarity", *, alpha: float = 1.0
-                  ) -> torch.Tensor:
+def leave_one_out(
+    src: torch.Tensor, dst: torch.Tensor, kind: Kind = "similarity", *, alpha: float = 1.0
+) -> torch.Tensor:
     """``(N, 2)``: where the MLS map of all *other* pairs sends each ``src`` point (outlier tests).
 
     Args:
@@ -82,8 +104,15 @@ def leave_one_out(src: torch.Tensor, dst: torch.Tensor, kind: Kind = "similarity
     return _mls_chunk(p, p, q, _moments(p, q), kind, alpha, exclude_self=True)
 
 
-def _mls_chunk(v: torch.Tensor, p: torch.Tensor, q: torch.Tensor, feats: torch.Tensor, kind: str,
-               alpha: float, exclude_self: bool = False) -> torch.Tensor:
+def _mls_chunk(
+    v: torch.Tensor,
+    p: torch.Tensor,
+    q: torch.Tensor,
+    feats: torch.Tensor,
+    kind: str,
+    alpha: float,
+    exclude_self: bool = False,
+) -> torch.Tensor:
     d2 = torch.cdist(v, p).square_()  # (P, N)
     if exclude_self:
         d2.fill_diagonal_(float("inf"))
@@ -131,8 +160,15 @@ def _mls_chunk(v: torch.Tensor, p: torch.Tensor, q: torch.Tensor, feats: torch.T
     return out
 
 
-def dense_flow(src_points: torch.Tensor, dst_points: torch.Tensor, shape: tuple[int, int], kind: Kind = "affine",
-               *, alpha: float = 1.0, step: int = 1) -> torch.Tensor:
+def dense_flow(
+    src_points: torch.Tensor,
+    dst_points: torch.Tensor,
+    shape: tuple[int, int],
+    kind: Kind = "affine",
+    *,
+    alpha: float = 1.0,
+    step: int = 1,
+) -> torch.Tensor:
     """Dense flow ``(2, H, W)`` of the MLS map taking ``src_points`` onto ``dst_points``.
 
     Pixel ``p`` of the ``(H, W)`` source grid maps to ``p + flow[p]``.
@@ -167,9 +203,16 @@ def _node_coord(nodes: np.ndarray, pixels: np.ndarray) -> np.ndarray:
     return np.interp(pixels, nodes, np.arange(len(nodes))).astype(np.float32)
 
 
-def warp_image(image: torch.Tensor, src_points: torch.Tensor, dst_points: torch.Tensor,
-               out_shape: tuple[int, int] | None = None, kind: Kind = "affine", *, alpha: float = 1.0,
-               step: int = 1) -> torch.Tensor:
+def warp_image(
+    image: torch.Tensor,
+    src_points: torch.Tensor,
+    dst_points: torch.Tensor,
+    out_shape: tuple[int, int] | None = None,
+    kind: Kind = "affine",
+    *,
+    alpha: float = 1.0,
+    step: int = 1,
+) -> torch.Tensor:
     """Deform ``image`` so that the content at ``src_points`` moves to ``dst_points``.
 
     Backward mapping: every output pixel reads the image where the MLS map from ``dst_points`` to
@@ -188,8 +231,9 @@ def warp_image(image: torch.Tensor, src_points: torch.Tensor, dst_points: torch.
     return sample(image, back + identity_grid(*shape))
 
 
-def with_frame(src: torch.Tensor, dst: torch.Tensor, shape_src: tuple[int, int], shape_dst: tuple[int, int],
-               per_side: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+def with_frame(
+    src: torch.Tensor, dst: torch.Tensor, shape_src: tuple[int, int], shape_dst: tuple[int, int], per_side: int = 2
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Append anchor pairs along the image borders (corners and ``per_side - 1`` points between them
     on each side), mapped frame to frame, so a deformation keeps the borders in place."""
     t = torch.linspace(0, 1, per_side + 1, dtype=torch.float64)

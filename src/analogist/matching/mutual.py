@@ -89,8 +89,8 @@ def confident_set(
     arg = torch.empty(n1, dtype=torch.int64, device=dev)
     col = torch.zeros(n2, device=dev)
     for s in range(0, n1, chunk):
-        sim = (a[s:s + chunk] @ b).float().clamp_min_(0)
-        row[s:s + chunk], arg[s:s + chunk] = sim.max(dim=1)
+        sim = (a[s : s + chunk] @ b).float().clamp_min_(0)
+        row[s : s + chunk], arg[s : s + chunk] = sim.max(dim=1)
         col = torch.maximum(col, sim.amax(dim=0))
     row_c, col_c = row.clamp_min(1e-12), col.clamp_min(1e-12)
     if threshold >= 1.0:
@@ -101,10 +101,10 @@ def confident_set(
     q = torch.empty(n1, device=dev)
     pairs = 0
     for s in range(0, n1, chunk):
-        sim = (a[s:s + chunk] @ b).float().clamp_min_(0)
-        qs = (sim / row_c[s:s + chunk, None]) * (sim / col_c[None])
+        sim = (a[s : s + chunk] @ b).float().clamp_min_(0)
+        qs = (sim / row_c[s : s + chunk, None]) * (sim / col_c[None])
         pairs += int((qs >= threshold).sum())
-        q[s:s + chunk], arg[s:s + chunk] = qs.max(dim=1)
+        q[s : s + chunk], arg[s : s + chunk] = qs.max(dim=1)
     return Confident(arg, q, q >= threshold, pairs)
 
 

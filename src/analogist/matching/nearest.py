@@ -6,7 +6,9 @@ import torch
 import torch.nn.functional as F
 
 
-def nearest_neighbours(feat_a: torch.Tensor, feat_b: torch.Tensor, chunk: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
+def nearest_neighbours(
+    feat_a: torch.Tensor, feat_b: torch.Tensor, chunk: int = 4096
+) -> tuple[torch.Tensor, torch.Tensor]:
     """For every column of ``feat_a`` the most cosine-similar column of ``feat_b``.
 
     Exact search by matrix products over ``chunk`` columns of ``feat_a`` at a time, so memory stays
@@ -22,7 +24,9 @@ def nearest_neighbours(feat_a: torch.Tensor, feat_b: torch.Tensor, chunk: int = 
         similarity in [-1, 1]. All-zero vectors have similarity 0 to everything.
     """
     if feat_a.dim() != 2 or feat_b.dim() != 2 or feat_a.shape[0] != feat_b.shape[0]:
-        raise ValueError(f"features must be (C, Na) and (C, Nb) with equal C, got {tuple(feat_a.shape)} and {tuple(feat_b.shape)}")
+        raise ValueError(
+            f"features must be (C, Na) and (C, Nb) with equal C, got {tuple(feat_a.shape)} and {tuple(feat_b.shape)}"
+        )
     if chunk < 1:
         raise ValueError(f"chunk must be >= 1, got {chunk}")
     a = F.normalize(feat_a.float(), dim=0)
@@ -32,10 +36,10 @@ def nearest_neighbours(feat_a: torch.Tensor, feat_b: torch.Tensor, chunk: int = 
     similarity = torch.empty(na, dtype=torch.float32)
     bt = b.T.contiguous()  # (Nb, C): one GEMM per chunk gives (Nb, chunk)
     for start in range(0, na, chunk):
-        sim = bt @ a[:, start:start + chunk]  # (Nb, n)
+        sim = bt @ a[:, start : start + chunk]  # (Nb, n)
         best, idx = sim.max(dim=0)
-        indices[start:start + chunk] = idx
-        similarity[start:start + chunk] = best
+        indices[start : start + chunk] = idx
+        similarity[start : start + chunk] = best
     return indices, similarity
 
 

@@ -62,6 +62,7 @@ def _unfold(feat: torch.Tensor, patch: int) -> torch.Tensor:
 
 # ------------------------------------------------------------------------------------- exact search
 
+
 def exact_cost(shape_a: tuple[int, ...], shape_b: tuple[int, ...], patch: int) -> float:
     """Multiply-adds of :func:`exact_search` for features ``(1, C, ha, wa)`` against ``(1, C, hb, wb)``."""
     _, c, ha, wa = shape_a
@@ -69,8 +70,9 @@ def exact_cost(shape_a: tuple[int, ...], shape_b: tuple[int, ...], patch: int) -
     return float(ha * wa) * hb * wb * (c + 2) * patch * patch
 
 
-def _distance_rows(fa: torch.Tensor, fb: torch.Tensor, patch: int, guide: torch.Tensor | None,
-                   radius: int | None, chunk: int) -> Iterator[tuple[int, int, torch.Tensor]]:
+def _distance_rows(
+    fa: torch.Tensor, fb: torch.Tensor, patch: int, guide: torch.Tensor | None, radius: int | None, chunk: int
+) -> Iterator[tuple[int, int, torch.Tensor]]:
     """Yield ``(start, end, d)``: patch distances ``d`` ``(end - start, hb*wb)`` of query rows
     ``start:end`` (mean over pixels valid in both patches; ``inf`` outside ``guide +- radius``)."""
     ha, wa = fa.shape[-2:]
@@ -78,10 +80,8 @@ def _distance_rows(fa: torch.Tensor, fb: torch.Tensor, patch: int, guide: torch.
     ones_a = fa.new_ones(1, 1, ha, wa)
     ones_b = fb.new_ones(1, 1, hb, wb)
     # patch sum of |a|^2 + |b|^2 - 2ab over pixels valid in both, as one product of augmented vectors
-    qa = torch.cat([-2 * _unfold(fa, patch), _unfold(fa.pow(2).sum(1, keepdim=True), patch),
-                    _unfold(ones_a, patch)], 1)
-    db = torch.cat([_unfold(fb, patch), _unfold(ones_b, patch),
-                    _unfold(fb.pow(2).sum(1, keepdim=True), patch)], 1)
+    qa = torch.cat([-2 * _unfold(fa, patch), _unfold(fa.pow(2).sum(1, keepdim=True), patch), _unfold(ones_a, patch)], 1)
+    db = torch.cat([_unfold(fb, patch), _unfold(ones_b, patch), _unfold(fb.pow(2).sum(1, keepdim=True), patch)], 1)
     va, vb = _unfold(ones_a, patch), _unfold(ones_b, patch)
     if guide is not None and radius is not None:
         gx, gy = guide[0].reshape(-1), guide[1].reshape(-1)
@@ -223,6 +223,7 @@ def coherent_nnf(
 
 # ---------------------------------------------------------------------------------- patch distance
 
+
 class PatchCost:
     """Patch distances from every pixel of ``fa`` to candidate positions in ``fb``.
 
@@ -269,6 +270,7 @@ def patch_distance(fa: torch.Tensor, fb: torch.Tensor, nnf: torch.Tensor, patch:
 
 # ---------------------------------------------------------------------------------------- PatchMatch
 
+
 def _clamp(nnf: torch.Tensor, hb: int, wb: int) -> torch.Tensor:
     return torch.stack([nnf[0].clamp(0, wb - 1), nnf[1].clamp(0, hb - 1)])
 
@@ -284,8 +286,9 @@ def _shift(t: torch.Tensor, dy: int, dx: int) -> tuple[torch.Tensor, torch.Tenso
     h, w = t.shape[-2:]
     ys = (torch.arange(h) + dy).clamp(0, h - 1)
     xs = (torch.arange(w) + dx).clamp(0, w - 1)
-    inside = (((torch.arange(h) + dy) >= 0) & ((torch.arange(h) + dy) < h))[:, None] & \
-             (((torch.arange(w) + dx) >= 0) & ((torch.arange(w) + dx) < w))[None]
+    inside = (((torch.arange(h) + dy) >= 0) & ((torch.arange(h) + dy) < h))[:, None] & (
+        ((torch.arange(w) + dx) >= 0) & ((torch.arange(w) + dx) < w)
+    )[None]
     return t[..., ys[:, None], xs[None]], inside
 
 
@@ -386,6 +389,7 @@ def search(
 
 
 # ----------------------------------------------------------------------------------------- upsampling
+
 
 def upsample_nnf(
     nnf: torch.Tensor, coarse_target: tuple[int, int], size: tuple[int, int], target_size: tuple[int, int]

@@ -190,22 +190,27 @@ def _prepare(image: torch.Tensor, name: str, size: int | None) -> torch.Tensor:
     return resize_longer(image.float().clamp(0, 1), size)
 
 
-def _semantic_guide(a: torch.Tensor, bp: torch.Tensor, shape_a: tuple[int, int], shape_b: tuple[int, int],
-                    params: AnalogyParams) -> tuple[torch.Tensor, torch.Tensor]:
+def _semantic_guide(
+    a: torch.Tensor, bp: torch.Tensor, shape_a: tuple[int, int], shape_b: tuple[int, int], params: AnalogyParams
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Both coarsest-level NNFs seeded by the semantic backbone: ``(2, ha, wa)`` A->B', ``(2, hb, wb)`` B'->A."""
     net = get_backbone(params.match_backbone)  # type: ignore[arg-type]
     layer = net.check_layer(params.match_layer or GUIDE_LAYERS.get(net.name, net.default_layers[-1]))
     if params.match_size is not None:
-        a, bp = resize_longer(a, min(params.match_size, max(a.shape[-2:]))), \
-            resize_longer(bp, min(params.match_size, max(bp.shape[-2:])))
+        a, bp = (
+            resize_longer(a, min(params.match_size, max(a.shape[-2:]))),
+            resize_longer(bp, min(params.match_size, max(bp.shape[-2:]))),
+        )
     fa = nnfs.normalize(net.extract(a, [layer])[layer])
     fb = nnfs.normalize(net.extract(bp, [layer])[layer])
     p = params.patch_sizes[0]
     # the same coherence prior as the coarsest VGG level: the guide's scattered cells would be kept
     # by the narrow search around it
     ab, ba = _coherent_pair(fa, fb, p, None, None, None, params)
-    return (nnfs.upsample_nnf(ab, tuple(fb.shape[-2:]), shape_a, shape_b),
-            nnfs.upsample_nnf(ba, tuple(fa.shape[-2:]), shape_b, shape_a))
+    return (
+        nnfs.upsample_nnf(ab, tuple(fb.shape[-2:]), shape_a, shape_b),
+        nnfs.upsample_nnf(ba, tuple(fa.shape[-2:]), shape_b, shape_a),
+    )
 
 
 def deep_image_analogy(
@@ -262,8 +267,11 @@ def deep_image_analogy(
             sa, sb = tuple(fa[name].shape[-2:]), tuple(fbp[name].shape[-2:])
             g_ab = nnfs.upsample_nnf(nnf_ab, tuple(fbp[prev].shape[-2:]), sa, sb)
             g_ba = nnfs.upsample_nnf(nnf_ba, tuple(fa[prev].shape[-2:]), sb, sa)
-        if i < params.coherent_levels and (params.coherence > 0 or params.consistency > 0) and \
-                nnfs.exact_cost(tuple(qa.shape), tuple(qb.shape), patch) <= nnfs.EXACT_BUDGET:
+        if (
+            i < params.coherent_levels
+            and (params.coherence > 0 or params.consistency > 0)
+            and nnfs.exact_cost(tuple(qa.shape), tuple(qb.shape), patch) <= nnfs.EXACT_BUDGET
+        ):
             nnf_ab, nnf_ba = _coherent_pair(qa, qb, patch, g_ab, g_ba, radius, params)
         else:
             kw = dict(iters=params.pm_iters, dims=params.pm_dims, generator=gen)
@@ -294,21 +302,28 @@ def deep_image_analogy(
     return AnalogyResult(a_prime, b, nnf_to_flow(nnf_ab), nnf_to_flow(nnf_ba), timings)
 
 
-def _coherent(cost: torch.Tensor, fa: torch.Tensor, fb: torch.Tensor, params: AnalogyParams,
-              partner: torch.Tensor | None = None) -> torch.Tensor:
+def _coherent(
+    cost: torch.Tensor, fa: torch.Tensor, fb: torch.Tensor, params: AnalogyParams, partner: torch.Tensor | None = None
+) -> torch.Tensor:
     """NNF ``(2, ha, wa)`` of a coherent level from the patch costs ``(ha*wa, hb*wb)`` of ``fa`` against
     ``fb`` plus the coherence prior and, given the opposite NNF ``partner`` ``(2, hb, wb)``, the
     consistency prior (see AnalogyParams)."""
     if partner is not None and params.consistency > 0:
-        cost = nnfs.consistency_cost(cost, partner, tuple(fa.shape[-2:]), params.consistency,
-                                     params.consistency_trunc)
-    return nnfs.coherent_nnf(cost, tuple(fa.shape[-2:]), tuple(fb.shape[-2:]), params.coherence,
-                             trunc=params.coherence_trunc)
+        cost = nnfs.consistency_cost(cost, partner, tuple(fa.shape[-2:]), params.consistency, params.consistency_trunc)
+    return nnfs.coherent_nnf(
+        cost, tuple(fa.shape[-2:]), tuple(fb.shape[-2:]), params.coherence, trunc=params.coherence_trunc
+    )
 
 
-def _coherent_pair(fa: torch.Tensor, fb: torch.Tensor, patch: int, guide_ab: torch.Tensor | None,
-                   guide_ba: torch.Tensor | None, radius: int | None,
-                   params: AnalogyParams) -> tuple[torch.Tensor, torch.Tensor]:
+def _coherent_pair(
+    fa: torch.Tensor,
+    fb: torch.Tensor,
+    patch: int,
+    guide_ab: torch.Tensor | None,
+    guide_ba: torch.Tensor | None,
+    radius: int | None,
+    params: AnalogyParams,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Both NNFs of one of the ``coherent_levels`` (or of the semantic guide): A -> B', then B' -> A
     consistent with it, then A -> B' again consistent with that (so that neither direction is
     privileged). The window ``guide +- radius`` applies only where a guide is given."""
@@ -321,9 +336,18 @@ def _coherent_pair(fa: torch.Tensor, fb: torch.Tensor, patch: int, guide_ab: tor
     return ab, ba
 
 
-def _reconstruct(net: Backbone, src: dict[str, torch.Tensor], own: dict[str, torch.Tensor], nnf: torch.Tensor,
-                 level: str, nxt: str, patch: int, alpha: float, layers: list[str],
-                 params: AnalogyParams) -> torch.Tensor:
+def _reconstruct(
+    net: Backbone,
+    src: dict[str, torch.Tensor],
+    own: dict[str, torch.Tensor],
+    nnf: torch.Tensor,
+    level: str,
+    nxt: str,
+    patch: int,
+    alpha: float,
+    layers: list[str],
+    params: AnalogyParams,
+) -> torch.Tensor:
     """Latent features at ``nxt`` ``(1, C, h, w)``: blend of ``own[nxt]`` and the deconvolved warp of
     ``src[level]`` through ``nnf`` (``src`` is B' for A', A for B)."""
     target = vote(src[level], nnf, patch)
@@ -341,8 +365,14 @@ def _reconstruct(net: Backbone, src: dict[str, torch.Tensor], own: dict[str, tor
     return own[nxt] * w + rec * (1 - w)
 
 
-def _to_full(nnf_ab: torch.Tensor, nnf_ba: torch.Tensor, a: torch.Tensor, bp: torch.Tensor,
-             full_a: torch.Tensor, full_b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _to_full(
+    nnf_ab: torch.Tensor,
+    nnf_ba: torch.Tensor,
+    a: torch.Tensor,
+    bp: torch.Tensor,
+    full_a: torch.Tensor,
+    full_b: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Bring the finest NNFs (at the working resolution) to the input resolutions."""
     wa, wb = tuple(a.shape[-2:]), tuple(bp.shape[-2:])
     fa, fb = tuple(full_a.shape[-2:]), tuple(full_b.shape[-2:])

@@ -15,9 +15,12 @@ k-means. Each level is one batched computation over all its region pairs
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
+
+if TYPE_CHECKING:
+    import numpy as np
 
 from ..errors import InputError
 from ..features import Backbone, get_backbone
@@ -115,7 +118,7 @@ class BuddiesResult:
     def ancestors(self, level: int) -> torch.Tensor:
         """``(N,)`` index into ``levels[level].points`` of the ancestor of each final pair."""
         idx = torch.arange(self.points.shape[0])
-        for lv in reversed(self.levels[level + 1:]):
+        for lv in reversed(self.levels[level + 1 :]):
             idx = lv.parent[idx]
         return idx
 
@@ -131,24 +134,38 @@ class BuddiesResult:
         return r * (self.scale_a[0] + self.scale_a[1]) / 2, r * (self.scale_b[0] + self.scale_b[1]) / 2
 
 
-def _to_image(points: torch.Tensor, stride: int, scale_a: tuple[float, float], scale_b: tuple[float, float]
-              ) -> torch.Tensor:
+def _to_image(
+    points: torch.Tensor, stride: int, scale_a: tuple[float, float], scale_b: tuple[float, float]
+) -> torch.Tensor:
     p = points.double()
     ya, xa, yb, xb = p.unbind(1)
     # cell centre in working pixels, then into the given image (pixel centres at integers)
-    out = torch.stack([
-        (xa + 0.5) * stride * scale_a[0] - 0.5, (ya + 0.5) * stride * scale_a[1] - 0.5,
-        (xb + 0.5) * stride * scale_b[0] - 0.5, (yb + 0.5) * stride * scale_b[1] - 0.5,
-    ], dim=1)
+    out = torch.stack(
+        [
+            (xa + 0.5) * stride * scale_a[0] - 0.5,
+            (ya + 0.5) * stride * scale_a[1] - 0.5,
+            (xb + 0.5) * stride * scale_b[0] - 0.5,
+            (yb + 0.5) * stride * scale_b[1] - 0.5,
+        ],
+        dim=1,
+    )
     return out.float()
 
 
 COMMON_APPEARANCES = ("paper", "authors", "none")
 
 
-def authors_common_appearance(backbone: Backbone, fine: str, coarse: str, feat_fine: torch.Tensor,
-                              coarse_shape: tuple[int, int], other_fine: torch.Tensor, other_coarse: torch.Tensor,
-                              points: torch.Tensor, iters: int) -> torch.Tensor:
+def authors_common_appearance(
+    backbone: Backbone,
+    fine: str,
+    coarse: str,
+    feat_fine: torch.Tensor,
+    coarse_shape: tuple[int, int],
+    other_fine: torch.Tensor,
+    other_coarse: torch.Tensor,
+    points: torch.Tensor,
+    iters: int,
+) -> torch.Tensor:
     """The authors' common appearance of one image at level ``fine``: its features averaged with the
     other image's features brought into its layout.
 
@@ -179,11 +196,15 @@ def check_params(params: BuddiesParams, backbone: Backbone) -> tuple[str, ...]:
     layers = tuple(backbone.check_layers(params.layers or backbone.default_layers))
     n = len(layers)
     if n < 2:
-        raise InputError(f"Neural Best-Buddies needs at least two pyramid layers that halve the resolution level by "
-                         f"level; {backbone.name} gives {', '.join(layers)}")
+        raise InputError(
+            f"Neural Best-Buddies needs at least two pyramid layers that halve the resolution level by "
+            f"level; {backbone.name} gives {', '.join(layers)}"
+        )
     if len(params.neighbourhood) != n or len(params.radius) != n - 1:
-        raise InputError(f"{n} layers need {n} neighbourhood sizes and {n - 1} radii, got "
-                         f"{len(params.neighbourhood)} and {len(params.radius)}")
+        raise InputError(
+            f"{n} layers need {n} neighbourhood sizes and {n - 1} radii, got "
+            f"{len(params.neighbourhood)} and {len(params.radius)}"
+        )
     if any(p < 1 or p % 2 == 0 for p in params.neighbourhood):
         raise InputError("neighbourhood sizes must be odd and positive")
     if any(r < 0 for r in params.radius):
@@ -193,16 +214,19 @@ def check_params(params: BuddiesParams, backbone: Backbone) -> tuple[str, ...]:
     if params.min_start_extent < 0:
         raise InputError(f"min_start_extent must be non-negative, got {params.min_start_extent}")
     if params.common_appearance not in COMMON_APPEARANCES:
-        raise InputError(f"common_appearance must be one of {', '.join(COMMON_APPEARANCES)}, got "
-                         f"{params.common_appearance!r}")
+        raise InputError(
+            f"common_appearance must be one of {', '.join(COMMON_APPEARANCES)}, got {params.common_appearance!r}"
+        )
     if params.deconv_iters < 0:
         raise InputError(f"deconv_iters must be non-negative, got {params.deconv_iters}")
     if params.k < 0:
         raise InputError(f"k must be non-negative, got {params.k}")
     strides = [backbone.stride(name) for name in layers]
     if any(b != 2 * a for a, b in zip(strides, strides[1:])):
-        raise InputError(f"layers {', '.join(layers)} of {backbone.name} do not halve the resolution level "
-                         f"by level (strides {strides}); Neural Best-Buddies refines by factors of two")
+        raise InputError(
+            f"layers {', '.join(layers)} of {backbone.name} do not halve the resolution level "
+            f"by level (strides {strides}); Neural Best-Buddies refines by factors of two"
+        )
     return layers
 
 
@@ -220,13 +244,20 @@ def start_level(params: BuddiesParams, shapes_a: list[tuple[int, int]], shapes_b
         interior = min(min(shapes_a[i]), min(shapes_b[i])) - 2 * (patch // 2)
         if interior >= params.min_start_extent * patch:
             return i
-    raise InputError(f"the images are too small for Neural Best-Buddies: the finest feature maps {shapes_a[-1]} "
-                     f"and {shapes_b[-1]} have no room for a {params.neighbourhood[-1]}x{params.neighbourhood[-1]} "
-                     "neighbourhood search")
+    raise InputError(
+        f"the images are too small for Neural Best-Buddies: the finest feature maps {shapes_a[-1]} "
+        f"and {shapes_b[-1]} have no room for a {params.neighbourhood[-1]}x{params.neighbourhood[-1]} "
+        "neighbourhood search"
+    )
 
 
-def neural_best_buddies(image_a: torch.Tensor, image_b: torch.Tensor, params: BuddiesParams = BuddiesParams(), *,
-                        progress: Progress = silent) -> BuddiesResult:
+def neural_best_buddies(
+    image_a: torch.Tensor,
+    image_b: torch.Tensor,
+    params: BuddiesParams = BuddiesParams(),
+    *,
+    progress: Progress = silent,
+) -> BuddiesResult:
     """Sparse correspondences between two images of possibly different sizes and domains.
 
     Args:
@@ -247,15 +278,22 @@ def neural_best_buddies(image_a: torch.Tensor, image_b: torch.Tensor, params: Bu
     feats_a = backbone.extract(work_a, layers)
     feats_b = backbone.extract(work_b, layers)
 
-    start = start_level(params, [tuple(feats_a[n].shape[-2:]) for n in reversed(layers)],
-                        [tuple(feats_b[n].shape[-2:]) for n in reversed(layers)])
+    start = start_level(
+        params,
+        [tuple(feats_a[n].shape[-2:]) for n in reversed(layers)],
+        [tuple(feats_b[n].shape[-2:]) for n in reversed(layers)],
+    )
     coarse_to_fine = list(reversed(layers))[start:]
     neighbourhood, radius = params.neighbourhood[start:], params.radius[start:]
     levels: list[BuddiesLevel] = []
     fa0, fb0 = feats_a[coarse_to_fine[0]], feats_b[coarse_to_fine[0]]
     # the coarsest search region pair covers both whole maps (Algorithm 1)
-    regions = nbb.RegionPairs(torch.zeros(1, 2, dtype=torch.long), torch.zeros(1, 2, dtype=torch.long),
-                              tuple(fa0.shape[-2:]), tuple(fb0.shape[-2:]))
+    regions = nbb.RegionPairs(
+        torch.zeros(1, 2, dtype=torch.long),
+        torch.zeros(1, 2, dtype=torch.long),
+        tuple(fa0.shape[-2:]),
+        tuple(fb0.shape[-2:]),
+    )
     parent_of_region = torch.full((1,), -1, dtype=torch.long)
     for i in progress(range(len(coarse_to_fine)), total=len(coarse_to_fine), desc="best buddies"):
         layer = coarse_to_fine[i]
@@ -263,8 +301,9 @@ def neural_best_buddies(image_a: torch.Tensor, image_b: torch.Tensor, params: Bu
         patch = neighbourhood[i]
         if params.common_appearance == "authors" and levels and levels[-1].points.shape[0] > 0:
             prev, pts = coarse_to_fine[i - 1], levels[-1].points
-            ca = authors_common_appearance(backbone, layer, prev, fa, tuple(feats_a[prev].shape[-2:]), fb,
-                                           feats_b[prev], pts, params.deconv_iters)
+            ca = authors_common_appearance(
+                backbone, layer, prev, fa, tuple(feats_a[prev].shape[-2:]), fb, feats_b[prev], pts, params.deconv_iters
+            )
             # one-sided: averaging both sides would make every coarser pair a perfect match of itself
             # (C_A(p) = C_B(p + w) exactly for the warp w), freezing the coarse estimate
             cb = fb
@@ -277,9 +316,19 @@ def neural_best_buddies(image_a: torch.Tensor, image_b: torch.Tensor, params: Bu
         act_a, act_b = nbb.normalized_activation(fa), nbb.normalized_activation(fb)
         keep = nbb.activation_filter(points, act_a, act_b, params.gamma)
         points, region = points[keep], region[keep]
-        levels.append(BuddiesLevel(layer=layer, stride=backbone.stride(layer), patch=patch, points=points,
-                                   region=region, regions=regions, parent=parent_of_region[region],
-                                   activation=nbb.pair_activation(points, act_a, act_b), found=found))
+        levels.append(
+            BuddiesLevel(
+                layer=layer,
+                stride=backbone.stride(layer),
+                patch=patch,
+                points=points,
+                region=region,
+                regions=regions,
+                parent=parent_of_region[region],
+                activation=nbb.pair_activation(points, act_a, act_b),
+                found=found,
+            )
+        )
         if i + 1 < len(coarse_to_fine):
             regions = nbb.refine_regions(points, radius[i])
             parent_of_region = torch.arange(points.shape[0])
@@ -297,8 +346,14 @@ def neural_best_buddies(image_a: torch.Tensor, image_b: torch.Tensor, params: Bu
     return BuddiesResult(points=points, ranks=ranks, top_k=top_k, levels=levels, scale_a=scale_a, scale_b=scale_b)
 
 
-def draw_buddies(image_a: torch.Tensor, image_b: torch.Tensor, result: BuddiesResult,
-                 indices: torch.Tensor | None = None, *, circles: bool = True) -> "np.ndarray":
+def draw_buddies(
+    image_a: torch.Tensor,
+    image_b: torch.Tensor,
+    result: BuddiesResult,
+    indices: torch.Tensor | None = None,
+    *,
+    circles: bool = True,
+) -> np.ndarray:
     """Side-by-side picture ``(H, Wa + gap + Wb, 3)`` uint8 of pairs in matching colours (Fig. 1).
 
     Each pair gets a dot at its pixel and, with ``circles``, circles around its ancestors at the
@@ -319,13 +374,14 @@ def draw_buddies(image_a: torch.Tensor, image_b: torch.Tensor, result: BuddiesRe
     h = max(a.shape[0], b.shape[0])
     canvas = np.full((h, a.shape[1] + gap + b.shape[1], 3), 255, np.uint8)
     canvas[: a.shape[0], : a.shape[1]] = a
-    canvas[: b.shape[0], a.shape[1] + gap:] = b
+    canvas[: b.shape[0], a.shape[1] + gap :] = b
     off = a.shape[1] + gap
     idx = result.top_k if indices is None else indices
     n = int(idx.numel())
     hues = (np.arange(n) * 180 // max(n, 1)).astype(np.uint8)
-    colours = cv2.cvtColor(np.stack([hues, np.full(n, 230, np.uint8), np.full(n, 255, np.uint8)], 1)[None],
-                           cv2.COLOR_HSV2RGB)[0]
+    colours = cv2.cvtColor(
+        np.stack([hues, np.full(n, 230, np.uint8), np.full(n, 255, np.uint8)], 1)[None], cv2.COLOR_HSV2RGB
+    )[0]
     thick = max(1, round(max(h, canvas.shape[1] / 2) / 300))
     img = np.ascontiguousarray(canvas)
     if circles:

@@ -152,23 +152,25 @@ def _reduce(h1: torch.Tensor, h2: torch.Tensor, dims: int) -> tuple[torch.Tensor
     return F.normalize(h1, dim=0), F.normalize(h2, dim=0)
 
 
-def match_scales(hyper_1: torch.Tensor, hyper_2: torch.Tensor, params: COATParams,
-                 dtype: torch.dtype = torch.float32) -> dict[str, Confident]:
+def match_scales(
+    hyper_1: torch.Tensor, hyper_2: torch.Tensor, params: COATParams, dtype: torch.dtype = torch.float32
+) -> dict[str, Confident]:
     """Eq. 1-2 at every hierarchy scale between content hypercolumns ``(1, 2688, h1, w1)`` and style
     hypercolumns ``(1, 2688, h2, w2)``: ``{scale name: confident set}``."""
     f1, f2 = flatten(hyper_1), flatten(hyper_2)
     reduced = [_reduce(f1[s], f2[s], params.match_dims) for s in _slices()]
     confident: dict[str, Confident] = {}
     for k, (name, _, _) in enumerate(SCALES):
-        parts = reduced[k:] if params.context == "pyramid" else reduced[k:k + 1]
+        parts = reduced[k:] if params.context == "pyramid" else reduced[k : k + 1]
         m1 = torch.cat([p[0] for p in parts], dim=0)
         m2 = torch.cat([p[1] for p in parts], dim=0)
         confident[name] = confident_set(m1, m2, params.threshold, chunk=params.chunk, dtype=dtype)
     return confident
 
 
-def swap_scales(hyper_1: torch.Tensor, hyper_2: torch.Tensor, confident: dict[str, Confident],
-                texture_level: int) -> torch.Tensor:
+def swap_scales(
+    hyper_1: torch.Tensor, hyper_2: torch.Tensor, confident: dict[str, Confident], texture_level: int
+) -> torch.Tensor:
     """Eq. 3 on the texture scales: ``(1, 2688, h1, w1)``, the content's hypercolumns with every scale
     finer than the ``texture_level`` coarsest ones swapped to the style's on its confident set."""
     aligned = hyper_1.clone()
@@ -178,7 +180,9 @@ def swap_scales(hyper_1: torch.Tensor, hyper_2: torch.Tensor, confident: dict[st
     return aligned
 
 
-def align(hyper_1: torch.Tensor, hyper_2: torch.Tensor, params: COATParams, dtype: torch.dtype = torch.float32) -> Alignment:
+def align(
+    hyper_1: torch.Tensor, hyper_2: torch.Tensor, params: COATParams, dtype: torch.dtype = torch.float32
+) -> Alignment:
     """:func:`match_scales` and :func:`swap_scales` at ``params.texture_level``. The structure scales
     are matched too (the report and the pictures show them) but not swapped."""
     confident = match_scales(hyper_1, hyper_2, params, dtype)
@@ -231,16 +235,32 @@ def coat_levels(
             if n == MAX_LEVEL:
                 break  # every scale is the content's
             h, w = c_pyr[s].shape[-2:]
-            out[s:] = optimise_pyramid(out[s:], swap_scales(h1, h2, confident, n), extractor, lr=params.lr,
-                                       steps=params.steps, progress=progress,
-                                       desc=f"n={n} scale {i + 1}/{params.scales} {w}x{h}")
+            out[s:] = optimise_pyramid(
+                out[s:],
+                swap_scales(h1, h2, confident, n),
+                extractor,
+                lr=params.lr,
+                steps=params.steps,
+                progress=progress,
+                desc=f"n={n} scale {i + 1}/{params.scales} {w}x{h}",
+            )
         with torch.no_grad():
             image = content.clone() if n == MAX_LEVEL else pyramid.collapse(out).clamp(0.0, 1.0)
         _, h1, h2, confident = scales[-1]
-        alignment = Alignment(confident, tuple(h1.shape[-2:]), tuple(h2.shape[-2:]),
-                              swap_scales(h1, h2, confident, n))
+        alignment = Alignment(confident, tuple(h1.shape[-2:]), tuple(h2.shape[-2:]), swap_scales(h1, h2, confident, n))
         results[n] = COATResult(image, alignment, {"align": t_align, "synthesis": time.perf_counter() - t})
     return results
 
 
-__all__ = ["SCALES", "MAX_LEVEL", "COATParams", "Alignment", "COATResult", "align", "match_scales", "swap_scales", "coat", "coat_levels"]
+__all__ = [
+    "SCALES",
+    "MAX_LEVEL",
+    "COATParams",
+    "Alignment",
+    "COATResult",
+    "align",
+    "match_scales",
+    "swap_scales",
+    "coat",
+    "coat_levels",
+]

@@ -76,8 +76,10 @@ class Decoder(nn.Module):
         ins = tuple(reversed(CHANNELS))  # coarse to fine
         self.entry = nn.Conv2d(ins[0], widths[0], 3, padding=1)
         self.mod = nn.ModuleList(nn.Conv2d(c, 2 * w, 3, padding=1) for c, w in zip(ins, widths))
-        self.body = nn.ModuleList(nn.Sequential(nn.Conv2d(w, w, 3, padding=1), nn.LeakyReLU(0.2),
-                                                nn.Conv2d(w, w, 3, padding=1)) for w in widths)
+        self.body = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(w, w, 3, padding=1), nn.LeakyReLU(0.2), nn.Conv2d(w, w, 3, padding=1))
+            for w in widths
+        )
         self.up = nn.ModuleList(nn.Conv2d(a, b, 3, padding=1) for a, b in zip(widths[:-1], widths[1:]))
         self.out = nn.Conv2d(widths[-1], 3, 1)
 
@@ -100,8 +102,9 @@ def _to_grid(f: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
     return F.adaptive_avg_pool2d(f, grid) if tuple(f.shape[-2:]) != grid else f
 
 
-def confident_sets(m1: list[torch.Tensor], m2: list[torch.Tensor], threshold: float, *,
-                   chunk: int = 2048) -> tuple[dict[str, Confident], tuple[int, int], tuple[int, int]]:
+def confident_sets(
+    m1: list[torch.Tensor], m2: list[torch.Tensor], threshold: float, *, chunk: int = 2048
+) -> tuple[dict[str, Confident], tuple[int, int], tuple[int, int]]:
     """Eq. 1-2 per scale on the matching grid (features of finer maps averaged onto it), for one image
     pair (batch 1): ``({scale: confident set}, grid_1, grid_2)``."""
     g1 = tuple(m1[min(2, len(m1) - 1)].shape[-2:])
@@ -113,8 +116,9 @@ def confident_sets(m1: list[torch.Tensor], m2: list[torch.Tensor], threshold: fl
     return out, g1, g2
 
 
-def swap_fine(f1: torch.Tensor, f2: torch.Tensor, conf: Confident, grid_1: tuple[int, int],
-              grid_2: tuple[int, int]) -> torch.Tensor:
+def swap_fine(
+    f1: torch.Tensor, f2: torch.Tensor, conf: Confident, grid_1: tuple[int, int], grid_2: tuple[int, int]
+) -> torch.Tensor:
     """Eq. 3 on a map ``(1, C, H1, W1)`` finer than (or as fine as) the matching grid: each position takes
     the style ``f2`` ``(1, C, H2, W2)`` at the same offset inside its cell's matched cell."""
     (h1, w1), (h2, w2) = f1.shape[-2:], f2.shape[-2:]
@@ -128,8 +132,14 @@ def swap_fine(f1: torch.Tensor, f2: torch.Tensor, conf: Confident, grid_1: tuple
     return latent_swap(f1, f2, fine)
 
 
-def decoder_maps(f1: list[torch.Tensor], f2: list[torch.Tensor], confident: dict[str, Confident],
-                 grid_1: tuple[int, int], grid_2: tuple[int, int], texture_level: int) -> list[torch.Tensor]:
+def decoder_maps(
+    f1: list[torch.Tensor],
+    f2: list[torch.Tensor],
+    confident: dict[str, Confident],
+    grid_1: tuple[int, int],
+    grid_2: tuple[int, int],
+    texture_level: int,
+) -> list[torch.Tensor]:
     """Maps fine to coarse for the decoder: the content's on the ``texture_level`` coarsest scales,
     the aligned style's on the others."""
     out = []
@@ -141,7 +151,11 @@ def decoder_maps(f1: list[torch.Tensor], f2: list[torch.Tensor], confident: dict
 def load_nets(checkpoint: str | None = None, *, required: bool = True) -> tuple[Matcher, Decoder, dict] | None:
     """The trained matcher and decoder (eval mode) and the checkpoint's provenance, or ``None`` when no
     checkpoint exists and ``required`` is false."""
-    path = resolve_checkpoint("coat", CHECKPOINT, checkpoint) if required else find_checkpoint("coat", CHECKPOINT, checkpoint)
+    path = (
+        resolve_checkpoint("coat", CHECKPOINT, checkpoint)
+        if required
+        else find_checkpoint("coat", CHECKPOINT, checkpoint)
+    )
     if path is None:
         return None
     state = load_checkpoint(path, task="coat")
@@ -153,8 +167,9 @@ def load_nets(checkpoint: str | None = None, *, required: bool = True) -> tuple[
 
 
 @torch.no_grad()
-def coat_learned_levels(content: torch.Tensor, style: torch.Tensor, params: COATParams, levels: list[int], *,
-                        checkpoint: str | None = None) -> dict[int, COATResult]:
+def coat_learned_levels(
+    content: torch.Tensor, style: torch.Tensor, params: COATParams, levels: list[int], *, checkpoint: str | None = None
+) -> dict[int, COATResult]:
     """The learned form at several texture levels: ``{n: result}`` (one decoder pass each)."""
     check_image(content, "content", min_side=16)
     check_image(style, "style", min_side=16)
@@ -168,12 +183,26 @@ def coat_learned_levels(content: torch.Tensor, style: torch.Tensor, params: COAT
     for n in levels:
         t = time.perf_counter()
         image, _ = decoder(decoder_maps(f1, f2, confident, g1, g2, n))
-        image = F.interpolate(image, size=content.shape[-2:], mode="bilinear", align_corners=False) \
-            if image.shape[-2:] != content.shape[-2:] else image
-        results[n] = COATResult(image.clamp(0, 1), Alignment(confident, g1, g2, None),
-                                {"align": t_align, "decode": time.perf_counter() - t})
+        image = (
+            F.interpolate(image, size=content.shape[-2:], mode="bilinear", align_corners=False)
+            if image.shape[-2:] != content.shape[-2:]
+            else image
+        )
+        results[n] = COATResult(
+            image.clamp(0, 1), Alignment(confident, g1, g2, None), {"align": t_align, "decode": time.perf_counter() - t}
+        )
     return results
 
 
-__all__ = ["LAYERS", "CHECKPOINT", "encode", "Matcher", "Decoder", "confident_sets", "swap_fine", "decoder_maps",
-           "load_nets", "coat_learned_levels"]
+__all__ = [
+    "LAYERS",
+    "CHECKPOINT",
+    "encode",
+    "Matcher",
+    "Decoder",
+    "confident_sets",
+    "swap_fine",
+    "decoder_maps",
+    "load_nets",
+    "coat_learned_levels",
+]

@@ -13,19 +13,22 @@ from ..io import to_uint8
 from ..matching.mutual import Confident
 
 
-def grid_points(conf: Confident, grid_1: tuple[int, int], grid_2: tuple[int, int],
-                size_1: tuple[int, int], size_2: tuple[int, int]) -> torch.Tensor:
+def grid_points(
+    conf: Confident, grid_1: tuple[int, int], grid_2: tuple[int, int], size_1: tuple[int, int], size_2: tuple[int, int]
+) -> torch.Tensor:
     """The confident pairs as pixel coordinates ``(P, 4)`` (x1, y1, x2, y2) of cell centres."""
     i = conf.mask.nonzero().squeeze(1)
     j = conf.index[i]
     (h1, w1), (h2, w2) = grid_1, grid_2
     sy1, sx1, sy2, sx2 = size_1[0] / h1, size_1[1] / w1, size_2[0] / h2, size_2[1] / w2
-    return torch.stack([(i % w1 + 0.5) * sx1, (i // w1 + 0.5) * sy1,
-                        (j % w2 + 0.5) * sx2, (j // w2 + 0.5) * sy2], dim=1).float()
+    return torch.stack(
+        [(i % w1 + 0.5) * sx1, (i // w1 + 0.5) * sy1, (j % w2 + 0.5) * sx2, (j // w2 + 0.5) * sy2], dim=1
+    ).float()
 
 
-def draw_pairs(content: torch.Tensor, style: torch.Tensor, points: torch.Tensor, *, max_lines: int = 60,
-               seed: int = 0) -> np.ndarray:
+def draw_pairs(
+    content: torch.Tensor, style: torch.Tensor, points: torch.Tensor, *, max_lines: int = 60, seed: int = 0
+) -> np.ndarray:
     """Content and style side by side ``(H, W1 + gap + W2, 3)`` uint8, every confident pair a dot and a
     seeded subset joined by lines (as the paper's Fig. 4c)."""
     import cv2
@@ -49,8 +52,14 @@ def draw_pairs(content: torch.Tensor, style: torch.Tensor, points: torch.Tensor,
     pick = torch.randperm(n, generator=torch.Generator().manual_seed(seed))[:max_lines].numpy() if n else []
     for k in pick:
         x1, y1, x2, y2 = pts[k]
-        cv2.line(canvas, (round(x1), round(y1)), (round(x2) + off, round(y2)),
-                 tuple(int(v) for v in colours[k]), 1, cv2.LINE_AA)
+        cv2.line(
+            canvas,
+            (round(x1), round(y1)),
+            (round(x2) + off, round(y2)),
+            tuple(int(v) for v in colours[k]),
+            1,
+            cv2.LINE_AA,
+        )
     return canvas
 
 
@@ -61,15 +70,27 @@ def grid_of(image: torch.Tensor) -> tuple[int, int]:
 
 def contact_sheet(rows: list[list[torch.Tensor]], height: int = 256, gap: int = 4) -> np.ndarray:
     """Images ``(1, 3, h, w)`` in rows, each resized to ``height`` px high, on white: ``(H, W, 3)`` uint8."""
-    pics = [[to_uint8(F.interpolate(im.float(), size=(height, max(1, round(im.shape[-1] * height / im.shape[-2]))),
-                                    mode="bilinear", align_corners=False, antialias=True).clamp(0, 1)) for im in row]
-            for row in rows]
+    pics = [
+        [
+            to_uint8(
+                F.interpolate(
+                    im.float(),
+                    size=(height, max(1, round(im.shape[-1] * height / im.shape[-2]))),
+                    mode="bilinear",
+                    align_corners=False,
+                    antialias=True,
+                ).clamp(0, 1)
+            )
+            for im in row
+        ]
+        for row in rows
+    ]
     width = max(sum(p.shape[1] for p in row) + gap * (len(row) - 1) for row in pics)
     canvas = np.full((len(pics) * (height + gap) - gap, width, 3), 255, np.uint8)
     for r, row in enumerate(pics):
         x = 0
         for p in row:
-            canvas[r * (height + gap): r * (height + gap) + height, x:x + p.shape[1]] = p
+            canvas[r * (height + gap) : r * (height + gap) + height, x : x + p.shape[1]] = p
             x += p.shape[1] + gap
     return canvas
 

@@ -64,8 +64,9 @@ def perceptual(backbone: Backbone, out: torch.Tensor, target: list[torch.Tensor]
     return sum(F.mse_loss(x, y) for x, y in zip(a, target[:3])) / 3
 
 
-def correspondence_loss(mx: torch.Tensor, my: torch.Tensor, flow: torch.Tensor, size: int, *, k: int,
-                        tau: float) -> torch.Tensor:
+def correspondence_loss(
+    mx: torch.Tensor, my: torch.Tensor, flow: torch.Tensor, size: int, *, k: int, tau: float
+) -> torch.Tensor:
     """Eq. 7 between matching maps ``mx``, ``my`` ``(B, d, h, w)`` of ``x`` and its warp ``y``;
     ``flow`` ``(B, 2, size, size)`` sends each pixel of ``y`` to its source in ``x``."""
     b, d, h, w = mx.shape
@@ -92,8 +93,13 @@ class COATTask(TrainTask):
 
     name = TASK
 
-    def __init__(self, images: str | os.PathLike, settings: COATTrainSettings = COATTrainSettings(), *,
-                 weights: str | None = None) -> None:
+    def __init__(
+        self,
+        images: str | os.PathLike,
+        settings: COATTrainSettings = COATTrainSettings(),
+        *,
+        weights: str | None = None,
+    ) -> None:
         self.settings = settings
         self.images = ImageFolder(images, size=settings.size, zoom=(1.0, 1.3))
         self.weights = weights
@@ -121,8 +127,13 @@ class COATTask(TrainTask):
         y, flow = random_tps(x_jit, generator, strength=self.settings.warp)
         return x, x_jit, y, flow.to(device)
 
-    def step(self, models: dict[str, nn.Module], optims: dict[str, torch.optim.Optimizer],
-             generator: torch.Generator, step: int) -> dict[str, float]:
+    def step(
+        self,
+        models: dict[str, nn.Module],
+        optims: dict[str, torch.optim.Optimizer],
+        generator: torch.Generator,
+        step: int,
+    ) -> dict[str, float]:
         s, matcher, decoder = self.settings, models["matcher"], models["decoder"]
         assert self.backbone is not None
         device = next(decoder.parameters()).device
@@ -137,8 +148,8 @@ class COATTask(TrainTask):
         maps = []
         with torch.no_grad():
             for i in range(x.shape[0]):
-                one_x, one_y = [f[i:i + 1] for f in fx], [f[i:i + 1] for f in fy]
-                conf, g1, g2 = confident_sets([m[i:i + 1] for m in mx], [m[i:i + 1] for m in my], 1.0)
+                one_x, one_y = [f[i : i + 1] for f in fx], [f[i : i + 1] for f in fy]
+                conf, g1, g2 = confident_sets([m[i : i + 1] for m in mx], [m[i : i + 1] for m in my], 1.0)
                 maps.append(decoder_maps(one_x, one_y, conf, g1, g2, n))
         swapped = [torch.cat([m[k] for m in maps]) for k in range(len(fx))]
         target, target_feats = (x, fx) if n == MAX_LEVEL else (x_jit, f_jit)
@@ -157,8 +168,10 @@ class COATTask(TrainTask):
 def export(source: str | os.PathLike, dest: str | os.PathLike) -> None:
     """A small inference copy of a training checkpoint (float16 weights, no optimizer or RNG state)."""
     state = slim(load_checkpoint(source, task=TASK))
-    state["models"] = {name: {k: v.half() if v.is_floating_point() else v for k, v in sd.items()}
-                       for name, sd in state["models"].items()}
+    state["models"] = {
+        name: {k: v.half() if v.is_floating_point() else v for k, v in sd.items()}
+        for name, sd in state["models"].items()
+    }
     save_checkpoint(dest, state)
 
 

@@ -89,9 +89,13 @@ def stylize_decoder(
             previous = c_pyr[s] + pyramid.upsample(out, size)
             query = params.alpha * previous + (1.0 - params.alpha) * content_s
         styles = style_samples(
-            extractor, pyramid.collapse(s_pyr[s:]), rotations=params.rotations,
-            max_samples=params.max_style_samples, generator=generator,
-            guide=pyramid.collapse(g_pyr[s:]).clamp(0, 1) if g_pyr else None)
+            extractor,
+            pyramid.collapse(s_pyr[s:]),
+            rotations=params.rotations,
+            max_samples=params.max_style_samples,
+            generator=generator,
+            guide=pyramid.collapse(g_pyr[s:]).clamp(0, 1) if g_pyr else None,
+        )
         keys = Keys.build(styles.feats, styles.guide, dtype=extractor.dtype)
         for _ in range(1 + (params.feedback if i == len(scales) - 1 else 0)):
             qf = extractor.hyper(query)

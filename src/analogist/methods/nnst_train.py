@@ -52,8 +52,9 @@ class CooccurrenceCritic(nn.Module):
             layers += [EqualConv2d(cin, cout, 3, stride=2, padding=1, gain=LRELU_GAIN), nn.LeakyReLU(0.2)]
             cin = cout
         self.encoder = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
-        self.head = nn.Sequential(EqualLinear(8 * width, 4 * width, gain=LRELU_GAIN), nn.LeakyReLU(0.2),
-                                  EqualLinear(4 * width, 1))
+        self.head = nn.Sequential(
+            EqualLinear(8 * width, 4 * width, gain=LRELU_GAIN), nn.LeakyReLU(0.2), EqualLinear(4 * width, 1)
+        )
 
     def forward(self, patch: torch.Tensor, refs: torch.Tensor) -> torch.Tensor:
         b, r = refs.shape[:2]
@@ -66,8 +67,9 @@ def random_patches(images: torch.Tensor, n: int, size: int, generator: torch.Gen
     b, _, h, w = images.shape
     ys = torch.randint(h - size + 1, (b, n), generator=generator).tolist()
     xs = torch.randint(w - size + 1, (b, n), generator=generator).tolist()
-    return torch.stack([torch.stack([images[i, :, y:y + size, x:x + size] for y, x in zip(ys[i], xs[i])])
-                        for i in range(b)])
+    return torch.stack(
+        [torch.stack([images[i, :, y : y + size, x : x + size] for y, x in zip(ys[i], xs[i])]) for i in range(b)]
+    )
 
 
 def laplacian_l1(output: torch.Tensor, target: torch.Tensor, levels: int = 4) -> torch.Tensor:
@@ -111,8 +113,14 @@ class NNSTDecoderTask(TrainTask):
 
     name = TASK
 
-    def __init__(self, content: str | os.PathLike, style: str | os.PathLike, settings: NNSTDSettings = NNSTDSettings(),
-                 *, weights: str | None = None) -> None:
+    def __init__(
+        self,
+        content: str | os.PathLike,
+        style: str | os.PathLike,
+        settings: NNSTDSettings = NNSTDSettings(),
+        *,
+        weights: str | None = None,
+    ) -> None:
         self.settings = s = settings
         self.content = ImageFolder(content, size=s.scale, zoom=s.zoom)
         self.style = ImageFolder(style, size=s.scale, zoom=s.zoom)
@@ -130,8 +138,10 @@ class NNSTDecoderTask(TrainTask):
     def build(self, device: torch.device) -> dict[str, nn.Module]:
         backbone = get_backbone(self.settings.backbone, self.weights).to(device)
         self.extractor = Extractor(backbone, _use_bf16(self.settings.precision))
-        return {"decoder": Decoder(self.settings.decoder).to(device),
-                "critic": CooccurrenceCritic(self.settings.critic_width).to(device)}
+        return {
+            "decoder": Decoder(self.settings.decoder).to(device),
+            "critic": CooccurrenceCritic(self.settings.critic_width).to(device),
+        }
 
     def optimizers(self, models: dict[str, nn.Module]) -> dict[str, torch.optim.Optimizer]:
         return {k: torch.optim.Adam(m.parameters(), lr=self.settings.lr, betas=(0.0, 0.99)) for k, m in models.items()}
@@ -144,13 +154,18 @@ class NNSTDecoderTask(TrainTask):
             fc, fs = self.extractor.hyper(content), self.extractor.hyper(style)
             t = torch.empty_like(fc)
             for i in range(fc.shape[0]):
-                keys = Keys.build(flatten(fs[i:i + 1]).cpu())
-                idx = match(flatten(fc[i:i + 1]).cpu(), keys).to(fs.device)
-                t[i] = flatten(fs[i:i + 1])[:, idx].view(fs.shape[1:])
+                keys = Keys.build(flatten(fs[i : i + 1]).cpu())
+                idx = match(flatten(fc[i : i + 1]).cpu(), keys).to(fs.device)
+                t[i] = flatten(fs[i : i + 1])[:, idx].view(fs.shape[1:])
         return t, fs
 
-    def step(self, models: dict[str, nn.Module], optims: dict[str, torch.optim.Optimizer],
-             generator: torch.Generator, step: int) -> dict[str, float]:
+    def step(
+        self,
+        models: dict[str, nn.Module],
+        optims: dict[str, torch.optim.Optimizer],
+        generator: torch.Generator,
+        step: int,
+    ) -> dict[str, float]:
         s, dec, critic = self.settings, models["decoder"], models["critic"]
         device = next(dec.parameters()).device
         content = self.content.sample(s.batch, generator).to(device)
@@ -184,10 +199,20 @@ def export_decoder(source: str | os.PathLike, dest: str | os.PathLike, *, half: 
     its configuration, loss history and provenance."""
     state = slim(load_checkpoint(source, task=TASK), ["decoder"])
     if half:
-        state["models"]["decoder"] = {k: v.half() if v.is_floating_point() else v
-                                      for k, v in state["models"]["decoder"].items()}
+        state["models"]["decoder"] = {
+            k: v.half() if v.is_floating_point() else v for k, v in state["models"]["decoder"].items()
+        }
     return save_checkpoint(dest, state)
 
 
-__all__ = ["TASK", "SCALES", "CooccurrenceCritic", "NNSTDSettings", "NNSTDecoderTask", "laplacian_l1",
-           "cycle_loss", "random_patches", "export_decoder"]
+__all__ = [
+    "TASK",
+    "SCALES",
+    "CooccurrenceCritic",
+    "NNSTDSettings",
+    "NNSTDecoderTask",
+    "laplacian_l1",
+    "cycle_loss",
+    "random_patches",
+    "export_decoder",
+]

@@ -139,8 +139,12 @@ class SAMNetResult:
 
 
 #: Layer matched per backbone when none is given (see SAMNetParams.layer for the measurements).
-DEFAULT_LAYERS: dict[str, str] = {"vgg16-hed": "relu4_1", "vgg16": "relu4_1", "vgg19": "relu4_1",
-                                  "efficientnet-lite0": "stage5"}
+DEFAULT_LAYERS: dict[str, str] = {
+    "vgg16-hed": "relu4_1",
+    "vgg16": "relu4_1",
+    "vgg19": "relu4_1",
+    "efficientnet-lite0": "stage5",
+}
 
 
 def default_layer(backbone: str) -> str:
@@ -173,8 +177,9 @@ def resolve_form(params: SAMNetParams) -> str:
     return AUTO_FORM if params.form == "auto" else params.form
 
 
-def sam_net(source: torch.Tensor, target: torch.Tensor, params: SAMNetParams = SAMNetParams(), *,
-            progress: Progress = silent) -> SAMNetResult:
+def sam_net(
+    source: torch.Tensor, target: torch.Tensor, params: SAMNetParams = SAMNetParams(), *, progress: Progress = silent
+) -> SAMNetResult:
     """SAM-Net between ``source`` ``(1, 3, Hs, Ws)`` and ``target`` ``(1, 3, Ht, Wt)``, RGB in [0, 1].
 
     Returns the affine field, the dense flow source -> target, the stylised source, the warped target
@@ -187,9 +192,14 @@ def sam_net(source: torch.Tensor, target: torch.Tensor, params: SAMNetParams = S
         from .samnet_learned import load_matching_net, residual_to_global
 
         g_net, g_cfg = load_matching_net(params.checkpoint)
-        if g_cfg.get("backbone", params.backbone) != params.backbone or g_cfg.get("layer", params.layer) != params.layer:
-            raise InputError(f"the learned form was trained on {g_cfg.get('backbone')} {g_cfg.get('layer')}: "
-                             "use that backbone and layer")
+        if (
+            g_cfg.get("backbone", params.backbone) != params.backbone
+            or g_cfg.get("layer", params.layer) != params.layer
+        ):
+            raise InputError(
+                f"the learned form was trained on {g_cfg.get('backbone')} {g_cfg.get('layer')}: "
+                "use that backbone and layer"
+            )
         radius_g = int(g_cfg.get("radius", params.window // 2))
     timings: dict[str, float] = {"features": 0.0, "match": 0.0, "blend": 0.0, "decode": 0.0}
     check_image(source, "source", min_side=16)
@@ -248,8 +258,9 @@ def sam_net(source: torch.Tensor, target: torch.Tensor, params: SAMNetParams = S
     warped = backward_warp(full_t, flow).clamp(0, 1)
     timings["outputs"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
-    return SAMNetResult(aff, flow, _to_size(stylised, size_s), warped, _upsample(conf, size_s),
-                        iterations, timings, form, grid_t, conf)
+    return SAMNetResult(
+        aff, flow, _to_size(stylised, size_s), warped, _upsample(conf, size_s), iterations, timings, form, grid_t, conf
+    )
 
 
 def _self_bias(fs: torch.Tensor, grid_t: tuple[int, int], radius: int, params: SAMNetParams) -> torch.Tensor:

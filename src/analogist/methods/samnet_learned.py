@@ -30,8 +30,12 @@ class MatchingNet(nn.Module):
         super().__init__()
         self.k, self.width = k, width
         self.enc1 = nn.Sequential(nn.Conv2d(k, width, 3, padding=1), nn.ReLU(inplace=True))
-        self.enc2 = nn.Sequential(nn.Conv2d(width, 2 * width, 3, stride=2, padding=1), nn.ReLU(inplace=True),
-                                  nn.Conv2d(2 * width, 2 * width, 3, padding=1), nn.ReLU(inplace=True))
+        self.enc2 = nn.Sequential(
+            nn.Conv2d(width, 2 * width, 3, stride=2, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(2 * width, 2 * width, 3, padding=1),
+            nn.ReLU(inplace=True),
+        )
         self.dec = nn.Sequential(nn.Conv2d(3 * width, width, 3, padding=1), nn.ReLU(inplace=True))
         self.head = nn.Conv2d(width, 6, 3, padding=1)
         # the untrained network leaves the field as it is
@@ -48,15 +52,19 @@ class MatchingNet(nn.Module):
 def residual_to_global(residual: torch.Tensor) -> torch.Tensor:
     """G's local residual ``(6, h, w)`` as a change of the global field ``(6, h, w)`` (see affine_field)."""
     h, w = residual.shape[-2:]
-    ys, xs = torch.meshgrid(torch.arange(h, device=residual.device, dtype=residual.dtype),
-                            torch.arange(w, device=residual.device, dtype=residual.dtype), indexing="ij")
+    ys, xs = torch.meshgrid(
+        torch.arange(h, device=residual.device, dtype=residual.dtype),
+        torch.arange(w, device=residual.device, dtype=residual.dtype),
+        indexing="ij",
+    )
     tx, ax, bx, ty, ay, by = residual
     ax, bx, ay, by = (v * LINEAR_SCALE for v in (ax, bx, ay, by))
     return torch.stack([ax, bx, tx - ax * xs - bx * ys, ay, by, ty - ay * xs - by * ys])
 
 
-def matching_loss(logits: torch.Tensor, gt_offset: torch.Tensor, radius: int,
-                  valid: torch.Tensor | None = None) -> torch.Tensor:
+def matching_loss(
+    logits: torch.Tensor, gt_offset: torch.Tensor, radius: int, valid: torch.Tensor | None = None
+) -> torch.Tensor:
     """Truncated cross-entropy of the semantic attribute matching loss (Eq. 11-13).
 
     Args:
@@ -71,7 +79,9 @@ def matching_loss(logits: torch.Tensor, gt_offset: torch.Tensor, radius: int,
         offset bilinearly onto the four nearest window positions (0 when no cell is scored).
     """
     if logits.shape[0] != (2 * radius + 1) ** 2:
-        raise ValueError(f"logits have {logits.shape[0]} window positions, radius {radius} needs {(2 * radius + 1) ** 2}")
+        raise ValueError(
+            f"logits have {logits.shape[0]} window positions, radius {radius} needs {(2 * radius + 1) ** 2}"
+        )
     off = window_offsets(radius, logits)  # (K, 2)
     # bilinear splat: weight of window position q is the tent (1 - |dx|)(1 - |dy|) around the true offset
     d = (off[:, :, None, None] - gt_offset[None]).abs()  # (K, 2, h, w)

@@ -86,8 +86,9 @@ class SAMNetTask(TrainTask):
             warped, flow = random_tps(images, generator)
         return jitter(warped, generator), images, flow.to(device)
 
-    def losses(self, g: nn.Module, source: torch.Tensor, target: torch.Tensor,
-               flow: torch.Tensor) -> tuple[torch.Tensor, float, float]:
+    def losses(
+        self, g: nn.Module, source: torch.Tensor, target: torch.Tensor, flow: torch.Tensor
+    ) -> tuple[torch.Tensor, float, float]:
         """``(loss, cross-entropy, endpoint error in cells)`` of G unrolled on a batch, averaged over
         pairs and iterations."""
         s = self.settings
@@ -96,7 +97,7 @@ class SAMNetTask(TrainTask):
             ft = self.net.extract(target, [s.layer])[s.layer]
         loss, ce_sum, epe_sum = fs.new_zeros(()), 0.0, 0.0
         for b in range(source.shape[0]):
-            fsb, ftb = fs[b:b + 1], ft[b:b + 1]
+            fsb, ftb = fs[b : b + 1], ft[b : b + 1]
             gt = true_targets(flow[b], tuple(fs.shape[-2:]), tuple(source.shape[-2:]))
             aff = identity_field(tuple(fs.shape[-2:]), like=fs)
             for _ in range(s.unroll):
@@ -111,8 +112,13 @@ class SAMNetTask(TrainTask):
         n = source.shape[0] * s.unroll
         return loss / n, ce_sum / n, epe_sum / n
 
-    def step(self, models: dict[str, nn.Module], optims: dict[str, torch.optim.Optimizer],
-             generator: torch.Generator, step: int) -> dict[str, float]:
+    def step(
+        self,
+        models: dict[str, nn.Module],
+        optims: dict[str, torch.optim.Optimizer],
+        generator: torch.Generator,
+        step: int,
+    ) -> dict[str, float]:
         g, opt = models["G"], optims["G"]
         loss, ce, epe = self.losses(g, *self.pair(generator, next(g.parameters()).device))
         opt.zero_grad()
@@ -127,8 +133,11 @@ def true_targets(flow: torch.Tensor, grid: tuple[int, int], size: tuple[int, int
     h, w = grid
     H, W = size
     cell = F.interpolate(flow[None], size=grid, mode="bilinear", align_corners=False)[0]
-    ys, xs = torch.meshgrid(torch.arange(h, device=flow.device, dtype=flow.dtype),
-                            torch.arange(w, device=flow.device, dtype=flow.dtype), indexing="ij")
+    ys, xs = torch.meshgrid(
+        torch.arange(h, device=flow.device, dtype=flow.dtype),
+        torch.arange(w, device=flow.device, dtype=flow.dtype),
+        indexing="ij",
+    )
     # cell centre in pixels, moved by the flow, back to cells
     px, py = (xs + 0.5) * W / w - 0.5, (ys + 0.5) * H / h - 0.5
     return torch.stack([(px + cell[0] + 0.5) * w / W - 0.5, (py + cell[1] + 0.5) * h / H - 0.5])

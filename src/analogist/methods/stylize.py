@@ -117,8 +117,10 @@ class StylizeParams:
             (self.lr > 0, "lr must be positive"),
             (self.steps >= 0 and self.split_steps >= 0, "steps must not be negative"),
             (self.w_cos >= 0 and self.w_guide >= 0, "w_cos and w_guide must not be negative"),
-            (self.max_style_samples >= 1 and self.split_queries >= 1 and self.split_style_samples >= 1,
-             "sample counts must be positive"),
+            (
+                self.max_style_samples >= 1 and self.split_queries >= 1 and self.split_style_samples >= 1,
+                "sample counts must be positive",
+            ),
             (self.backbone in BACKBONES, f"backbone must be one of {', '.join(BACKBONES)}"),
             (self.precision in ("auto", "fp32", "bf16"), "precision must be auto, fp32 or bf16"),
             (self.method in ("opt", "decoder") and self.feedback >= 0, "method must be opt or decoder, feedback >= 0"),
@@ -286,23 +288,35 @@ def nearest_targets(
     params: StylizeParams,
 ) -> torch.Tensor:
     """Replace every hypercolumn of ``query`` ``(1, C, h, w)`` by its style neighbour: ``(1, C, h, w)``."""
-    idx = match(flatten(query), keys, query_guide=query_guide, w_cos=params.w_cos, w_guide=params.w_guide,
-                chunk=params.chunk)
+    idx = match(
+        flatten(query), keys, query_guide=query_guide, w_cos=params.w_cos, w_guide=params.w_guide, chunk=params.chunk
+    )
     return style.feats[:, idx].reshape(query.shape)
 
 
 # ---------------------------------------------------------------------------------------- optimisation
 def _optimise(
-    bands: list[torch.Tensor], target: torch.Tensor, extractor: Extractor, params: StylizeParams,
-    steps: int, progress: Progress, desc: str,
+    bands: list[torch.Tensor],
+    target: torch.Tensor,
+    extractor: Extractor,
+    params: StylizeParams,
+    steps: int,
+    progress: Progress,
+    desc: str,
 ) -> list[torch.Tensor]:
     """Adam on pyramid ``bands`` (finest first) so the collapsed image's hypercolumns point at ``target``."""
     return optimise_pyramid(bands, target, extractor, lr=params.lr, steps=steps, progress=progress, desc=desc)
 
 
 def _split_phase(
-    bands: list[torch.Tensor], style: StyleSet, extractor: Extractor, params: StylizeParams,
-    content_guide: torch.Tensor | None, generator: torch.Generator, progress: Progress, desc: str,
+    bands: list[torch.Tensor],
+    style: StyleSet,
+    extractor: Extractor,
+    params: StylizeParams,
+    content_guide: torch.Tensor | None,
+    generator: torch.Generator,
+    progress: Progress,
+    desc: str,
 ) -> list[torch.Tensor]:
     """Final phase: every layer matched separately against the current output after each update."""
     dtype = extractor.dtype
@@ -328,8 +342,14 @@ def _split_phase(
         loss = rows[0].new_zeros(())
         for x, unit, keys in zip(rows, layer_units, layer_keys):
             with torch.no_grad():
-                idx = match(x.detach().T, keys, query_guide=qguide, w_cos=params.w_cos,
-                            w_guide=params.w_guide, chunk=params.chunk)
+                idx = match(
+                    x.detach().T,
+                    keys,
+                    query_guide=qguide,
+                    w_cos=params.w_cos,
+                    w_guide=params.w_guide,
+                    chunk=params.chunk,
+                )
             # per-layer cosine: the division by the channel count cancels
             loss = loss + (1.0 - (x * unit[idx]).sum(dim=1) / x.norm(dim=1).clamp_min(1e-12)).mean()
         (loss / len(rows)).backward()
@@ -372,9 +392,15 @@ def stylize(
     if params.method == "decoder":
         from .nnst_decoder import load_decoder, stylize_decoder  # it builds on this module
 
-        return stylize_decoder(content.float().detach(), style.float().detach(), params,
-                               decoder=load_decoder(params.decoder), content_guide=content_guide,
-                               style_guide=style_guide, progress=progress)
+        return stylize_decoder(
+            content.float().detach(),
+            style.float().detach(),
+            params,
+            decoder=load_decoder(params.decoder),
+            content_guide=content_guide,
+            style_guide=style_guide,
+            progress=progress,
+        )
     extractor = Extractor(get_backbone(params.backbone, params.weights), _use_bf16(params.precision))
     generator = torch.Generator().manual_seed(params.seed)
     content, style = content.float().detach(), style.float().detach()
@@ -391,24 +417,38 @@ def stylize(
             if i == 0:
                 query = content_s  # nothing to mix with yet
             else:
-                previous = pyramid.collapse([c_pyr[s]] + out[s + 1:])  # content's band at this scale
+                previous = pyramid.collapse([c_pyr[s]] + out[s + 1 :])  # content's band at this scale
                 query = params.alpha * previous + (1.0 - params.alpha) * content_s
             styles = style_samples(
-                extractor, style_s, rotations=params.rotations, max_samples=params.max_style_samples,
-                generator=generator, guide=pyramid.collapse(g_pyr[s:]).clamp(0, 1) if g_pyr else None)
+                extractor,
+                style_s,
+                rotations=params.rotations,
+                max_samples=params.max_style_samples,
+                generator=generator,
+                guide=pyramid.collapse(g_pyr[s:]).clamp(0, 1) if g_pyr else None,
+            )
             keys = Keys.build(styles.feats, styles.guide, dtype=extractor.dtype)
             qf = extractor.hyper(query)
             qguide = _guide_at(content_guide, qf.shape[-2:]) if content_guide is not None else None
             target = nearest_targets(qf, styles, keys, query_guide=qguide, params=params)
             del keys
         h, w = content_s.shape[-2:]
-        out[s:] = _optimise(out[s:], target, extractor, params, params.steps, progress,
-                            f"scale {i + 1}/{params.scales} {w}x{h}")
+        out[s:] = _optimise(
+            out[s:], target, extractor, params, params.steps, progress, f"scale {i + 1}/{params.scales} {w}x{h}"
+        )
 
     if params.split_steps:
         qguide = _guide_at(content_guide, _grid_size(content)) if content_guide is not None else None
-        out = _split_phase(out, styles, extractor, params, qguide, generator, progress,
-                           f"splitting {content.shape[-1]}x{content.shape[-2]}")
+        out = _split_phase(
+            out,
+            styles,
+            extractor,
+            params,
+            qguide,
+            generator,
+            progress,
+            f"splitting {content.shape[-1]}x{content.shape[-2]}",
+        )
 
     with torch.no_grad():
         result = pyramid.collapse(out).clamp(0.0, 1.0)
@@ -425,5 +465,15 @@ def preset(name: str, **overrides: object) -> StylizeParams:
     return replace(PRESETS[name], **overrides)
 
 
-__all__ = ["LAYERS", "BACKBONES", "StylizeParams", "PRESETS", "preset", "Extractor", "StyleSet", "style_samples",
-           "nearest_targets", "stylize"]
+__all__ = [
+    "LAYERS",
+    "BACKBONES",
+    "StylizeParams",
+    "PRESETS",
+    "preset",
+    "Extractor",
+    "StyleSet",
+    "style_samples",
+    "nearest_targets",
+    "stylize",
+]

@@ -37,18 +37,22 @@ def neighbour_predictions(ft: torch.Tensor, field: torch.Tensor, radius: int = 1
     """Target features each neighbour's transform predicts for cell ``i``: ``F_t(T_{i+o}(i))``,
     ``(K, C, h, w)`` for target features ``ft`` ``(1, C, ht, wt)`` and a field ``(6, h, w)``."""
     h, w = field.shape[-2:]
-    xs, ys = torch.meshgrid(torch.arange(w, device=field.device, dtype=field.dtype),
-                            torch.arange(h, device=field.device, dtype=field.dtype), indexing="xy")
+    xs, ys = torch.meshgrid(
+        torch.arange(w, device=field.device, dtype=field.dtype),
+        torch.arange(h, device=field.device, dtype=field.dtype),
+        indexing="xy",
+    )
     padded = F.pad(field[None], (radius,) * 4, mode="replicate")[0]
     preds = []
     for dx, dy in window_offsets(radius, field).long().tolist():
-        shifted = padded[:, radius + dy: radius + dy + h, radius + dx: radius + dx + w]
+        shifted = padded[:, radius + dy : radius + dy + h, radius + dx : radius + dx + w]
         preds.append(sample(ft, apply_field(shifted, xs, ys))[0])
     return torch.stack(preds)
 
 
-def patch_blend(fs: torch.Tensor, ft: torch.Tensor, field: torch.Tensor, confidence: torch.Tensor,
-                lam: float, radius: int = 1) -> torch.Tensor:
+def patch_blend(
+    fs: torch.Tensor, ft: torch.Tensor, field: torch.Tensor, confidence: torch.Tensor, lam: float, radius: int = 1
+) -> torch.Tensor:
     """Eq. 8: the blended features ``B`` ``(1, C, h, w)`` of source features ``fs`` ``(1, C, h, w)``.
 
     ``lam = 0`` returns ``fs``; ``lam = 1`` the confidence-weighted target features alone.

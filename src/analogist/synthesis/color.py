@@ -143,6 +143,13 @@ def postprocess(
 
 
 __all__ = [
-    "MONOCHROME_SPREAD", "ycrcb", "rgb_from_ycrcb", "hue_spread", "is_monochrome", "color_moments",
-    "match_moments", "transfer_chroma", "postprocess",
+    "MONOCHROME_SPREAD",
+    "ycrcb",
+    "rgb_from_ycrcb",
+    "hue_spread",
+    "is_monochrome",
+    "color_moments",
+    "match_moments",
+    "transfer_chroma",
+    "postprocess",
 ]

@@ -89,8 +89,11 @@ class _Branch(nn.Module):
         layers: list[nn.Module] = []
         for i in range(convs):
             last = i == convs - 1
-            layers.append(EqualConv2d(cin if i == 0 else hidden, cout if last else hidden, 3, padding=1,
-                                      gain=1.0 if last else LRELU_GAIN))
+            layers.append(
+                EqualConv2d(
+                    cin if i == 0 else hidden, cout if last else hidden, 3, padding=1, gain=1.0 if last else LRELU_GAIN
+                )
+            )
             if not last:
                 layers.append(nn.LeakyReLU(slope))
         self.body = nn.Sequential(*layers)
@@ -114,7 +117,8 @@ class Decoder(nn.Module):
         self.reduce = EqualConv2d(c.in_channels, c.reduce, 1) if c.reduce else nn.Identity()
         width = c.reduce or c.in_channels
         self.branches = nn.ModuleList(
-            _Branch(width, c.hidden, out, c.convs, c.slope) for out in (4 * 4 * 3, 2 * 2 * 3, 3, 3))
+            _Branch(width, c.hidden, out, c.convs, c.slope) for out in (4 * 4 * 3, 2 * 2 * 3, 3, 3)
+        )
         # Start from a flat grey image: the outputs' layers begin at zero (the low-pass at 0.5), so early
         # updates refine an image instead of fighting random noise in every band.
         for branch in self.branches:
@@ -127,8 +131,9 @@ class Decoder(nn.Module):
         """The four pyramid levels ``[(B, 3, H_i, W_i)]``, finest first (see :mod:`.pyramid`)."""
         sizes = pyramid.level_sizes(size[0], size[1], 4)
         if tuple(target.shape[-2:]) != sizes[2]:
-            raise ValueError(f"target grid {tuple(target.shape[-2:])} does not fit an output of {size}: "
-                             f"it must be {sizes[2]}")
+            raise ValueError(
+                f"target grid {tuple(target.shape[-2:])} does not fit an output of {size}: it must be {sizes[2]}"
+            )
         x = self.reduce(target * self.scale.to(target.dtype))
         full, half, quarter, low = (b(x) for b in self.branches)
         full = F.pixel_shuffle(full, 4)[..., : sizes[0][0], : sizes[0][1]]
@@ -149,8 +154,10 @@ def macs(config: DecoderConfig, size: tuple[int, int]) -> float:
     """Multiply-adds of one decode at output ``size`` (for the deviation note and benchmarks)."""
     h, w = grid_size(size)
     cin = config.reduce or config.in_channels
-    per_branch = [cin * config.hidden + (config.convs - 2) * config.hidden ** 2 + config.hidden * out + cin * out
-                  for out in (48, 12, 3, 3)]
+    per_branch = [
+        cin * config.hidden + (config.convs - 2) * config.hidden**2 + config.hidden * out + cin * out
+        for out in (48, 12, 3, 3)
+    ]
     first = config.in_channels * config.reduce if config.reduce else 0
     return h * w * (first + 9 * sum(per_branch))
 

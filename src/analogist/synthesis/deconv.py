@@ -41,9 +41,16 @@ def deconvolve(
     # the loss is summed (not averaged) in the authors' code; normalise by the size so that the
     # L-BFGS tolerances behave alike at every layer and resolution
     scale = 1.0 / target.numel()
-    opt = torch.optim.LBFGS([x], lr=1.0, max_iter=iters, max_eval=int(iters * 1.25) + 1,
-                            history_size=history, tolerance_grad=1e-9, tolerance_change=1e-12,
-                            line_search_fn="strong_wolfe")
+    opt = torch.optim.LBFGS(
+        [x],
+        lr=1.0,
+        max_iter=iters,
+        max_eval=int(iters * 1.25) + 1,
+        history_size=history,
+        tolerance_grad=1e-9,
+        tolerance_change=1e-12,
+        line_search_fn="strong_wolfe",
+    )
 
     def closure() -> torch.Tensor:
         opt.zero_grad()

@@ -9,7 +9,8 @@ the channel counts), ``channels`` ``[C_l]`` and ``dtype``: :class:`analogist.met
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+from collections.abc import Sequence
+from typing import Protocol
 
 import torch
 import torch.nn.functional as F
@@ -66,14 +67,22 @@ class HyperCosineDistance(torch.autograd.Function):
         scale = grad / dot.numel()
         a = (-scale / s)[:, None]
         b = (scale * dot / s.pow(3))[:, None]
-        grads = [torch.addcmul((b / (c * c)).to(x.dtype) * x, a.to(x.dtype), u)
-                 for x, u, c in zip(rows, ctx.units, ctx.channels)]
+        grads = [
+            torch.addcmul((b / (c * c)).to(x.dtype) * x, a.to(x.dtype), u)
+            for x, u, c in zip(rows, ctx.units, ctx.channels)
+        ]
         return (None, None, *grads)
 
 
 def optimise_pyramid(
-    bands: list[torch.Tensor], target: torch.Tensor, extractor: RowExtractor, *, lr: float, steps: int,
-    progress: Progress, desc: str,
+    bands: list[torch.Tensor],
+    target: torch.Tensor,
+    extractor: RowExtractor,
+    *,
+    lr: float,
+    steps: int,
+    progress: Progress,
+    desc: str,
 ) -> list[torch.Tensor]:
     """Adam on pyramid ``bands`` (finest first) so the collapsed image's hypercolumns point at
     ``target`` ``(1, sum C_l, h, w)``; returns the optimised bands (detached)."""

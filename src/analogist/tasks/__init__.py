@@ -1,8 +1,8 @@
 """Runnable tasks shared by the web page and ``analogist batch``: see :mod:`analogist.tasks.registry`."""
 
 # registration order is the page's tab order
-from . import builtin as _builtin  # noqa: F401
 from . import appearance as _appearance  # noqa: F401,I001
+from . import builtin as _builtin  # noqa: F401
 from . import samnet as _samnet  # noqa: F401,I001
 from .registry import TASKS, Option, Task, example_files, get_task, output_names, register
 

@@ -20,7 +20,9 @@ def _run(a, b, opts: dict[str, Any], plan: Any, progress) -> None:
     from ..cli.appearance import write_outputs
     from ..methods.coat import COATParams, coat_levels
 
-    params = replace(COATParams(), texture_level=opts["texture_level"], threshold=opts["threshold"], steps=opts["steps"])
+    params = replace(
+        COATParams(), texture_level=opts["texture_level"], threshold=opts["threshold"], steps=opts["steps"]
+    )
     results = coat_levels(a, b, params, [params.texture_level], progress=progress)
     write_outputs(plan, a, b, results, params, [], {"form": "free"})
 
@@ -35,21 +37,43 @@ def _stages(size: int, opts: dict[str, Any]) -> list[float]:
 def _register() -> None:
     from ..methods.coat import MAX_LEVEL, COATParams
 
-    register(Task(
-        name="appearance", title="Appearance transfer (COAT)",
-        description="The content object takes the texture, colour and material of the style object part by part, "
-                    "through confident correspondences (Jeon et al. 2022). The texture level keeps that many "
-                    "coarse scales from the content: lower moves more texture.",
-        inputs=("content", "style"), examples=("cat.jpg", "cat_painting.jpg"), outputs=_outputs, run=_run,
-        stages=_stages, compare="result.png", size=(160, 64, 512),
-        options=(
-            Option("texture_level", "texture level", "int", COATParams.texture_level, 0, MAX_LEVEL,
-                   help=f"0 moves the most texture, {MAX_LEVEL} returns the content"),
-            Option("threshold", "confidence threshold", "float", 1.0, 1e-6, 1.0,
-                   help="1: mutual nearest neighbours only (the paper); lower swaps more positions"),
-            Option("steps", "steps per scale", "int", COATParams.steps, 0, 400),
-        ),
-    ))
+    register(
+        Task(
+            name="appearance",
+            title="Appearance transfer (COAT)",
+            description="The content object takes the texture, colour and material of the style object part by part, "
+            "through confident correspondences (Jeon et al. 2022). The texture level keeps that many "
+            "coarse scales from the content: lower moves more texture.",
+            inputs=("content", "style"),
+            examples=("cat.jpg", "cat_painting.jpg"),
+            outputs=_outputs,
+            run=_run,
+            stages=_stages,
+            compare="result.png",
+            size=(160, 64, 512),
+            options=(
+                Option(
+                    "texture_level",
+                    "texture level",
+                    "int",
+                    COATParams.texture_level,
+                    0,
+                    MAX_LEVEL,
+                    help=f"0 moves the most texture, {MAX_LEVEL} returns the content",
+                ),
+                Option(
+                    "threshold",
+                    "confidence threshold",
+                    "float",
+                    1.0,
+                    1e-6,
+                    1.0,
+                    help="1: mutual nearest neighbours only (the paper); lower swaps more positions",
+                ),
+                Option("steps", "steps per scale", "int", COATParams.steps, 0, 400),
+            ),
+        )
+    )
 
 
 _register()

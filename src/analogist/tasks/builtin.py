@@ -22,8 +22,12 @@ from .registry import Option, Task, register
 def _analogy(a: torch.Tensor, b: torch.Tensor, opts: dict[str, Any], plan: Any, progress: Progress) -> None:
     from ..methods.analogy import AnalogyParams, deep_image_analogy
 
-    params = AnalogyParams(size=None, mode=opts["mode"], lbfgs_iters=opts["iters"],
-                           match_backbone="efficientnet-lite0" if opts["semantic"] else None)
+    params = AnalogyParams(
+        size=None,
+        mode=opts["mode"],
+        lbfgs_iters=opts["iters"],
+        match_backbone="efficientnet-lite0" if opts["semantic"] else None,
+    )
     r = deep_image_analogy(a, b, params, progress=progress)
     plan.save_image("a_prime.png", r.a_prime)
     plan.save_image("b.png", r.b)
@@ -32,27 +36,49 @@ def _analogy(a: torch.Tensor, b: torch.Tensor, opts: dict[str, Any], plan: Any, 
         plan.write_flo(f"{name}.flo", flow)
 
 
-register(Task(
-    name="analogy", title="Deep Image Analogy",
-    description="A' keeps the structure of A with the look of B'; B keeps the structure of B' with the look of A; "
-                "both dense correspondences as flows (Liao et al. 2017).",
-    inputs=("A (structure)", "B' (appearance)"), examples=("cat.jpg", "cat_painting.jpg"),
-    outputs=lambda o: [("a_prime.png", "main"), ("b.png", "image"), ("flow_ab.png", "image"),
-                       ("flow_ba.png", "image"), ("flow_ab.flo", "file"), ("flow_ba.flo", "file")],
-    run=_analogy, compare="a_prime.png", size=(128, 64, 448),
-    options=(
-        Option("mode", "mode", "choice", "photo2style", choices=("photo2style", "style2style", "style2photo", "photo2photo"),
-               help="photo2photo adds the WLS colour refinement"),
-        Option("iters", "L-BFGS iterations", "int", 10, 0, 50, help="per deconvolution (fewer: faster, rougher)"),
-        Option("semantic", "semantic coarse match", "bool", True, help="EfficientNet-Lite0 guides the coarsest match"),
-    ),
-))
+register(
+    Task(
+        name="analogy",
+        title="Deep Image Analogy",
+        description="A' keeps the structure of A with the look of B'; B keeps the structure of B' with the look of A; "
+        "both dense correspondences as flows (Liao et al. 2017).",
+        inputs=("A (structure)", "B' (appearance)"),
+        examples=("cat.jpg", "cat_painting.jpg"),
+        outputs=lambda o: [
+            ("a_prime.png", "main"),
+            ("b.png", "image"),
+            ("flow_ab.png", "image"),
+            ("flow_ba.png", "image"),
+            ("flow_ab.flo", "file"),
+            ("flow_ba.flo", "file"),
+        ],
+        run=_analogy,
+        compare="a_prime.png",
+        size=(128, 64, 448),
+        options=(
+            Option(
+                "mode",
+                "mode",
+                "choice",
+                "photo2style",
+                choices=("photo2style", "style2style", "style2photo", "photo2photo"),
+                help="photo2photo adds the WLS colour refinement",
+            ),
+            Option("iters", "L-BFGS iterations", "int", 10, 0, 50, help="per deconvolution (fewer: faster, rougher)"),
+            Option(
+                "semantic", "semantic coarse match", "bool", True, help="EfficientNet-Lite0 guides the coarsest match"
+            ),
+        ),
+    )
+)
 
 # ------------------------------------------------------------------------------------------- buddies
 
 _SPARSE = (Option("gamma", "activation threshold", "float", 0.05, 0.0, 0.99, help="Eq. 8; lower keeps more pairs"),)
-_DEFORM = (Option("k", "driving pairs", "int", 15, 3, 100, help="consistent, spread pairs that drive the warp"),
-           Option("kind", "warp", "choice", "affine", choices=tuple(KINDS), help="moving-least-squares variant"),)
+_DEFORM = (
+    Option("k", "driving pairs", "int", 15, 3, 100, help="consistent, spread pairs that drive the warp"),
+    Option("kind", "warp", "choice", "affine", choices=tuple(KINDS), help="moving-least-squares variant"),
+)
 
 
 def _search(a: torch.Tensor, b: torch.Tensor, opts: dict[str, Any], plan: Any, progress: Progress, k: int):
@@ -62,8 +88,10 @@ def _search(a: torch.Tensor, b: torch.Tensor, opts: dict[str, Any], plan: Any, p
     size = max(a.shape[-2:] + b.shape[-2:])
     result = neural_best_buddies(a, b, BuddiesParams(k=k, size=size, gamma=opts["gamma"]), progress=progress)
     if result.points.shape[0] == 0:
-        raise InputError("no best buddies survived (the images share no strongly activated structure at this "
-                         "size): try a larger size or a lower activation threshold")
+        raise InputError(
+            "no best buddies survived (the images share no strongly activated structure at this "
+            "size): try a larger size or a lower activation threshold"
+        )
     plan.save_image("buddies.png", draw_buddies(a, b, result))
     return result
 
@@ -74,8 +102,10 @@ def _drivers(a, b, opts, plan, progress):
     result = _search(a, b, opts, plan, progress, opts["k"])
     idx = select_pairs(result.points, result.ranks, opts["k"])
     if idx.numel() < 3:
-        raise InputError(f"only {idx.numel()} consistent best buddies were found: a warp needs 3; "
-                         "try a larger size or a lower activation threshold")
+        raise InputError(
+            f"only {idx.numel()} consistent best buddies were found: a warp needs 3; "
+            "try a larger size or a lower activation threshold"
+        )
     return result.points[idx]
 
 
@@ -129,38 +159,69 @@ def _morph(a, b, opts, plan, progress) -> None:
 
 _PAIR = ("A", "B")
 _CATS = ("cat.jpg", "cat_painting.jpg")
-register(Task(
-    name="buddies", title="Neural Best-Buddies",
-    description="Sparse cross-domain correspondences: mutual nearest neighbours of deep features, coarse to fine "
-                "(Aberman et al. 2018).",
-    inputs=_PAIR, examples=_CATS, run=_buddies,
-    outputs=lambda o: [("buddies.png", "main"), ("points.csv", "file")],
-    options=(Option("k", "pairs shown", "int", 10, 1, 200),) + _SPARSE,
-))
-register(Task(
-    name="align", title="Align (best buddies)",
-    description="Both images warped onto the midpoints of their best buddies by moving least squares.",
-    inputs=_PAIR, examples=_CATS, run=_align, stages=lambda s, o: [1.0, 0.3],
-    outputs=lambda o: [("blend.png", "main"), ("buddies.png", "image"), ("aligned_a.png", "image"),
-                       ("aligned_b.png", "image"), ("flow.png", "image"), ("flow.flo", "file")],
-    options=_DEFORM + _SPARSE,
-))
-register(Task(
-    name="hybrid", title="Semantic hybrid",
-    description="Per region, the image with the stronger activation, refined level by level by feature inversion.",
-    inputs=_PAIR, examples=_CATS, run=_hybrid, stages=lambda s, o: [1.0, 2.0 + 0.3 * o["iters"]],
-    outputs=lambda o: [("hybrid.png", "main"), ("mask.png", "image"), ("buddies.png", "image")],
-    options=_DEFORM + _SPARSE + (Option("iters", "L-BFGS iterations", "int", 5, 0, 50),),
-))
-register(Task(
-    name="morph", title="Morph",
-    description="An automatic morph sequence driven by the best buddies.",
-    inputs=_PAIR, examples=_CATS, run=_morph, stages=lambda s, o: [1.0, 0.05 * o["frames"]],
-    outputs=lambda o: [("morph.gif", "main")] + ([("morph.mp4", "video")] if _has_mp4() else [])
-    + [("buddies.png", "image")],
-    options=_DEFORM + _SPARSE + (Option("frames", "frames", "int", 12, 2, 60),
-                                 Option("fps", "frames per second", "float", 8.0, 1, 30)),
-))
+register(
+    Task(
+        name="buddies",
+        title="Neural Best-Buddies",
+        description="Sparse cross-domain correspondences: mutual nearest neighbours of deep features, coarse to fine "
+        "(Aberman et al. 2018).",
+        inputs=_PAIR,
+        examples=_CATS,
+        run=_buddies,
+        outputs=lambda o: [("buddies.png", "main"), ("points.csv", "file")],
+        options=(Option("k", "pairs shown", "int", 10, 1, 200),) + _SPARSE,
+    )
+)
+register(
+    Task(
+        name="align",
+        title="Align (best buddies)",
+        description="Both images warped onto the midpoints of their best buddies by moving least squares.",
+        inputs=_PAIR,
+        examples=_CATS,
+        run=_align,
+        stages=lambda s, o: [1.0, 0.3],
+        outputs=lambda o: [
+            ("blend.png", "main"),
+            ("buddies.png", "image"),
+            ("aligned_a.png", "image"),
+            ("aligned_b.png", "image"),
+            ("flow.png", "image"),
+            ("flow.flo", "file"),
+        ],
+        options=_DEFORM + _SPARSE,
+    )
+)
+register(
+    Task(
+        name="hybrid",
+        title="Semantic hybrid",
+        description="Per region, the image with the stronger activation, refined level by level by feature inversion.",
+        inputs=_PAIR,
+        examples=_CATS,
+        run=_hybrid,
+        stages=lambda s, o: [1.0, 2.0 + 0.3 * o["iters"]],
+        outputs=lambda o: [("hybrid.png", "main"), ("mask.png", "image"), ("buddies.png", "image")],
+        options=_DEFORM + _SPARSE + (Option("iters", "L-BFGS iterations", "int", 5, 0, 50),),
+    )
+)
+register(
+    Task(
+        name="morph",
+        title="Morph",
+        description="An automatic morph sequence driven by the best buddies.",
+        inputs=_PAIR,
+        examples=_CATS,
+        run=_morph,
+        stages=lambda s, o: [1.0, 0.05 * o["frames"]],
+        outputs=lambda o: (
+            [("morph.gif", "main")] + ([("morph.mp4", "video")] if _has_mp4() else []) + [("buddies.png", "image")]
+        ),
+        options=_DEFORM
+        + _SPARSE
+        + (Option("frames", "frames", "int", 12, 2, 60), Option("fps", "frames per second", "float", 8.0, 1, 30)),
+    )
+)
 
 # ------------------------------------------------------------------------------------------- stylize
 
@@ -197,20 +258,38 @@ def _stylize_stages(size: int, opts: dict[str, Any]) -> list[float]:
     p = _stylize_params(opts)
     if p.method == "decoder":
         return [1.0]
-    return [p.steps * 4.0 ** -(p.scales - 1 - i) for i in range(p.scales)] + ([p.split_steps * 1.5] if p.split_steps else [])
+    return [p.steps * 4.0 ** -(p.scales - 1 - i) for i in range(p.scales)] + (
+        [p.split_steps * 1.5] if p.split_steps else []
+    )
 
 
-register(Task(
-    name="stylize", title="Neural Neighbor Style Transfer",
-    description="The content image rendered in the style of the other (Kolkin et al. 2022).",
-    inputs=("content", "style"), examples=("astronaut.jpg", "swirls.jpg"), run=_stylize, stages=_stylize_stages,
-    outputs=lambda o: [("stylized.png", "main")], compare="stylized.png", size=(128, 64, 512),
-    options=(
-        Option("preset", "preset", "choice", "fast", choices=("fast", "paper") + (("decoder",) if _decoder() else ()),
-               help="paper: 200 steps per scale (slow); decoder: NNST-D, feed-forward (where a checkpoint is installed)"),
-        Option("alpha", "stylisation (alpha)", "float", 0.25, 0.0, 1.0, help="weight of the previous output per scale"),
-        Option("color", "colour post-processing", "bool", True),
-        Option("steps", "steps per scale", "int", 0, 0, 400, help="0: the preset's"),
-        Option("seed", "seed", "int", 0, 0, 2**31 - 1),
-    ),
-))
+register(
+    Task(
+        name="stylize",
+        title="Neural Neighbor Style Transfer",
+        description="The content image rendered in the style of the other (Kolkin et al. 2022).",
+        inputs=("content", "style"),
+        examples=("astronaut.jpg", "swirls.jpg"),
+        run=_stylize,
+        stages=_stylize_stages,
+        outputs=lambda o: [("stylized.png", "main")],
+        compare="stylized.png",
+        size=(128, 64, 512),
+        options=(
+            Option(
+                "preset",
+                "preset",
+                "choice",
+                "fast",
+                choices=("fast", "paper") + (("decoder",) if _decoder() else ()),
+                help="paper: 200 steps per scale (slow); decoder: NNST-D, feed-forward (where a checkpoint is installed)",
+            ),
+            Option(
+                "alpha", "stylisation (alpha)", "float", 0.25, 0.0, 1.0, help="weight of the previous output per scale"
+            ),
+            Option("color", "colour post-processing", "bool", True),
+            Option("steps", "steps per scale", "int", 0, 0, 400, help="0: the preset's"),
+            Option("seed", "seed", "int", 0, 0, 2**31 - 1),
+        ),
+    )
+)

@@ -8,9 +8,10 @@ function. Adding a method to both front ends is one :func:`register` call.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import torch
 
@@ -50,8 +51,16 @@ class Option:
         return value
 
     def public(self) -> dict[str, Any]:
-        return {"name": self.name, "label": self.label, "kind": self.kind, "default": self.default,
-                "lo": self.lo, "hi": self.hi, "choices": list(self.choices), "help": self.help}
+        return {
+            "name": self.name,
+            "label": self.label,
+            "kind": self.kind,
+            "default": self.default,
+            "lo": self.lo,
+            "hi": self.hi,
+            "choices": list(self.choices),
+            "help": self.help,
+        }
 
 
 #: ``run(a, b, options, out, progress) -> None``: ``a``/``b`` are ``(1, 3, H, W)`` images already
@@ -107,15 +116,24 @@ class Task:
         images = load_image(path_a, size), load_image(path_b, size)
         for label, im in zip(self.inputs, images):
             if min(im.shape[-2:]) < self.min_side:
-                raise InputError(f"{label} is {im.shape[-1]}x{im.shape[-2]} pixels at size {size}: "
-                                 f"{self.min_side} are needed on each side (use a less elongated image)")
+                raise InputError(
+                    f"{label} is {im.shape[-1]}x{im.shape[-2]} pixels at size {size}: "
+                    f"{self.min_side} are needed on each side (use a less elongated image)"
+                )
         return images
 
     def public(self) -> dict[str, Any]:
         default, lo, hi = self.size
-        return {"name": self.name, "title": self.title, "description": self.description, "inputs": list(self.inputs),
-                "examples": list(self.examples), "options": [o.public() for o in self.options],
-                "size": {"default": default, "min": lo, "max": hi}, "compare": self.compare}
+        return {
+            "name": self.name,
+            "title": self.title,
+            "description": self.description,
+            "inputs": list(self.inputs),
+            "examples": list(self.examples),
+            "options": [o.public() for o in self.options],
+            "size": {"default": default, "min": lo, "max": hi},
+            "compare": self.compare,
+        }
 
 
 TASKS: dict[str, Task] = {}

@@ -25,11 +25,18 @@ def _run(a, b, opts: dict[str, Any], plan: Any, progress) -> None:
     write_outputs(plan, a, b, sam_net(a, b, params, progress=progress), params, {"form": "training-free"})
 
 
-register(Task(
-    name="samnet", title="SAM-Net",
-    description="Semantic attribute matching (Kim et al. 2019): the source keeps its structure and takes the "
-                "target's attributes while a dense field of local affine transforms matches the two.",
-    inputs=("source (structure)", "target (attributes)"), examples=("cat.jpg", "cat_painting.jpg"),
-    outputs=_outputs, run=_run, compare="stylised.png", size=(160, 64, 448),
-    options=(Option("iters", "recurrent iterations", "int", 10, 1, 30, help="the paper uses 10"),),
-))
+register(
+    Task(
+        name="samnet",
+        title="SAM-Net",
+        description="Semantic attribute matching (Kim et al. 2019): the source keeps its structure and takes the "
+        "target's attributes while a dense field of local affine transforms matches the two.",
+        inputs=("source (structure)", "target (attributes)"),
+        examples=("cat.jpg", "cat_painting.jpg"),
+        outputs=_outputs,
+        run=_run,
+        compare="stylised.png",
+        size=(160, 64, 448),
+        options=(Option("iters", "recurrent iterations", "int", 10, 1, 30, help="the paper uses 10"),),
+    )
+)

@@ -24,8 +24,15 @@ def _uniform(n: int, lo: float, hi: float, generator: torch.Generator) -> torch.
     return lo + (hi - lo) * torch.rand(n, generator=generator, dtype=torch.float64)
 
 
-def jitter(images: torch.Tensor, generator: torch.Generator, *, brightness: float = 0.2, contrast: float = 0.2,
-           saturation: float = 0.2, gamma: float = 0.2) -> torch.Tensor:
+def jitter(
+    images: torch.Tensor,
+    generator: torch.Generator,
+    *,
+    brightness: float = 0.2,
+    contrast: float = 0.2,
+    saturation: float = 0.2,
+    gamma: float = 0.2,
+) -> torch.Tensor:
     """Per-image random brightness, contrast, saturation and gamma of ``(B, 3, H, W)`` in [0, 1].
 
     Each factor is drawn uniformly from ``[1 - s, 1 + s]`` for strength ``s`` (0 disables it).
@@ -35,17 +42,18 @@ def jitter(images: torch.Tensor, generator: torch.Generator, *, brightness: floa
     factors = [_uniform(b, 1 - s, 1 + s, generator) for s in (brightness, contrast, saturation, gamma)]
     f = [x.to(images.device, images.dtype).view(b, 1, 1, 1) for x in factors]
     x = images * f[0]
-    gray = (0.299 * x[:, :1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3])
+    gray = 0.299 * x[:, :1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]
     x = (x - gray.mean(dim=(2, 3), keepdim=True)) * f[1] + gray.mean(dim=(2, 3), keepdim=True)
-    gray = (0.299 * x[:, :1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3])
+    gray = 0.299 * x[:, :1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]
     x = (x - gray) * f[2] + gray
     return x.clamp(0.0, 1.0).pow(f[3])
 
 
 def grid(h: int, w: int, *, device: torch.device | None = None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """Pixel coordinates ``(2, H, W)`` (x, y) on ``device``."""
-    ys, xs = torch.meshgrid(torch.arange(h, device=device, dtype=dtype), torch.arange(w, device=device, dtype=dtype),
-                            indexing="ij")
+    ys, xs = torch.meshgrid(
+        torch.arange(h, device=device, dtype=dtype), torch.arange(w, device=device, dtype=dtype), indexing="ij"
+    )
     return torch.stack([xs, ys])
 
 
@@ -58,8 +66,9 @@ def warp(images: torch.Tensor, flow: torch.Tensor, *, mode: str = "bilinear") ->
     coords = flow + grid(*flow.shape[-2:], device=flow.device, dtype=flow.dtype)
     gx = coords[:, 0] * (2.0 / max(w - 1, 1)) - 1.0
     gy = coords[:, 1] * (2.0 / max(h - 1, 1)) - 1.0
-    return F.grid_sample(images, torch.stack([gx, gy], dim=-1).to(images.dtype), mode=mode,
-                         padding_mode="border", align_corners=True)
+    return F.grid_sample(
+        images, torch.stack([gx, gy], dim=-1).to(images.dtype), mode=mode, padding_mode="border", align_corners=True
+    )
 
 
 def inside(flow: torch.Tensor, size: tuple[int, int] | None = None) -> torch.Tensor:
@@ -81,9 +90,15 @@ def affine_flow(matrices: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return (src - g).reshape(-1, 2, h, w)
 
 
-def random_affine(images: torch.Tensor, generator: torch.Generator, *, rotate: float = 15.0,
-                  scale: tuple[float, float] = (0.8, 1.25), shear: float = 0.1,
-                  translate: float = 0.1) -> tuple[torch.Tensor, torch.Tensor]:
+def random_affine(
+    images: torch.Tensor,
+    generator: torch.Generator,
+    *,
+    rotate: float = 15.0,
+    scale: tuple[float, float] = (0.8, 1.25),
+    shear: float = 0.1,
+    translate: float = 0.1,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Warp each image of ``(B, C, H, W)`` by its own random affine map about the image centre.
 
     Args:
@@ -100,7 +115,10 @@ def random_affine(images: torch.Tensor, generator: torch.Generator, *, rotate: f
     tx, ty = _uniform(b, -translate, translate, generator) * w, _uniform(b, -translate, translate, generator) * h
     cos, sin = torch.cos(angle), torch.sin(angle)
     # forward map A = R(angle) * zoom * [[1, sh], [0, 1]] about the centre, then the shift
-    a = torch.stack([torch.stack([cos, cos * sh - sin], -1), torch.stack([sin, sin * sh + cos], -1)], -2) * zoom[:, None, None]
+    a = (
+        torch.stack([torch.stack([cos, cos * sh - sin], -1), torch.stack([sin, sin * sh + cos], -1)], -2)
+        * zoom[:, None, None]
+    )
     centre = torch.tensor([(w - 1) / 2, (h - 1) / 2], dtype=torch.float64)
     inv = torch.linalg.inv(a)
     shift = centre + torch.stack([tx, ty], -1)
@@ -121,8 +139,9 @@ def tps_flow(source_points: np.ndarray, warped_points: np.ndarray, size: tuple[i
     return torch.from_numpy(flow.T.reshape(2, h, w).astype(np.float32))
 
 
-def random_tps(images: torch.Tensor, generator: torch.Generator, *, points: int = 4,
-               strength: float = 0.08) -> tuple[torch.Tensor, torch.Tensor]:
+def random_tps(
+    images: torch.Tensor, generator: torch.Generator, *, points: int = 4, strength: float = 0.08
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Warp each image of ``(B, C, H, W)`` by its own random thin-plate spline.
 
     A ``points x points`` grid of control points spanning the image (border included) moves by

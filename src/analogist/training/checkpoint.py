@@ -33,8 +33,9 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
     return path
 
 
-def load_checkpoint(path: str | os.PathLike, *, task: str | None = None,
-                    map_location: str | torch.device = "cpu") -> dict[str, Any]:
+def load_checkpoint(
+    path: str | os.PathLike, *, task: str | None = None, map_location: str | torch.device = "cpu"
+) -> dict[str, Any]:
     """Read and check a checkpoint written by :func:`save_checkpoint`.
 
     Raises:
@@ -109,9 +110,20 @@ def resolve_checkpoint(name: str, filename: str, explicit: str | os.PathLike | N
     if found is None:
         raise WeightsNotFoundError(
             f"no {name} checkpoint found: train one with `analogist train {name}`, then pass its path, "
-            f"set {checkpoint_env_var(name)}, or put it in $ANALOGIST_WEIGHTS_DIR as {filename}")
+            f"set {checkpoint_env_var(name)}, or put it in $ANALOGIST_WEIGHTS_DIR as {filename}"
+        )
     return found
 
 
-__all__ = ["FORMAT", "VERSION", "save_checkpoint", "load_checkpoint", "slim", "bundled_dir", "checkpoint_env_var",
-           "checkpoint_candidates", "find_checkpoint", "resolve_checkpoint"]
+__all__ = [
+    "FORMAT",
+    "VERSION",
+    "save_checkpoint",
+    "load_checkpoint",
+    "slim",
+    "bundled_dir",
+    "checkpoint_env_var",
+    "checkpoint_candidates",
+    "find_checkpoint",
+    "resolve_checkpoint",
+]

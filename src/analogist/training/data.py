@@ -53,8 +53,9 @@ class ImageFolder:
         zoom: range of the extra scale factor (``(1, 1)``: the shorter side is exactly ``size``).
     """
 
-    def __init__(self, root: str | os.PathLike, size: int = 128, seed: int = 0,
-                 zoom: tuple[float, float] = (1.0, 1.0)) -> None:
+    def __init__(
+        self, root: str | os.PathLike, size: int = 128, seed: int = 0, zoom: tuple[float, float] = (1.0, 1.0)
+    ) -> None:
         if size < 8:
             raise InputError(f"training crops must be at least 8 pixels, got {size}")
         if not 1.0 <= zoom[0] <= zoom[1]:
@@ -100,12 +101,16 @@ class ImageFolder:
             arr = self._resized(i, short)
             h, w = arr.shape[:2]
             y, x = int(oy * (h - self.size + 1)), int(ox * (w - self.size + 1))
-            crop = arr[y:y + self.size, x:x + self.size]
+            crop = arr[y : y + self.size, x : x + self.size]
             crops.append(crop[:, ::-1] if flip else crop)
         batch = torch.from_numpy(np.stack(crops).copy()).permute(0, 3, 1, 2)
         return batch.float().div_(255.0)
 
     def describe(self) -> dict[str, object]:
         """Provenance: folder, image count and crop settings."""
-        return {"folder": str(self.root.resolve()), "images": len(self.files), "size": self.size,
-                "zoom": list(self.zoom)}
+        return {
+            "folder": str(self.root.resolve()),
+            "images": len(self.files),
+            "size": self.size,
+            "zoom": list(self.zoom),
+        }

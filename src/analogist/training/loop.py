@@ -13,9 +13,10 @@ import random
 import signal
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -53,8 +54,13 @@ class TrainTask:
     def optimizers(self, models: dict[str, nn.Module]) -> dict[str, torch.optim.Optimizer]:
         raise NotImplementedError
 
-    def step(self, models: dict[str, nn.Module], optims: dict[str, torch.optim.Optimizer],
-             generator: torch.Generator, step: int) -> dict[str, float]:
+    def step(
+        self,
+        models: dict[str, nn.Module],
+        optims: dict[str, torch.optim.Optimizer],
+        generator: torch.Generator,
+        step: int,
+    ) -> dict[str, float]:
         """One update (``step`` counts from 0); draws its randomness from ``generator`` (CPU). Returns
         the losses to show and record."""
         raise NotImplementedError
@@ -73,7 +79,9 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         if self.steps < 0 or self.checkpoint_every < 1:
-            raise InputError(f"steps must be >= 0 and checkpoint_every >= 1 (got {self.steps}, {self.checkpoint_every})")
+            raise InputError(
+                f"steps must be >= 0 and checkpoint_every >= 1 (got {self.steps}, {self.checkpoint_every})"
+            )
 
 
 @dataclass
@@ -90,10 +98,13 @@ class TrainState:
 
 def _rng_state(generator: torch.Generator, device: torch.device) -> dict[str, Any]:
     np_state = np.random.get_state()
-    return {"generator": generator.get_state(), "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-            "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]],
-            "python": random.getstate()}
+    return {
+        "generator": generator.get_state(),
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+        "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]],
+        "python": random.getstate(),
+    }
 
 
 def _set_rng_state(rng: dict[str, Any], generator: torch.Generator, device: torch.device) -> None:
@@ -146,20 +157,33 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-def _provenance(task: TrainTask, cfg: TrainConfig, device: torch.device, prior: dict[str, Any],
-                step: int, seconds: float) -> dict[str, Any]:
+def _provenance(
+    task: TrainTask, cfg: TrainConfig, device: torch.device, prior: dict[str, Any], step: int, seconds: float
+) -> dict[str, Any]:
     return {
-        "task": task.name, "data": task.data(), "seed": cfg.seed, "steps": step,
+        "task": task.name,
+        "data": task.data(),
+        "seed": cfg.seed,
+        "steps": step,
         "wall_seconds": round(prior.get("wall_seconds", 0.0) + seconds, 1),
-        "sessions": prior.get("sessions", 0) + 1, "device": str(device),
+        "sessions": prior.get("sessions", 0) + 1,
+        "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-        "threads": torch.get_num_threads(), "torch": str(torch.__version__), "analogist": __version__,
-        "started": prior["started"], "updated": _now(),
+        "threads": torch.get_num_threads(),
+        "torch": str(torch.__version__),
+        "analogist": __version__,
+        "started": prior["started"],
+        "updated": _now(),
     }
 
 
-def fit(task: TrainTask, cfg: TrainConfig, *, progress: Progress = silent,
-        on_step: Callable[[int, dict[str, float]], None] | None = None) -> TrainState:
+def fit(
+    task: TrainTask,
+    cfg: TrainConfig,
+    *,
+    progress: Progress = silent,
+    on_step: Callable[[int, dict[str, float]], None] | None = None,
+) -> TrainState:
     """Train ``task`` up to ``cfg.steps`` steps, resuming from ``cfg.out`` if that checkpoint exists.
 
     Saves ``cfg.out`` atomically every ``cfg.checkpoint_every`` steps, at the end, and on Ctrl-C
@@ -199,12 +223,20 @@ def fit(task: TrainTask, cfg: TrainConfig, *, progress: Progress = silent,
             state.provenance = _provenance(task, cfg, device, prior, state.step, time.perf_counter() - start)
             if cfg.out is None:
                 return
-            save_checkpoint(cfg.out, {
-                "task": task.name, "config": task.config(), "seed": cfg.seed, "step": state.step,
-                "models": {k: m.state_dict() for k, m in models.items()},
-                "optimizers": {k: o.state_dict() for k, o in optims.items()},
-                "rng": _rng_state(generator, device), "history": state.history,
-                "provenance": state.provenance})
+            save_checkpoint(
+                cfg.out,
+                {
+                    "task": task.name,
+                    "config": task.config(),
+                    "seed": cfg.seed,
+                    "step": state.step,
+                    "models": {k: m.state_dict() for k, m in models.items()},
+                    "optimizers": {k: o.state_dict() for k, o in optims.items()},
+                    "rng": _rng_state(generator, device),
+                    "history": state.history,
+                    "provenance": state.provenance,
+                },
+            )
 
         todo = range(state.step, cfg.steps)
         with _deferred_interrupt() as request:
@@ -241,8 +273,10 @@ def _check_resumable(saved: dict[str, Any], task: TrainTask, cfg: TrainConfig) -
     diff = [k for k in sorted(set(ours) | set(theirs)) if _plain(ours.get(k)) != _plain(theirs.get(k))]
     if diff:
         k = diff[0]
-        raise InputError(f"{cfg.out} was trained with {k}={theirs.get(k)!r}, not {ours.get(k)!r}: "
-                         "use the same settings to resume it, or another output file")
+        raise InputError(
+            f"{cfg.out} was trained with {k}={theirs.get(k)!r}, not {ours.get(k)!r}: "
+            "use the same settings to resume it, or another output file"
+        )
     if "optimizers" not in saved or "rng" not in saved:
         raise InputError(f"{cfg.out} is an inference checkpoint without training state: it cannot be resumed")
 

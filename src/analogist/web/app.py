@@ -30,12 +30,20 @@ from .uploads import check_upload, display_name
 
 COOKIE = "analogist_session"
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{24,64}$")
-_CSP = ("default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; style-src 'self' 'unsafe-inline'; "
-        "script-src 'self' 'unsafe-inline'; frame-ancestors 'none'")
+_CSP = (
+    "default-src 'self'; img-src 'self' blob: data:; media-src 'self' blob:; style-src 'self' 'unsafe-inline'; "
+    "script-src 'self' 'unsafe-inline'; frame-ancestors 'none'"
+)
 
 
-def create_app(work_dir: str | Path | None = None, *, max_upload_mb: int = 20, max_megapixels: float = 40,
-               per_owner: int = 3, max_queued: int = 32) -> Flask:
+def create_app(
+    work_dir: str | Path | None = None,
+    *,
+    max_upload_mb: int = 20,
+    max_megapixels: float = 40,
+    per_owner: int = 3,
+    max_queued: int = 32,
+) -> Flask:
     """Build the app. Results live under ``work_dir``; without one, a temporary folder removed on shutdown
     (``app.extensions["analogist_jobs"].close()``, also run at interpreter exit)."""
     app = Flask(__name__)
@@ -86,8 +94,13 @@ def create_app(work_dir: str | Path | None = None, *, max_upload_mb: int = 20, m
 
     @app.get("/api/methods")
     def methods() -> Response:
-        return jsonify({"methods": [v.public() for v in TASKS.values()], "max_upload_mb": max_upload_mb,
-                        "max_megapixels": max_megapixels})
+        return jsonify(
+            {
+                "methods": [v.public() for v in TASKS.values()],
+                "max_upload_mb": max_upload_mb,
+                "max_megapixels": max_megapixels,
+            }
+        )
 
     @app.get("/api/examples/<name>")
     def example(name: str) -> Response:
@@ -111,8 +124,9 @@ def create_app(work_dir: str | Path | None = None, *, max_upload_mb: int = 20, m
             for key, upload in zip("ab", uploads):
                 path = folder / f"{key}.upload"
                 upload.save(path)
-                inputs.append(check_upload(path, display_name(upload.filename, f"image {key.upper()}"),
-                                           max_pixels=max_pixels))
+                inputs.append(
+                    check_upload(path, display_name(upload.filename, f"image {key.upper()}"), max_pixels=max_pixels)
+                )
             job = store.submit(g.owner, view, size, options, (inputs[0], inputs[1]), folder)
         except Busy as exc:
             shutil.rmtree(folder, ignore_errors=True)

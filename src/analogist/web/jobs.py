@@ -21,8 +21,8 @@ from typing import Any
 from ..errors import AnalogistError
 from ..io import atomic_path
 from ..outputs import OutputPlan
-from .progress import Cancelled, JobProgress
 from ..tasks import Task, output_names
+from .progress import Cancelled, JobProgress
 
 log = logging.getLogger("analogist")
 
@@ -58,11 +58,20 @@ class Job:
     def public(self, position: int | None) -> dict[str, Any]:
         p = self.progress
         eta = p.eta() if p and self.state == "running" else None
-        return {"id": self.id, "method": self.view.name, "size": self.size, "options": self.options,
-                "state": self.state, "position": position, "stage": p.label if p else "",
-                "fraction": 1.0 if self.state == "done" else (p.fraction if p else 0.0),
-                "eta": None if eta is None else round(eta, 1), "error": self.error, "seconds": self.seconds,
-                "outputs": [{"name": n, "role": r} for n, r in self.outputs]}
+        return {
+            "id": self.id,
+            "method": self.view.name,
+            "size": self.size,
+            "options": self.options,
+            "state": self.state,
+            "position": position,
+            "stage": p.label if p else "",
+            "fraction": 1.0 if self.state == "done" else (p.fraction if p else 0.0),
+            "eta": None if eta is None else round(eta, 1),
+            "error": self.error,
+            "seconds": self.seconds,
+            "outputs": [{"name": n, "role": r} for n, r in self.outputs],
+        }
 
 
 class JobStore:
@@ -76,8 +85,16 @@ class JobStore:
         remove_root: delete ``root`` itself on :meth:`close` (a temporary work folder).
     """
 
-    def __init__(self, root: Path, *, per_owner: int = 3, max_queued: int = 32, max_stored: int = 500,
-                 ttl: float = 6 * 3600, remove_root: bool = False) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        per_owner: int = 3,
+        max_queued: int = 32,
+        max_stored: int = 500,
+        ttl: float = 6 * 3600,
+        remove_root: bool = False,
+    ) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.per_owner, self.max_queued, self.max_stored = per_owner, max_queued, max_stored
@@ -97,8 +114,9 @@ class JobStore:
         folder.mkdir()
         return folder
 
-    def submit(self, owner: str, view: Task, size: int, options: dict[str, Any], inputs: tuple[Path, Path],
-               folder: Path) -> Job:
+    def submit(
+        self, owner: str, view: Task, size: int, options: dict[str, Any], inputs: tuple[Path, Path], folder: Path
+    ) -> Job:
         with self._cond:
             self._expire()
             mine = sum(1 for j in self._jobs.values() if j.owner == owner and j.state in ("queued", "running"))
@@ -190,7 +208,10 @@ class JobStore:
             job.state, job.error = "failed", "out of memory: try a smaller size"
         except Exception:  # a bug: keep the server alive, log the traceback, tell the page without internals
             log.exception("web job %s failed", job.id)
-            job.state, job.error = "failed", "the job failed because of an internal error (the server log has the details)"
+            job.state, job.error = (
+                "failed",
+                "the job failed because of an internal error (the server log has the details)",
+            )
         finally:
             job.seconds = round(time.perf_counter() - start, 2)
             job.finished_at = time.monotonic()

@@ -14,8 +14,11 @@ from ...matching.flow import flow_to_nnf
 from ...synthesis.warp import sample
 
 #: OpenCV DIS presets by name (medium: about 0.03 px error on a textured 3-px shift, 30 ms at 512 px).
-DIS_PRESETS = {"ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST, "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
-               "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM}
+DIS_PRESETS = {
+    "ultrafast": cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST,
+    "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
+    "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
+}
 
 
 def gray(frame: torch.Tensor) -> np.ndarray:

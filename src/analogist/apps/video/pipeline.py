@@ -60,8 +60,9 @@ class VideoParams(propagate.Settings):
         parse_keyframes(self.keyframes)
         check_size(self.size)
         if not (0.0 < self.auto_coverage <= 1.0 and self.min_gap >= 1):
-            raise InputError(f"auto_coverage must be in (0, 1] and min_gap at least 1 (got {self.auto_coverage}, "
-                             f"{self.min_gap})")
+            raise InputError(
+                f"auto_coverage must be in (0, 1] and min_gap at least 1 (got {self.auto_coverage}, {self.min_gap})"
+            )
 
 
 def parse_keyframes(spec: str | int | Sequence[int]) -> str | int | tuple[int, ...]:
@@ -171,8 +172,9 @@ def _keyframe(store: FrameStore, i: int, style: torch.Tensor, stylizer: Stylizer
     return propagate.Keyframe(i, content, styled.detach().float().cpu().clamp(0, 1))
 
 
-def _frames(store: FrameStore, keys: list[int], style: torch.Tensor, stylizer: Stylizer,
-            s: propagate.Settings) -> Iterator[torch.Tensor]:
+def _frames(
+    store: FrameStore, keys: list[int], style: torch.Tensor, stylizer: Stylizer, s: propagate.Settings
+) -> Iterator[torch.Tensor]:
     """Output frames in order; at most two keyframes and one propagation step in memory."""
     first = _keyframe(store, keys[0], style, stylizer)
     track = propagate.start(first)

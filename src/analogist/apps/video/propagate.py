@@ -71,11 +71,19 @@ class Settings:
     sigma: float = 0.1
 
     def __post_init__(self) -> None:
-        ok = (self.flow in DIS_PRESETS and self.fill_size >= 16 and self.fill_patch % 2 == 1
-              and self.fill_prior >= 0 and self.photo_tol > 0 and self.sigma > 0)
+        ok = (
+            self.flow in DIS_PRESETS
+            and self.fill_size >= 16
+            and self.fill_patch % 2 == 1
+            and self.fill_prior >= 0
+            and self.photo_tol > 0
+            and self.sigma > 0
+        )
         if not ok:
-            raise InputError(f"invalid video propagation settings: flow one of {', '.join(DIS_PRESETS)}, "
-                             f"fill_size >= 16, odd fill_patch, fill_prior >= 0, photo_tol and sigma > 0")
+            raise InputError(
+                f"invalid video propagation settings: flow one of {', '.join(DIS_PRESETS)}, "
+                f"fill_size >= 16, odd fill_patch, fill_prior >= 0, photo_tol and sigma > 0"
+            )
 
 
 def start(key: Keyframe) -> Track:
@@ -121,8 +129,9 @@ def _descriptors(image: torch.Tensor, patch: int) -> torch.Tensor:
     return torch.cat([rows, image[0].flatten(1).T], 1)
 
 
-def fill(coords: torch.Tensor, holes: torch.Tensor, frame: torch.Tensor, key_content: torch.Tensor,
-         settings: Settings) -> torch.Tensor:
+def fill(
+    coords: torch.Tensor, holes: torch.Tensor, frame: torch.Tensor, key_content: torch.Tensor, settings: Settings
+) -> torch.Tensor:
     """Keyframe coordinates ``(2, H, W)`` for the ``holes`` (bool ``(H, W)``) of ``frame`` by a content search.
 
     At ``settings.fill_size`` px every cell holding a hole pixel takes the keyframe patch that
@@ -181,7 +190,7 @@ def render(track: Track, settings: Settings) -> tuple[torch.Tensor, torch.Tensor
     """
     styled = sample(track.key.styled.float(), track.coords)
     err = _mismatch(track.frame, track.key.content, track.coords)[None, None]
-    weight = _blur(torch.exp(-(err / settings.sigma) ** 2), 2.0)  # soft seams between the sources
+    weight = _blur(torch.exp(-((err / settings.sigma) ** 2)), 2.0)  # soft seams between the sources
     return styled.clamp(0, 1), weight.clamp_min(1e-6)
 
 

@@ -29,7 +29,9 @@ def _ffmpeg():  # type: ignore[no-untyped-def]
     try:
         import imageio_ffmpeg
     except ImportError:
-        raise InputError("reading and writing video needs the imageio-ffmpeg package (pip install imageio-ffmpeg)") from None
+        raise InputError(
+            "reading and writing video needs the imageio-ffmpeg package (pip install imageio-ffmpeg)"
+        ) from None
     return imageio_ffmpeg
 
 
@@ -152,8 +154,15 @@ class Mp4Writer:
         h, w = arr.shape[0] - arr.shape[0] % 2, arr.shape[1] - arr.shape[1] % 2
         if self._gen is None:
             self._size = (w, h)
-            self._gen = _ffmpeg().write_frames(str(self.path), (w, h), fps=self.fps, quality=self.quality,
-                                               codec="libx264", macro_block_size=1, ffmpeg_log_level="error")
+            self._gen = _ffmpeg().write_frames(
+                str(self.path),
+                (w, h),
+                fps=self.fps,
+                quality=self.quality,
+                codec="libx264",
+                macro_block_size=1,
+                ffmpeg_log_level="error",
+            )
             self._gen.send(None)
         elif (w, h) != self._size:
             raise ValueError(f"frame {self.frames} is {w}x{h}, the video is {self._size[0]}x{self._size[1]}")
