@@ -12,15 +12,17 @@ import torch
 
 from ..apps.timelapse import timelapse
 from ..data import example_path
-from ..features import backbone_status
+from ..features import BACKBONES, backbone_status
 from ..io import load_image, to_uint8
 from ..matching.flow import flow_to_color
 from ..methods.analogy import MODE_OFFSETS, AnalogyParams, AnalogyResult, deep_image_analogy
 from ..outputs import OutputPlan
-from ..progress import Progress, silent, terminal
+from ..progress import Progress, silent
 from .common import add_backbone, add_size, float_in, int_in
 
 DEMO_SIZE = 160
+#: Deep Image Analogy matches and deconvolves VGG's relu1_1..relu5_1: the VGG backbones only.
+DIA_BACKBONES = tuple(name for name in BACKBONES if name.startswith("vgg"))
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -59,7 +61,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _common(p: argparse.ArgumentParser) -> None:
     add_size(p, 448)
-    add_backbone(p, "vgg16-hed")
+    add_backbone(p, "vgg16-hed", DIA_BACKBONES)
     p.add_argument(
         "--weight-offset",
         type=float_in(-0.5, 0.5),
@@ -168,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
     bp = load_image(args.image_b, args.size)
     plan = OutputPlan.folder(args.output, OUTPUTS, [args.image_a, args.image_b])  # only once the inputs are good
     params = _params(args, args.mode)
-    result = deep_image_analogy(a, bp, params, progress=terminal)
+    result = deep_image_analogy(a, bp, params, progress=args.progress)
     with plan:
         write_outputs(plan, a, bp, result, params, {"inputs": [str(args.image_a), str(args.image_b)]})
     return 0
@@ -180,7 +182,7 @@ def run_timelapse(args: argparse.Namespace) -> int:
     names = [f"frame_{i:03d}.png" for i in range(len(refs))] + ["timelapse.gif", "report.json"]
     plan = OutputPlan.folder(args.output, names, [args.source, *args.references])
     params = _params(args, "photo2photo")
-    frames = timelapse(src, refs, params, transition=args.transition, progress=terminal)
+    frames = timelapse(src, refs, params, transition=args.transition, progress=args.progress)
     step = args.transition + 1
     with plan:
         for i, frame in enumerate(frames[::step]):

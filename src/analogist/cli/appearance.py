@@ -15,7 +15,7 @@ from ..io import load_image
 from ..methods.coat import MAX_LEVEL, SCALES, COATParams, COATResult, coat_levels
 from ..methods.coat_pictures import contact_sheet, draw_pairs, grid_points
 from ..outputs import OutputPlan
-from ..progress import Progress, terminal
+from ..progress import Progress
 from .common import add_size, float_in, int_in
 
 FORMS = ("free", "learned")
@@ -25,7 +25,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("appearance", help="give an object the part-by-part appearance of another (COAT)")
     p.add_argument("content", help="content image: its structure is kept")
     p.add_argument("style", help="style image: its texture, colour and material move onto the content")
-    p.add_argument("-o", "--output", required=True, help="output folder")
+    p.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder")
     add_size(p, 256)
     p.add_argument(
         "--texture-level",
@@ -161,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
     if args.steps is not None:
         overrides["steps"] = args.steps
     params = replace(COATParams(), **overrides)
-    results = transfer(content, style, params, args.form, levels, args.checkpoint, terminal)
+    results = transfer(content, style, params, args.form, levels, args.checkpoint, args.progress)
     with plan:
         write_outputs(
             plan,

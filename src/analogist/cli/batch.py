@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..progress import terminal
 from .common import int_in
 
 EPILOG = """job list columns: method, a, b (image paths relative to the csv), optional id (output folder name),
@@ -72,6 +71,9 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--address applies to --engine ray only")
     jobs = read_jobs(args.jobs)
     plan = plan_outputs(jobs, args.output, [args.jobs])
-    report = run_batch(jobs, plan, engine=args.engine, workers=args.workers, address=args.address, progress=terminal)
-    print(format_summary(report, Path(args.output)))
+    report = run_batch(
+        jobs, plan, engine=args.engine, workers=args.workers, address=args.address, progress=args.progress
+    )
+    if not args.quiet or report.count("failed"):  # quiet: the summary only to list failed jobs
+        print(format_summary(report, Path(args.output)))
     return 1 if report.count("failed") else 0

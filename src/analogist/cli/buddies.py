@@ -16,12 +16,13 @@ from ..apps.hybrid import HybridParams, hybrid
 from ..apps.morph import morph
 from ..data import example_path
 from ..errors import InputError
+from ..features import BACKBONES
 from ..io import load_image
 from ..matching.flow import flow_to_color
 from ..matching.mls import KINDS
 from ..methods.buddies import COMMON_APPEARANCES, BuddiesParams, BuddiesResult, draw_buddies, neural_best_buddies
 from ..outputs import OutputPlan
-from ..progress import Progress, terminal
+from ..progress import Progress
 from .common import add_backbone, add_size, float_in, int_in
 
 DEMO_SIZE = 192
@@ -87,7 +88,8 @@ def _inputs(p: argparse.ArgumentParser, size: int = 448) -> None:
         default=BuddiesParams.size,
         help=f"longer side the best-buddies search runs at (default {BuddiesParams.size}, as the paper)",
     )
-    add_backbone(p, BuddiesParams.backbone)
+    # the ViTs have one resolution: no pyramid of halving layers for the coarse-to-fine search
+    add_backbone(p, BuddiesParams.backbone, [n for n in BACKBONES if not n.startswith("dinov2")])
     p.add_argument(
         "--gamma",
         type=float_in(0.0, 0.99),
@@ -219,7 +221,7 @@ def _info(args: argparse.Namespace, params: BuddiesParams) -> dict:
 def run_buddies(args: argparse.Namespace) -> int:
     plan, a, b = _load(args, BUDDIES_OUTPUTS)
     params = _params(args)
-    result = _search(a, b, params, terminal)
+    result = _search(a, b, params, args.progress)
     with plan:
         write_buddies(plan, a, b, result, _info(args, params), circles=not args.no_circles)
     return 0
@@ -228,7 +230,7 @@ def run_buddies(args: argparse.Namespace) -> int:
 def run_align(args: argparse.Namespace) -> int:
     plan, a, b = _load(args, ALIGN_OUTPUTS)
     params = _params(args)
-    result = _search(a, b, params, terminal)
+    result = _search(a, b, params, args.progress)
     idx = _drivers(result, args.k)
     pts = result.points[idx]
     al = align(a, b, pts, args.kind)
@@ -246,9 +248,9 @@ def run_align(args: argparse.Namespace) -> int:
 def run_hybrid(args: argparse.Namespace) -> int:
     plan, a, b = _load(args, HYBRID_OUTPUTS)
     params = _params(args)
-    result = _search(a, b, params, terminal)
+    result = _search(a, b, params, args.progress)
     hp = HybridParams(backbone=args.backbone, weights=args.weights, iters=args.iters, kind=args.kind)
-    hy = hybrid(a, b, result.points[_drivers(result, args.k)], hp, progress=terminal)
+    hy = hybrid(a, b, result.points[_drivers(result, args.k)], hp, progress=args.progress)
     with plan:
         plan.save_image("hybrid.png", hy.image)
         plan.save_image("mask.png", hy.mask.expand(-1, 3, -1, -1))
@@ -260,8 +262,8 @@ def run_hybrid(args: argparse.Namespace) -> int:
 def run_morph(args: argparse.Namespace) -> int:
     plan, a, b = _load(args, morph_outputs(args.frames, not args.no_mp4))
     params = _params(args)
-    result = _search(a, b, params, terminal)
-    seq = morph(a, b, result.points[_drivers(result, args.k)], args.frames, args.kind, progress=terminal)
+    result = _search(a, b, params, args.progress)
+    seq = morph(a, b, result.points[_drivers(result, args.k)], args.frames, args.kind, progress=args.progress)
     with plan:
         write_morph(plan, seq, args.fps, mp4=not args.no_mp4)
     return 0

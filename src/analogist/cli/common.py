@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..errors import InputError
@@ -44,13 +44,15 @@ def add_size(parser: argparse.ArgumentParser, default: int) -> None:
     )
 
 
-def add_backbone(parser: argparse.ArgumentParser, default: str) -> None:
+def add_backbone(parser: argparse.ArgumentParser, default: str, names: Sequence[str] | None = None) -> None:
+    """``--backbone`` offering ``names`` (default every registered backbone) and ``--weights``."""
+    names = list(names or BACKBONES)
     parser.add_argument(
         "--backbone",
         default=default,
-        choices=list(BACKBONES),
+        choices=names,
         metavar="NAME",
-        help=f"feature extractor: {', '.join(BACKBONES)} (default {default})",
+        help=f"feature extractor: {', '.join(names)} (default {default})",
     )
     parser.add_argument(
         "--weights",

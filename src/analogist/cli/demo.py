@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 from ..errors import InputError
-from ..progress import terminal
 
 #: CLI modules whose ``demo(outdir, progress) -> list[Path]`` runs their method on bundled examples.
 DEMOS = ("analogy", "buddies", "stylize", "samnet", "appearance", "eval", "features")
@@ -21,6 +20,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "-o",
         "--output",
         default="analogist-demo",
+        metavar="OUTDIR",
         help="folder to create (default analogist-demo; a numbered sibling if it is not empty)",
     )
     p.add_argument("--only", choices=DEMOS, action="append", help="run only this demo (repeatable)")
@@ -46,8 +46,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         for name in args.only or DEMOS:
             start = time.perf_counter()
-            written = importlib.import_module(f"{__package__}.{name}").demo(outdir / name, terminal)
-            print(f"{name}: {len(written)} files in {outdir / name} ({time.perf_counter() - start:.1f} s)")
+            written = importlib.import_module(f"{__package__}.{name}").demo(outdir / name, args.progress)
+            if not args.quiet:
+                print(f"{name}: {len(written)} files in {outdir / name} ({time.perf_counter() - start:.1f} s)")
     except BaseException:
         # the folder is the demo's own (fresh or empty before): a failed or interrupted demo takes it back
         if existed:
@@ -55,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
         else:
             shutil.rmtree(outdir, ignore_errors=True)
         raise
-    print(f"demo outputs: {outdir}")
+    if not args.quiet:
+        print(f"demo outputs: {outdir}")
     return 0
 
 

@@ -15,7 +15,6 @@ from ..eval.runner import PCK_NORMS, PUBLISHED, EvalConfig, Report, evaluate
 from ..features import check_backbone
 from ..io import MAX_SIZE, MIN_SIZE
 from ..outputs import OutputPlan
-from ..progress import terminal
 from .common import add_backbone, int_in
 
 log = logging.getLogger("analogist")
@@ -90,7 +89,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="local: this machine; ray: a Ray cluster, the path analogist batch uses (needs the 'batch' extra)",
     )
     p.add_argument("--address", default=None, help="Ray cluster address (default: start a local one)")
-    p.add_argument("--json", default=None, metavar="OUT", help="also write the results as JSON")
+    p.add_argument("--json", default=None, metavar="OUT.json", help="also write the results as JSON")
     p.set_defaults(func=run)
 
 
@@ -187,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
     if args.address is not None and args.engine != "ray":
         raise InputError("--address applies to --engine ray only")
     report = evaluate(
-        kind, pairs, config, workers=args.workers, engine=args.engine, address=args.address, progress=terminal
+        kind, pairs, config, workers=args.workers, engine=args.engine, address=args.address, progress=args.progress
     )
     if len(report.skipped) == len(report.pairs):
         first = report.skipped[0]

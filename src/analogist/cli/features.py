@@ -24,7 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help="layer name, e.g. relu3_1 or stage3 (default: the backbone's deepest default layer)",
     )
-    p.add_argument("-o", "--output", required=True, help="output picture (.png/.jpg)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.png", help="output picture (.png/.jpg)")
     p.add_argument("--upsample", action="store_true", help="resize the picture to the image size")
     add_size(p, 448)
     add_backbone(p, "vgg16-hed")

@@ -24,7 +24,7 @@ from ..methods.samnet import (
     transfer_mask,
 )
 from ..outputs import OutputPlan
-from ..progress import Progress, silent, terminal
+from ..progress import Progress, silent
 from .common import add_backbone, add_size, int_in
 
 DEMO_SIZE = 224
@@ -200,7 +200,7 @@ def run(args: argparse.Namespace) -> int:
         keep_iterations=True,
         checkpoint=args.checkpoint,
     )
-    result = sam_net(source, target, params, progress=terminal)
+    result = sam_net(source, target, params, progress=args.progress)
     inputs = [str(args.source), str(args.target)] + ([str(args.mask)] if args.mask else [])
     with plan:
         write_outputs(plan, source, target, result, params, {"inputs": inputs}, mask)

@@ -16,7 +16,7 @@ from ..io import load_image
 from ..methods.nnst_decoder import find_decoder
 from ..methods.stylize import BACKBONES, PRESETS, StylizeParams, preset, stylize
 from ..outputs import OutputPlan
-from ..progress import Progress, terminal
+from ..progress import Progress
 from .common import add_size, float_in, int_in
 
 log = logging.getLogger("analogist")
@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("content", help="content image")
     p.add_argument("style", help="style image (resized to the same longer side)")
-    p.add_argument("-o", "--output", required=True, help="output picture (.png/.jpg)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.png", help="output picture (.png/.jpg)")
     add_size(p, 512)
     p.add_argument(
         "--preset",
@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
         # label maps must line up with their images whatever their own resolution
         guides["content_guide"] = F.interpolate(load_image(args.content_guide), size=content.shape[-2:], mode="nearest")
         guides["style_guide"] = F.interpolate(load_image(args.style_guide), size=style.shape[-2:], mode="nearest")
-    result = stylize(content, style, params, progress=terminal, **guides)
+    result = stylize(content, style, params, progress=args.progress, **guides)
     with plan:
         plan.save_image(None, result)
     return 0

@@ -20,7 +20,6 @@ import torch
 
 from ..errors import InputError
 from ..outputs import OutputPlan
-from ..progress import terminal
 from ..training import DEVICES, TrainConfig, TrainTask, fit
 from .common import int_in
 
@@ -102,24 +101,26 @@ def run_task(task: TrainTask, args: argparse.Namespace, inputs: Sequence[str | P
     piped = not sys.stderr.isatty()
 
     def log(step: int, losses: dict[str, float]) -> None:
-        if piped and (step % args.log_every == 0 or step == cfg.steps):
+        if piped and not args.quiet and (step % args.log_every == 0 or step == cfg.steps):
             text = " ".join(f"{k} {v:.4g}" for k, v in losses.items())
             sys.stderr.write(f"step {step}/{cfg.steps} {text} ({time.perf_counter() - start:.0f} s)\n")
             sys.stderr.flush()
 
     try:
-        state = fit(task, cfg, progress=terminal, on_step=log)
+        state = fit(task, cfg, progress=args.progress, on_step=log)
     except KeyboardInterrupt:
         sys.stderr.write(f"interrupted: checkpoint saved to {out}; run the same command again to resume\n")
         return EXIT_INTERRUPTED
     if state.resumed_from >= cfg.steps:
-        print(f"{out} already has {state.resumed_from} steps (asked for {cfg.steps}): nothing to do")
+        if not args.quiet:
+            print(f"{out} already has {state.resumed_from} steps (asked for {cfg.steps}): nothing to do")
         return 0
     p = state.provenance
-    print(
-        f"trained {task.name}: steps {state.resumed_from} -> {state.step} on {p['device']} in "
-        f"{time.perf_counter() - start:.1f} s ({p['wall_seconds']:.0f} s in all); checkpoint {out}"
-    )
+    if not args.quiet:
+        print(
+            f"trained {task.name}: steps {state.resumed_from} -> {state.step} on {p['device']} in "
+            f"{time.perf_counter() - start:.1f} s ({p['wall_seconds']:.0f} s in all); checkpoint {out}"
+        )
     return 0
 
 

@@ -13,7 +13,6 @@ from ..errors import InputError
 from ..io import atomic_path, load_image
 from ..methods.stylize import PRESETS, preset
 from ..outputs import OutputPlan
-from ..progress import terminal
 from .common import add_size, float_in, int_in
 
 log = logging.getLogger("analogist")
@@ -23,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("video", help="stylise a video through keyframes, without flicker (NNST + propagation)")
     p.add_argument("input", help="video file (.mp4, .mov, .webm, ...) or a folder of frame images")
     p.add_argument("style", help="style image (resized to the frames' longer side)")
-    p.add_argument("-o", "--output", required=True, help="output video (.mp4)")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.mp4", help="output video (.mp4)")
     p.add_argument(
         "--keyframes",
         default="auto",
@@ -70,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         frames_plan or contextlib.nullcontext(),
         atomic_path(plan.path(None)) as tmp,
         Mp4Writer(tmp, source.fps) as writer,
-        contextlib.closing(stylize_video(source, style, params, progress=terminal)) as frames,
+        contextlib.closing(stylize_video(source, style, params, progress=args.progress)) as frames,
     ):
         for i, frame in enumerate(frames):
             if i >= count:
