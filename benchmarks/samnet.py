@@ -21,7 +21,16 @@ from pathlib import Path
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 ITERS = (1, 2, 3, 5, 10)
 #: (label, matcher options) of the SAM-Net rows; backbone efficientnet-lite0 stage5 at 448 px (the defaults)
-FORMS = {"training-free": {}, "training-free wo/Att.": {"attribute": False}, "learned": {"form": "learned"}}
+FORMS = {
+    "training-free": {},
+    "training-free wo/Att.": {"attribute": False},
+    "learned": {"form": "learned"},
+    "learned wo/Att.": {"form": "learned", "attribute": False},
+    # the attribute-transfer variants compared for the default (see the README)
+    "training-free + learned decoder": {"decoder": "learned"},
+    "training-free + learned decoder b=0.9": {"decoder": "learned", "skip_weight": 0.9},
+    "training-free lambda x0.5": {"lambda_scale": 0.5},
+}
 #: (label, method, backbone, size) of the other matchers, each at its documented default size
 BASELINES = [
     ("nn", "nn", "efficientnet-lite0", 448),

@@ -15,7 +15,7 @@ from ..eval.runner import PCK_NORMS, PUBLISHED, EvalConfig, Report, evaluate
 from ..features import check_backbone
 from ..io import MAX_SIZE, MIN_SIZE
 from ..outputs import OutputPlan
-from .common import add_backbone, int_in
+from .common import add_backbone, add_device, int_in
 
 log = logging.getLogger("analogist")
 
@@ -24,6 +24,8 @@ DATASETS = ("tss", "pairs-csv", "spair")
 #: stride-32 layer needs 448 px for a useful grid (measured on the TSS sample).
 DEFAULT_SIZE = 224
 DEFAULT_SIZES = {("nn", "efficientnet-lite0"): 448, ("samnet", "efficientnet-lite0"): 448}
+#: Backbone per method when --backbone is not given (otherwise vgg16-hed): SAM-Net's own default.
+METHOD_BACKBONES = {"samnet": "efficientnet-lite0"}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -47,7 +49,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="METHOD",
         help="; ".join(f"{s.name}: {s.description}" for s in MATCHERS.values()),
     )
-    add_backbone(p, "vgg16-hed")
+    add_backbone(p, "vgg16-hed; samnet: efficientnet-lite0")
+    add_device(p)
+    # a method with a backbone of its own (samnet) keeps it unless --backbone is given
+    p.set_defaults(backbone=None)
     p.add_argument(
         "--size",
         type=int_in(MIN_SIZE, MAX_SIZE),
@@ -150,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
     if kind not in DATASETS:
         raise InputError(f"unknown dataset kind {kind!r}: choose one of {', '.join(DATASETS)}")
     spec = get_matcher(args.method)
-    backbone = check_backbone(args.backbone)
+    backbone = check_backbone(args.backbone or METHOD_BACKBONES.get(args.method, "vgg16-hed"))
     options: dict[str, object] = {}
     for name, value in (("layer", args.layer), ("weights", args.weights), ("iters", args.iters)):
         if value is not None:
@@ -182,6 +187,7 @@ def run(args: argparse.Namespace) -> int:
         alphas=alphas,
         pck_norm=args.pck_norm or ("bbox" if kind == "spair" else "image"),
         use_flip=not args.no_flip,
+        device=str(args.device),
     )
     if args.address is not None and args.engine != "ray":
         raise InputError("--address applies to --engine ray only")

@@ -235,7 +235,7 @@ def buddies_matcher(
     options=("weights", "iters", "layer"),
 )
 def samnet_matcher(
-    image_a: torch.Tensor, image_b: torch.Tensor, *, backbone: str = "vgg16-hed", **options: Any
+    image_a: torch.Tensor, image_b: torch.Tensor, *, backbone: str = "efficientnet-lite0", **options: Any
 ) -> torch.Tensor:
     """``flow`` (A -> B) of :func:`analogist.methods.samnet.sam_net`, ``(2, Ha, Wa)``. ``options`` are
     fields of :class:`~analogist.methods.samnet.SAMNetParams` (its defaults otherwise); a backbone other

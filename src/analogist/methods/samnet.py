@@ -39,9 +39,11 @@ from ..progress import Progress, silent
 from ..synthesis.blend import image_blend, patch_blend
 from ..synthesis.deconv import deconvolve
 from ..synthesis.warp import backward_warp
+from .samnet_decoder import skip_layers
 
 Form = Literal["auto", "training-free", "learned"]
 FORMS = ("auto", "training-free", "learned")
+DECODERS = ("auto", "blend", "learned")
 
 
 @dataclass(frozen=True)
@@ -71,6 +73,12 @@ class SAMNetParams:
         decode_iters: L-BFGS iterations of the feature inversion per recurrent iteration, warm-started
             from the image-space blend (:func:`~analogist.synthesis.blend.image_blend`). 0 by default:
             five iterations made one 448-px pair take over 3 minutes instead of a few seconds.
+        decoder: how the blend B is decoded: ``blend`` (the image-space blend, feature inversion when
+            ``decode_iters > 0``), ``learned`` (the droplink decoder of Eq. 10 from the checkpoint) or
+            ``auto`` (the learned decoder in the learned form when its checkpoint has one).
+        lambda_scale: multiplies ``lambda_l`` (Eq. 5 and 8); 1 is the paper's schedule.
+        skip_weight: b_h of Eq. 10 at test time, the weight of the learned decoder's source skips
+            (paper 0.5).
         keep_iterations: return every iteration's stylised image, flow and confidence.
         checkpoint: weights of the learned form (otherwise found like every weight file).
     """
@@ -88,6 +96,9 @@ class SAMNetParams:
     ridge: float = 0.1
     attribute: bool = True
     decode_iters: int = 0
+    decoder: str = "auto"
+    skip_weight: float = 0.5
+    lambda_scale: float = 1.0
     keep_iterations: bool = False
     checkpoint: str | None = None
 
@@ -100,6 +111,10 @@ class SAMNetParams:
             raise InputError(f"the correlation window must be odd and at least 3, got {self.window}")
         if self.beta <= 0 or self.kernel_sigma <= 0 or self.ridge < 0 or self.fit_radius < 1:
             raise InputError("beta and kernel_sigma must be positive, ridge >= 0, fit_radius >= 1")
+        if self.decoder not in DECODERS:
+            raise InputError(f"unknown decoder {self.decoder!r}: choose one of {', '.join(DECODERS)}")
+        if not (0 <= self.skip_weight <= 1 and 0 <= self.lambda_scale <= 1):
+            raise InputError("skip_weight and lambda_scale must be in [0, 1]")
         if self.decode_iters < 0:
             raise InputError(f"decode_iters must not be negative, got {self.decode_iters}")
 
@@ -187,20 +202,16 @@ def sam_net(
     """
     form = resolve_form(params)
     t0 = time.perf_counter()
-    g_net = None
-    if form == "learned":
-        from .samnet_learned import load_matching_net, residual_to_global
+    g_net = dec_net = None
+    use_decoder = params.decoder == "learned" or (params.decoder == "auto" and form == "learned")
+    if form == "learned" or use_decoder:
+        from .samnet_learned import learned_parts, load_networks, residual_to_global
 
-        g_net, g_cfg = load_matching_net(params.checkpoint)
-        if (
-            g_cfg.get("backbone", params.backbone) != params.backbone
-            or g_cfg.get("layer", params.layer) != params.layer
-        ):
-            raise InputError(
-                f"the learned form was trained on {g_cfg.get('backbone')} {g_cfg.get('layer')}: "
-                "use that backbone and layer"
-            )
-        radius_g = int(g_cfg.get("radius", params.window // 2))
+        if params.decoder == "auto" and load_networks(params.checkpoint)[1] is None:
+            use_decoder = False  # a checkpoint from before the decoder: blend in image space
+        g_net, dec_net, radius_g = learned_parts(
+            params.checkpoint, params.backbone, params.layer, matching=form == "learned", decoder=use_decoder
+        )
     timings: dict[str, float] = {"features": 0.0, "match": 0.0, "blend": 0.0, "decode": 0.0}
     check_image(source, "source", min_side=16)
     check_image(target, "target", min_side=16)
@@ -209,7 +220,9 @@ def sam_net(
     net = get_backbone(params.backbone, params.weights)
     if params.layer not in net.names:
         raise InputError(f"backbone {net.name} has no layer {params.layer!r}; layers: {', '.join(net.names)}")
-    fs = net.extract(a, [params.layer])[params.layer]
+    skip_names = skip_layers(params.backbone, params.layer) if dec_net is not None else ()
+    feats_s = net.extract(a, [params.layer, *skip_names])
+    fs, skips = feats_s[params.layer], [feats_s[n] for n in skip_names]
     ft = net.extract(b, [params.layer])[params.layer]
     timings["features"] += time.perf_counter() - t0
     grid_s, grid_t = tuple(fs.shape[-2:]), tuple(ft.shape[-2:])
@@ -222,7 +235,7 @@ def sam_net(
     stylised, f_styl = a, fs
     iterations: list[SAMNetIteration] = []
     for step in progress(range(1, params.iters + 1), total=params.iters, desc="sam-net"):
-        lam = lambda_schedule(step) if params.attribute else 0.0
+        lam = lambda_schedule(step) * params.lambda_scale if params.attribute else 0.0
         t = time.perf_counter()
         centres = field_targets(aff)
         corr = window_correlation(fs, ft, centres, radius)
@@ -242,9 +255,13 @@ def sam_net(
             blended = patch_blend(fs, ft, aff, conf, lam)
             timings["blend"] += time.perf_counter() - t
             t = time.perf_counter()
-            flow_w = field_to_flow(aff, grid_t, tuple(a.shape[-2:]), tuple(b.shape[-2:]))
-            warm = image_blend(a, backward_warp(b, flow_w), lam, grid_s)
-            stylised = decode(net, params.layer, blended, warm, params.decode_iters)
+            if dec_net is not None:
+                with torch.no_grad():
+                    stylised = dec_net(blended, skips, tuple(a.shape[-2:]), weight=params.skip_weight)
+            else:
+                flow_w = field_to_flow(aff, grid_t, tuple(a.shape[-2:]), tuple(b.shape[-2:]))
+                warm = image_blend(a, backward_warp(b, flow_w), lam, grid_s)
+                stylised = decode(net, params.layer, blended, warm, params.decode_iters)
             timings["decode"] += time.perf_counter() - t
             t = time.perf_counter()
             f_styl = net.extract(stylised, [params.layer])[params.layer]
@@ -305,6 +322,7 @@ def transfer_mask(labels: np.ndarray, flow: torch.Tensor) -> np.ndarray:
 
 
 __all__ = [
+    "DECODERS",
     "DEFAULT_LAYERS",
     "FORMS",
     "SAMNetIteration",

@@ -101,23 +101,66 @@ def smoothness_loss(field: torch.Tensor) -> torch.Tensor:
     return (lin[:, 1:] - lin[:, :-1]).pow(2).mean() + (lin[:, :, 1:] - lin[:, :, :-1]).pow(2).mean()
 
 
-def load_matching_net(checkpoint: str | Path | None) -> tuple[MatchingNet, dict]:
-    """The trained G and its settings from the learned form's checkpoint (explicit path, then
-    ``ANALOGIST_SAMNET_CHECKPOINT``, ``$ANALOGIST_WEIGHTS_DIR/samnet.pt``, the bundled file)."""
+def load_networks(checkpoint: str | Path | None) -> tuple[MatchingNet, nn.Module | None, dict]:
+    """The trained G, the attribute-transfer decoder (``None`` in checkpoints from before it) and their
+    settings, from the learned form's checkpoint (explicit path, then ``ANALOGIST_SAMNET_CHECKPOINT``,
+    ``$ANALOGIST_WEIGHTS_DIR/samnet.pt``, the bundled file)."""
+    from ..features import get_backbone
     from ..training import load_checkpoint, resolve_checkpoint
+    from .samnet_decoder import AttributeDecoder, skip_layers
 
     path = resolve_checkpoint("samnet", CHECKPOINT, checkpoint)
     state = load_checkpoint(path, task="samnet")
     cfg = state.get("config", {})
     net = MatchingNet(k=(2 * int(cfg.get("radius", 4)) + 1) ** 2, width=int(cfg.get("width", 32)))
+    dec = None
     try:
         net.load_state_dict(state["models"]["G"])
+        if "D" in state["models"]:
+            backbone, layer = cfg.get("backbone", "efficientnet-lite0"), cfg.get("layer", "stage5")
+            info = get_backbone(backbone).info
+            dec = AttributeDecoder(info[layer].channels, [info[n].channels for n in skip_layers(backbone, layer)])
+            dec.load_state_dict(state["models"]["D"])
     except (KeyError, RuntimeError) as exc:
         raise InputError(f"{path} is not a SAM-Net checkpoint: {exc}") from None
-    net.eval()
-    for p in net.parameters():
-        p.requires_grad_(False)
+    for m in (net, dec):
+        if m is not None:
+            m.eval()
+            for p in m.parameters():
+                p.requires_grad_(False)
+    return net, dec, cfg
+
+
+def load_matching_net(checkpoint: str | Path | None) -> tuple[MatchingNet, dict]:
+    """The trained G and its settings (see :func:`load_networks`)."""
+    net, _, cfg = load_networks(checkpoint)
     return net, cfg
 
 
-__all__ = ["CHECKPOINT", "MatchingNet", "load_matching_net", "matching_loss", "residual_to_global", "smoothness_loss"]
+def learned_parts(
+    checkpoint: str | Path | None, backbone: str, layer: str, *, matching: bool, decoder: bool
+) -> tuple[MatchingNet | None, nn.Module | None, int]:
+    """The networks :func:`~analogist.methods.samnet.sam_net` asked for (G when ``matching``, the decoder
+    when ``decoder``) and G's window radius, checked against the backbone and layer in use."""
+    g, dec, cfg = load_networks(checkpoint)
+    if cfg.get("backbone", backbone) != backbone or cfg.get("layer", layer) != layer:
+        raise InputError(
+            f"the learned form was trained on {cfg.get('backbone')} {cfg.get('layer')}: use that backbone and layer"
+        )
+    if decoder and dec is None:
+        raise InputError(
+            "the SAM-Net checkpoint has no attribute-transfer decoder: train one with analogist train samnet"
+        )
+    return (g if matching else None), (dec if decoder else None), int(cfg.get("radius", 4))
+
+
+__all__ = [
+    "CHECKPOINT",
+    "MatchingNet",
+    "learned_parts",
+    "load_matching_net",
+    "load_networks",
+    "matching_loss",
+    "residual_to_global",
+    "smoothness_loss",
+]

@@ -1,10 +1,20 @@
-"""Training SAM-Net's matching network G on synthetic pairs (the paper's first training step).
+"""Training SAM-Net's two networks of Fig. 3: the matching network G and the attribute-transfer decoder.
 
-Each step draws crops from a folder of images, warps them by a random affine or thin-plate-spline map
-(whose flow is the ground truth) and changes their appearance (photometric jitter: the "attribute"
-difference), then unrolls a few recurrent iterations of G on the frozen backbone's correlation and
-minimises the truncated cross-entropy of Eq. 11-13 after each update, plus the endpoint error of the
-field's own matches and an L2 smoothness term. ``analogist train samnet`` runs it (:mod:`analogist.cli.train_samnet`).
+The paper's first step uses synthetic pairs: each step draws crops from a folder of images, warps them
+by a random affine or thin-plate-spline map (whose flow is the ground truth) and changes their
+appearance (photometric jitter: the "attribute" difference).
+
+- G is unrolled for a few recurrent iterations on the frozen backbone's correlation and minimises the
+  truncated cross-entropy of Eq. 11-13 after each update, plus the endpoint error of the field's own
+  matches and an L2 smoothness term.
+- The decoder decodes ``B = (1 - lambda) F_s + lambda F_t(true match)`` (Eq. 8 with the true field and a
+  random ``lambda``) with the source's droplink skips (Eq. 10) and minimises the content loss of Eq. 2
+  (the decoded image's features against ``B``, relative to ``B``'s energy) plus an L1 anchor toward the
+  image-space blend (the source's detail with the warped target's colours below the feature grid):
+  without it a few thousand CPU steps do not fix the colours, which deep features barely see.
+
+The second, optional step (:mod:`analogist.methods.samnet_weak`) fine-tunes G on unlabelled real pairs.
+``analogist train samnet`` runs either (:mod:`analogist.cli.train_samnet`).
 """
 
 from __future__ import annotations
@@ -18,24 +28,25 @@ from torch import nn
 
 from ..errors import InputError
 from ..features import get_backbone
-from ..matching.affine_field import (
-    field_targets,
-    identity_field,
-    l2_normalize_window,
-    window_correlation,
-)
-from ..training import ImageFolder, TrainTask, jitter, random_affine, random_tps
-from .samnet_learned import (
-    MatchingNet,
-    matching_loss,
-    residual_to_global,
-    smoothness_loss,
-)
+from ..matching.affine_field import field_targets, identity_field, l2_normalize_window, window_correlation
+from ..synthesis.blend import image_blend
+from ..synthesis.warp import sample
+from ..training import ImageFolder, TrainTask, jitter, load_checkpoint, random_affine, random_tps, warp
+from .samnet_decoder import AttributeDecoder, skip_layers
+from .samnet_learned import MatchingNet, matching_loss, residual_to_global, smoothness_loss
+
+#: What a run trains: both networks, or one of them (the other is carried along unchanged).
+PARTS = ("both", "G", "decoder")
 
 
 @dataclass(frozen=True)
 class SAMNetTrainSettings:
-    """What defines a training run (recorded in the checkpoint; a resume must match it)."""
+    """What defines a training run (recorded in the checkpoint; a resume must match it).
+
+    ``part`` picks the networks trained; ``init`` is a checkpoint whose networks start the run (the
+    weakly supervised step starts from the synthetic one); ``pairs`` switches G to the weakly
+    supervised loss on a folder of real pairs (:mod:`analogist.methods.samnet_weak`).
+    """
 
     size: int = 256
     batch: int = 2
@@ -48,33 +59,79 @@ class SAMNetTrainSettings:
     w_smooth: float = 1.0
     backbone: str = "efficientnet-lite0"
     layer: str = "stage5"
+    part: str = "both"
+    lr_decoder: float = 1e-3
+    w_content: float = 1.0
+    w_pixel: float = 1.0
+    pairs: bool = False
+    w_cycle: float = 1.0
+    init: str | None = None
 
 
 class SAMNetTask(TrainTask):
-    """The :class:`~analogist.training.TrainTask` of SAM-Net's G (unlabelled ``--pairs`` are not used yet)."""
+    """The :class:`~analogist.training.TrainTask` of SAM-Net's G and decoder D."""
 
     name = "samnet"
 
-    def __init__(self, images: str, settings: SAMNetTrainSettings = SAMNetTrainSettings(), weights: str | None = None):
+    def __init__(
+        self,
+        images: str | None,
+        settings: SAMNetTrainSettings = SAMNetTrainSettings(),
+        weights: str | None = None,
+        pairs: str | None = None,
+    ):
+        if settings.part not in PARTS:
+            raise InputError(f"unknown part {settings.part!r}: choose one of {', '.join(PARTS)}")
         self.settings = settings
-        self.folder = ImageFolder(images, size=settings.size)
         self.net = get_backbone(settings.backbone, weights)
         if settings.layer not in self.net.names:
             raise InputError(f"backbone {self.net.name} has no layer {settings.layer!r}")
+        self.skips = skip_layers(self.net.name, settings.layer)
+        for p in self.net.parameters():
+            p.requires_grad_(False)
+        self.folder = ImageFolder(images, size=settings.size) if images is not None else None
+        self.pair_folder = None
+        if settings.pairs:
+            from ..training.pairs import PairFolder
+
+            if pairs is None:
+                raise InputError("the weakly supervised step needs a folder of pairs")
+            self.pair_folder = PairFolder(pairs, size=settings.size)
+        if self.folder is None and (self.pair_folder is None or settings.part != "G"):
+            raise InputError("give --images: the synthetic step and the decoder train on a folder of images")
 
     def config(self) -> dict[str, Any]:
         return asdict(self.settings)
 
     def data(self) -> dict[str, Any]:
-        return {"images": self.folder.describe()}
+        out: dict[str, Any] = {}
+        if self.folder is not None:
+            out["images"] = self.folder.describe()
+        if self.pair_folder is not None:
+            out["pairs"] = self.pair_folder.describe()
+        return out
 
     def build(self, device: torch.device) -> dict[str, nn.Module]:
         s = self.settings
         self.net.to(device)
-        return {"G": MatchingNet(k=(2 * s.radius + 1) ** 2, width=s.width).to(device)}
+        info = {n: self.net.info[n].channels for n in (s.layer, *self.skips)}
+        models: dict[str, nn.Module] = {
+            "G": MatchingNet(k=(2 * s.radius + 1) ** 2, width=s.width).to(device),
+            "D": AttributeDecoder(info[s.layer], [info[n] for n in self.skips]).to(device),
+        }
+        if s.init:
+            state = load_checkpoint(s.init, task=self.name)
+            for name, m in models.items():
+                if name in state.get("models", {}):
+                    m.load_state_dict(state["models"][name])
+        return models
+
+    def trained(self) -> tuple[str, ...]:
+        return {"both": ("G", "D"), "G": ("G",), "decoder": ("D",)}[self.settings.part]
 
     def optimizers(self, models: dict[str, nn.Module]) -> dict[str, torch.optim.Optimizer]:
-        return {"G": torch.optim.Adam(models["G"].parameters(), lr=self.settings.lr)}
+        lr = {"G": self.settings.lr, "D": self.settings.lr_decoder}
+        return {k: torch.optim.Adam(models[k].parameters(), lr=lr[k]) for k in self.trained()}
 
     def pair(self, generator: torch.Generator, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """A synthetic batch: ``source`` (warped and re-coloured), ``target`` (the crops) and the true
@@ -112,6 +169,35 @@ class SAMNetTask(TrainTask):
         n = source.shape[0] * s.unroll
         return loss / n, ce_sum / n, epe_sum / n
 
+    def decoder_losses(
+        self,
+        d: nn.Module,
+        source: torch.Tensor,
+        target: torch.Tensor,
+        flow: torch.Tensor,
+        lam: torch.Tensor,
+        generator: torch.Generator | None = None,
+    ) -> tuple[torch.Tensor, float, float]:
+        """``(loss, content, pixel)`` of the decoder on a synthetic batch with blend shares ``lam`` ``(B,)``."""
+        s = self.settings
+        size = tuple(source.shape[-2:])
+        with torch.no_grad():
+            feats = self.net.extract(source, [s.layer, *self.skips])
+            fs, ft = feats[s.layer], self.net.extract(target, [s.layer])[s.layer]
+            grid = tuple(fs.shape[-2:])
+            ft_w = torch.cat([sample(ft[b : b + 1], true_targets(flow[b], grid, size)) for b in range(len(fs))])
+            lam4 = lam.to(fs)[:, None, None, None]
+            blended = (1 - lam4) * fs + lam4 * ft_w
+            warped = warp(target, flow)
+            anchor = torch.cat(
+                [image_blend(source[b : b + 1], warped[b : b + 1], float(lam[b]), grid) for b in range(len(fs))]
+            )
+        out = d(blended, [feats[n] for n in self.skips], size, generator=generator)
+        content = (self.net(out, [s.layer])[s.layer] - blended).pow(2).mean() / blended.pow(2).mean()
+        pixel = (out - anchor).abs().mean()
+        loss = s.w_content * content + s.w_pixel * pixel
+        return loss, float(content.detach()), float(pixel.detach())
+
     def step(
         self,
         models: dict[str, nn.Module],
@@ -119,12 +205,31 @@ class SAMNetTask(TrainTask):
         generator: torch.Generator,
         step: int,
     ) -> dict[str, float]:
-        g, opt = models["G"], optims["G"]
-        loss, ce, epe = self.losses(g, *self.pair(generator, next(g.parameters()).device))
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        return {"loss": float(loss.detach()), "ce": ce, "epe_cells": epe}
+        device = next(models["G"].parameters()).device
+        out: dict[str, float] = {}
+        if "G" in optims:
+            if self.pair_folder is not None:
+                from .samnet_weak import weak_losses
+
+                a, b = self.pair_folder.sample(self.settings.batch, generator)
+                loss, parts = weak_losses(self, models["G"], a.to(device), b.to(device))
+                out.update(parts)
+            else:
+                loss, ce, epe = self.losses(models["G"], *self.pair(generator, device))
+                out.update(ce=ce, epe_cells=epe)
+            optims["G"].zero_grad()
+            loss.backward()
+            optims["G"].step()
+            out["loss"] = float(loss.detach())
+        if "D" in optims:
+            batch = self.pair(generator, device)
+            lam = torch.rand(self.settings.batch, generator=generator)
+            loss, content, pixel = self.decoder_losses(models["D"], *batch, lam, generator)
+            optims["D"].zero_grad()
+            loss.backward()
+            optims["D"].step()
+            out.update(d_loss=float(loss.detach()), content=content, pixel=pixel)
+        return out
 
 
 def true_targets(flow: torch.Tensor, grid: tuple[int, int], size: tuple[int, int]) -> torch.Tensor:
@@ -143,4 +248,4 @@ def true_targets(flow: torch.Tensor, grid: tuple[int, int], size: tuple[int, int
     return torch.stack([(px + cell[0] + 0.5) * w / W - 0.5, (py + cell[1] + 0.5) * h / H - 0.5])
 
 
-__all__ = ["SAMNetTask", "SAMNetTrainSettings", "true_targets"]
+__all__ = ["PARTS", "SAMNetTask", "SAMNetTrainSettings", "true_targets"]
