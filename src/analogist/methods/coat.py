@@ -29,6 +29,7 @@ from ..matching.mutual import Confident, confident_set, latent_swap
 from ..progress import Progress, silent
 from ..synthesis import pyramid
 from ..synthesis.hyperopt import optimise_pyramid
+from ..synthesis.part_color import part_color
 from .stylize import BACKBONES, Extractor, _use_bf16
 
 #: The scales of the hierarchy, coarse last: (name, index range into :data:`analogist.methods.stylize.LAYERS`).
@@ -59,6 +60,13 @@ class COATParams:
         backbone, weights: VGG16 weights (see :data:`analogist.methods.stylize.BACKBONES`).
         precision: ``"auto"``, ``"fp32"`` or ``"bf16"`` (network and products).
         chunk: rows of ``S`` per matrix product (memory about ``chunk * positions`` floats).
+        fine_steps: Adam steps at the finest optimisation scale (``None``: ``steps``); each costs four
+            times a step of the next scale, so fewer there keep 512 px affordable.
+        color: the part-by-part colour step after the synthesis
+            (:func:`analogist.synthesis.part_color.part_color` along the finest scale's nearest
+            neighbours, weighted by ``Q``): the optimisation alone left the colour the content's and blotchy.
+        color_sigma: its window in hypercolumn cells (4 px each); ``color_luminance``: how far the local
+            mean lightness moves (0 keeps the content's shading, the structure measure's concern).
     """
 
     texture_level: int = 2
@@ -74,6 +82,10 @@ class COATParams:
     weights: str | None = None
     precision: str = "auto"
     chunk: int = 2048
+    fine_steps: int | None = 10
+    color: bool = True
+    color_sigma: float = 3.0
+    color_luminance: float = 0.0
 
     def __post_init__(self) -> None:
         checks = [
@@ -84,6 +96,11 @@ class COATParams:
             (1 <= self.scales <= 6 and self.levels >= self.scales, "scales must be 1..6 and at most levels"),
             (0 <= self.zero_levels < self.levels, "zero_levels must be below levels"),
             (self.steps >= 0 and self.lr > 0, "steps must not be negative and lr must be positive"),
+            (self.fine_steps is None or self.fine_steps >= 0, "fine_steps must not be negative"),
+            (
+                self.color_sigma > 0 and 0 <= self.color_luminance <= 1,
+                "color_sigma must be positive, color_luminance 0..1",
+            ),
             (self.backbone in BACKBONES, f"backbone must be one of {', '.join(BACKBONES)}"),
             (self.precision in ("auto", "fp32", "bf16"), "precision must be auto, fp32 or bf16"),
         ]
@@ -190,6 +207,22 @@ def align(
     return Alignment(confident, tuple(hyper_1.shape[-2:]), tuple(hyper_2.shape[-2:]), aligned)
 
 
+def recolor(
+    image: torch.Tensor,
+    style: torch.Tensor,
+    confident: dict[str, Confident],
+    grid_1: tuple[int, int],
+    grid_2: tuple[int, int],
+    params: COATParams,
+) -> torch.Tensor:
+    """The colour step of both forms: ``image`` ``(1, 3, H, W)`` recoloured after ``style`` part by part
+    along the finest scale's matches (every position's nearest neighbour, weighted by its ``Q``)."""
+    finest = confident[SCALES[0][0]]
+    return part_color(
+        image, style, finest.index, finest.q, grid_1, grid_2, sigma=params.color_sigma, luminance=params.color_luminance
+    )
+
+
 def coat(
     content: torch.Tensor,
     style: torch.Tensor,
@@ -240,13 +273,15 @@ def coat_levels(
                 swap_scales(h1, h2, confident, n),
                 extractor,
                 lr=params.lr,
-                steps=params.steps,
+                steps=params.steps if i + 1 < len(scales) or params.fine_steps is None else params.fine_steps,
                 progress=progress,
                 desc=f"n={n} scale {i + 1}/{params.scales} {w}x{h}",
             )
+        _, h1, h2, confident = scales[-1]
         with torch.no_grad():
             image = content.clone() if n == MAX_LEVEL else pyramid.collapse(out).clamp(0.0, 1.0)
-        _, h1, h2, confident = scales[-1]
+        if params.color and n < MAX_LEVEL:
+            image = recolor(image, style, confident, tuple(h1.shape[-2:]), tuple(h2.shape[-2:]), params)
         alignment = Alignment(confident, tuple(h1.shape[-2:]), tuple(h2.shape[-2:]), swap_scales(h1, h2, confident, n))
         results[n] = COATResult(image, alignment, {"align": t_align, "synthesis": time.perf_counter() - t})
     return results
@@ -261,6 +296,7 @@ __all__ = [
     "align",
     "match_scales",
     "swap_scales",
+    "recolor",
     "coat",
     "coat_levels",
 ]

@@ -28,7 +28,7 @@ from ..features import Backbone, get_backbone
 from ..io import check_image
 from ..matching.mutual import Confident, confident_set, latent_swap
 from ..training import find_checkpoint, load_checkpoint, resolve_checkpoint
-from .coat import MAX_LEVEL, SCALES, Alignment, COATParams, COATResult
+from .coat import MAX_LEVEL, SCALES, Alignment, COATParams, COATResult, recolor
 
 #: The encoder layers, fine to coarse (one per scale of :data:`analogist.methods.coat.SCALES`).
 LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
@@ -188,8 +188,11 @@ def coat_learned_levels(
             if image.shape[-2:] != content.shape[-2:]
             else image
         )
+        image = image.clamp(0, 1)
+        if params.color and n < MAX_LEVEL:
+            image = recolor(image, style, confident, g1, g2, params)
         results[n] = COATResult(
-            image.clamp(0, 1), Alignment(confident, g1, g2, None), {"align": t_align, "decode": time.perf_counter() - t}
+            image, Alignment(confident, g1, g2, None), {"align": t_align, "decode": time.perf_counter() - t}
         )
     return results
 
