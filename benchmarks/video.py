@@ -1,6 +1,7 @@
 """Benchmark of ``analogist video``: keyframe propagation against NNST on every frame.
 
-    python benchmarks/video.py [--sizes 256,512] [--frames 10] [--frames-512 4] [--clips pan,RubberWhale,Urban2]
+    python benchmarks/video.py [--sizes 256,512] [--frames 8] [--frames-512 3] [--clips pan,RubberWhale]
+        [--blends poisson,crossfade] [--fresh]
     python benchmarks/video.py --flow      # endpoint error of DIS and Farneback on Middlebury's ground truth
     python benchmarks/video.py --sizes 0 --memory 12,96   # the propagation alone at 256 and 512 px
 
@@ -17,7 +18,15 @@ For each clip and size, each method runs in a fresh process (so its peak memory,
 its own) with the ``fast`` preset and the bundled swirls style:
 
 - ``per-frame``: NNST on every frame independently;
-- ``propagated``: ``stylize_video`` with ``--keyframes auto`` (NNST on the keyframes only).
+- ``propagated``: ``stylize_video`` with the first and the last frame as keyframes, so that every
+  other frame is a blend of two propagations (``poisson``: the paper's per-pixel selection and
+  gradient-domain composite; ``crossfade``: the weighted average, for comparison).
+
+NNST is deterministic (fixed seed), so the propagated runs take their keyframes' stylisations from
+the per-frame run instead of computing them again, and their time adds the per-frame run's time
+per frame once per keyframe. The per-frame results are kept in ``benchmarks/out/video/cache/``
+(``--fresh`` recomputes them): one NNST at 512 px takes about 235 CPU s on one thread, so the
+per-frame rows are most of the benchmark's cost (3 frames at 512 px: about 12 minutes on one idle core).
 
 Printed per row: seconds per frame (wall; the keyframes' NNST included and spread over the clip),
 CPU seconds per frame, peak memory, keyframes, the temporal warping error of Lai et al. 2018
@@ -25,9 +34,11 @@ CPU seconds per frame, peak memory, keyframes, the temporal warping error of Lai
 DIS flow, over pixels the forward-backward test keeps; x 1000, lower is steadier; the input clip's
 own figure is the floor), and the NNST style figures of ``benchmarks/stylize.py`` on the first,
 middle and last frame (``style``: distance to the style's features, lower is more stylised;
-``ssim``: content layout kept, higher is better). A last section runs the propagation alone (the
+``ssim``: content layout kept, higher is better), and ``detail``: the mean gradient magnitude of
+the frames between the first and the last over that of those two (a cross-fade of two unaligned
+textures is a washed-out double image: below 1; NNST on every frame: about 1). A last section runs the propagation alone (the
 keyframe "stylizer" is the identity) on a short and a long clip, to show that memory does not grow
-with the clip's length. Side-by-side MP4s (input | per-frame NNST | propagated) and sheets of three
+with the clip's length. Side-by-side MP4s (input | per-frame NNST | propagated, one per blending) and sheets of three
 frames (rows: input, per-frame NNST, propagated) go to ``benchmarks/out/video/`` (gitignored). The machine is shared: the load average is printed, and CPU
 seconds are less inflated by contention than wall seconds.
 """
@@ -88,8 +99,10 @@ def _style(size: int):  # type: ignore[no-untyped-def]
     return load_image(example_path("swirls.jpg"), size)
 
 
-def one(clip: str, size: int, n: int, method: str, save: str) -> dict[str, object]:
-    """Run one method on one clip in this process; frames saved to ``save`` (.npy, uint8)."""
+def one(clip: str, size: int, n: int, method: str, save: str, keys_from: str = "") -> dict[str, object]:
+    """Run one method on one clip in this process; frames saved to ``save`` (.npy, uint8).
+
+    ``propagated-BLEND`` reads its keyframes' stylisations from ``keys_from`` (the per-frame run's .npy)."""
     import numpy as np
     import torch
 
@@ -104,15 +117,18 @@ def one(clip: str, size: int, n: int, method: str, save: str) -> dict[str, objec
     keys = n
     if method == "per-frame":
         outs = [stylize(f, style, params) for f in frames]
-    elif method == "propagated":
-        seen: list[int] = []
+    elif method.startswith("propagated"):
+        styled = np.load(keys_from)
+        lookup = {to_uint8(f).tobytes(): i for i, f in enumerate(frames)}
 
         def nnst(content: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
-            seen.append(1)
-            return stylize(content, s, params)
+            i = lookup[to_uint8(content).tobytes()]  # the frames travel as 8 bits, so they match exactly
+            return torch.from_numpy(styled[i].astype(np.float32) / 255).permute(2, 0, 1)[None]
 
-        outs = list(stylize_video(iter(frames), style, VideoParams(keyframes="auto"), stylizer=nnst))
-        keys = len(seen)
+        blend = method.split("-", 1)[1]
+        video = VideoParams(keyframes=[0, n - 1], blend=blend)
+        outs = list(stylize_video(iter(frames), style, video, stylizer=nnst))
+        keys = len(video.keyframes)
     else:  # "memory": the propagation alone
         outs = list(stylize_video(iter(frames), style, VideoParams(keyframes=[0]), stylizer=lambda c, s: c))
         keys = 1
@@ -127,22 +143,36 @@ def one(clip: str, size: int, n: int, method: str, save: str) -> dict[str, objec
     }
 
 
-def _run(clip: str, size: int, n: int, method: str, tmp: Path) -> tuple[dict, list]:  # type: ignore[type-arg]
+def _run(clip: str, size: int, n: int, method: str, tmp: Path, keys_from: Path | None = None) -> tuple[dict, list]:  # type: ignore[type-arg]
     import numpy as np
     import torch
 
-    save = tmp / f"{clip}-{size}-{method}.npy"
-    res = subprocess.run(
-        [sys.executable, __file__, "--one", clip, str(size), str(n), method, str(save)],
-        check=False,
-        capture_output=True,
-        text=True,
-    )
-    if res.returncode:
-        raise RuntimeError(f"{clip} {size} {method} failed: {res.stderr.strip()[-2000:]}")
-    figures = json.loads(res.stdout.strip().splitlines()[-1])
+    save = tmp / f"{clip}-{size}-{n}-{method}.npy"
+    if save.is_file() and save.with_suffix(".json").is_file():  # a cached per-frame run
+        figures = json.loads(save.with_suffix(".json").read_text())
+    else:
+        res = subprocess.run(
+            [sys.executable, __file__, "--one", clip, str(size), str(n), method, str(save), str(keys_from or "")],
+            check=False,
+            capture_output=True,
+            text=True,
+        )
+        if res.returncode:
+            raise RuntimeError(f"{clip} {size} {method} failed: {res.stderr.strip()[-2000:]}")
+        figures = json.loads(res.stdout.strip().splitlines()[-1])
+        save.with_suffix(".json").write_text(json.dumps(figures))
     arr = np.load(save)
     return figures, [torch.from_numpy(a.astype(np.float32) / 255).permute(2, 0, 1)[None] for a in arr]
+
+
+def _detail(outs: list) -> float:  # type: ignore[type-arg]
+    """Mean gradient magnitude of the in-between frames over that of the first and last frame."""
+
+    def grad(x):  # type: ignore[no-untyped-def]
+        return float(x.diff(dim=-1).abs().mean() + x.diff(dim=-2).abs().mean())
+
+    inner = [grad(o) for o in outs[1:-1]] or [0.0]
+    return (sum(inner) / len(inner)) / ((grad(outs[0]) + grad(outs[-1])) / 2)
 
 
 def _side_by_side(path: Path, *clips: list) -> None:  # type: ignore[type-arg]
@@ -189,18 +219,20 @@ def flow_accuracy() -> None:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="256,512")
-    ap.add_argument("--frames", type=int, default=10, help="frames per clip at 256 px")
-    ap.add_argument("--frames-512", type=int, default=4, help="frames per clip at 512 px (per-frame NNST is slow)")
-    ap.add_argument("--clips", default="pan,RubberWhale,Urban2")
+    ap.add_argument("--frames", type=int, default=8, help="frames per clip at 256 px")
+    ap.add_argument("--frames-512", type=int, default=3, help="frames per clip at 512 px (per-frame NNST is slow)")
+    ap.add_argument("--clips", default="pan,RubberWhale")
+    ap.add_argument("--blends", default="poisson,crossfade", help="blendings of the propagated rows")
+    ap.add_argument("--fresh", action="store_true", help="recompute the cached per-frame NNST runs")
     ap.add_argument("--clips-512", default="pan", help="clips run at 512 px")
     ap.add_argument("--memory", default="12,96", help="clip lengths of the propagation-only memory check (0: skip)")
     ap.add_argument("--memory-sizes", default="256,512", help="sizes of the propagation-only check")
     ap.add_argument("--flow", action="store_true", help="only the optical-flow accuracy on Middlebury")
-    ap.add_argument("--one", nargs=5, help=argparse.SUPPRESS)
+    ap.add_argument("--one", nargs=6, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
-        clip, size, n, method, save = args.one
-        print(json.dumps(one(clip, int(size), int(n), method, save)))
+        clip, size, n, method, save, keys_from = args.one
+        print(json.dumps(one(clip, int(size), int(n), method, save, keys_from)))
         return 0
     if args.flow:
         flow_accuracy()
@@ -209,11 +241,12 @@ def main() -> int:
 
     from analogist.apps.video import warping_error
 
-    OUT.mkdir(parents=True, exist_ok=True)
+    cache = OUT / "cache"
+    cache.mkdir(parents=True, exist_ok=True)
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at start; preset fast, style swirls")
     head = (
-        f"{'clip':12s} {'size':>4s} {'n':>3s} {'method':10s} {'s/frame':>7s} {'cpu/fr':>7s} {'peak MB':>7s} "
-        f"{'keys':>4s} {'warp e3':>7s} {'style':>6s} {'ssim':>5s}"
+        f"{'clip':12s} {'size':>4s} {'n':>3s} {'method':20s} {'s/frame':>7s} {'cpu/fr':>7s} {'peak MB':>7s} "
+        f"{'keys':>4s} {'warp e3':>7s} {'style':>6s} {'ssim':>5s} {'detail':>6s}"
     )
     print(head)
     with tempfile.TemporaryDirectory() as tmp:
@@ -226,20 +259,29 @@ def main() -> int:
                     continue
                 frames, style = make_clip(clip, size, n), _style(size)
                 print(
-                    f"{clip:12s} {size:4d} {n:3d} {'input':10s} {'':7s} {'':7s} {'':7s} {'':4s} "
+                    f"{clip:12s} {size:4d} {n:3d} {'input':20s} {'':7s} {'':7s} {'':7s} {'':4s} "
                     f"{1000 * warping_error(frames, frames):7.3f}",
                     flush=True,
                 )
                 outputs = []
-                for method in ("per-frame", "propagated"):
-                    f, outs = _run(clip, size, n, method, Path(tmp))
+                per_frame = cache / f"{clip}-{size}-{n}-per-frame.npy"
+                if args.fresh:
+                    per_frame.unlink(missing_ok=True)
+                for method in ["per-frame"] + [f"propagated-{b}" for b in args.blends.split(",")]:
+                    f, outs = _run(clip, size, n, method, cache if method == "per-frame" else Path(tmp), per_frame)
+                    if method == "per-frame":
+                        nnst_s, nnst_cpu = f["seconds"] / n, f["cpu_s"] / n
+                    else:  # the keyframes' NNST, taken from the per-frame run, counted at its cost
+                        f["seconds"] += f["keyframes"] * nnst_s
+                        f["cpu_s"] += f["keyframes"] * nnst_cpu
                     outputs.append(outs)
                     picks = sorted({0, n // 2, n - 1})
                     q = [quality(outs[i], frames[i], style) for i in picks]
                     print(
-                        f"{clip:12s} {size:4d} {n:3d} {method:10s} {f['seconds'] / n:7.2f} {f['cpu_s'] / n:7.2f} "
+                        f"{clip:12s} {size:4d} {n:3d} {method:20s} {f['seconds'] / n:7.2f} {f['cpu_s'] / n:7.2f} "
                         f"{f['peak_mb']:7.0f} {f['keyframes']:4d} {1000 * warping_error(frames, outs):7.3f} "
-                        f"{sum(x['style'] for x in q) / len(q):6.3f} {sum(x['ssim'] for x in q) / len(q):5.3f}",
+                        f"{sum(x['style'] for x in q) / len(q):6.3f} {sum(x['ssim'] for x in q) / len(q):5.3f} "
+                        f"{_detail(outs):6.3f}",
                         flush=True,
                     )
                 _side_by_side(OUT / f"{clip}-{size}.mp4", frames, *outputs)
@@ -252,7 +294,7 @@ def main() -> int:
                     f"s/frame ({f['cpu_s'] / n:.3f} CPU s), peak {f['peak_mb']:.0f} MB",
                     flush=True,
                 )
-    print(f"side-by-side videos (input | per-frame NNST | propagated) in {OUT}")
+    print(f"side-by-side videos (input | per-frame NNST | propagated, one per blending) in {OUT}")
     print(f"load average {os.getloadavg()[0]:.1f} at end")
     return 0
 

@@ -24,6 +24,7 @@ from analogist.apps.video import (
     warping_error,
 )
 from analogist.apps.video.pipeline import FrameStore, spool
+from analogist.cli import video as cli_video
 from analogist.data import example_path
 from analogist.errors import InputError
 from analogist.io import load_image, resize_longer, save_image
@@ -161,6 +162,7 @@ def stub_nnst(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         return paint(content)
 
     monkeypatch.setattr(pipeline, "stylize", fake)
+    monkeypatch.setattr(cli_video, "stylize", fake, raising=False)  # where the command runs NNST itself
     return calls
 
 
@@ -270,6 +272,7 @@ def test_an_interrupted_run_leaves_nothing(
         return paint(content)
 
     monkeypatch.setattr(pipeline, "stylize", interrupt_second)
+    monkeypatch.setattr(cli_video, "stylize", interrupt_second, raising=False)
     out = tmp_path / "out"
     code, _, err = run_cli(
         capsys,

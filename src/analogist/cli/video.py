@@ -11,7 +11,8 @@ from ..apps.video import VideoParams, parse_keyframes, stylize_video
 from ..apps.video.stream import FOLDER_FPS, Mp4Writer, open_video
 from ..errors import InputError
 from ..io import atomic_path, load_image
-from ..methods.stylize import PRESETS, preset
+from ..methods.nnst_decoder import find_decoder
+from ..methods.stylize import PRESETS, StylizeParams, preset
 from ..outputs import OutputPlan
 from .common import add_size, float_in, int_in
 
@@ -44,8 +45,26 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help=f"frame rate of a folder of frames (default {FOLDER_FPS:g}); a video keeps its own",
     )
+    p.add_argument(
+        "--blend",
+        choices=("poisson", "crossfade"),
+        default="poisson",
+        help="frames between two keyframes: per-pixel choice of the better propagation composited in the "
+        "gradient domain (poisson, default) or their weighted average (crossfade)",
+    )
     p.add_argument("--seed", type=int_in(0, 2**31 - 1), default=0, help="random seed (default 0)")
     p.set_defaults(func=run)
+
+
+def _nnst_params(name: str, seed: int) -> StylizeParams:
+    """The keyframes' NNST preset; ``decoder`` falls back to ``fast`` where no checkpoint is found, as in ``stylize``."""
+    if name != "decoder":
+        return preset(name, seed=seed)
+    found = find_decoder()
+    if found is None:
+        log.warning("no NNST-D decoder checkpoint found: using --preset fast instead")
+        return preset("fast", seed=seed)
+    return preset("decoder", decoder=str(found), seed=seed)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,7 +72,10 @@ def run(args: argparse.Namespace) -> int:
     if out.suffix.lower() != ".mp4":
         raise InputError(f"the output must be an .mp4 file, got {out.name}")
     params = VideoParams(
-        keyframes=parse_keyframes(args.keyframes), nnst=preset(args.preset, seed=args.seed), size=args.size
+        keyframes=parse_keyframes(args.keyframes),
+        nnst=_nnst_params(args.preset, args.seed),
+        size=args.size,
+        blend=args.blend,
     )
     source = open_video(args.input, args.fps)
     style = load_image(args.style, args.size)

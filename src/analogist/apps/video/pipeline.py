@@ -4,7 +4,7 @@ The input frames are spooled once to a temporary folder (8-bit, so memory stays 
 whatever the clip's length; ``auto`` keyframes are chosen during that pass). Then the clip is
 produced segment by segment between consecutive keyframes: the later keyframe's propagation is run
 backwards through the segment and stored, the earlier one's forwards, and each frame blends the two
-(:func:`analogist.apps.video.propagate.blend`). Frames before the first keyframe and after the last
+(:func:`analogist.apps.video.blend.blend`: per-pixel choice by accumulated error, gradient-domain composite). Frames before the first keyframe and after the last
 have one propagation only. Output frames come out in order, one at a time.
 """
 
@@ -27,6 +27,7 @@ from ...methods.stylize import PRESETS, StylizeParams, stylize
 from ...progress import Progress, silent
 from ...synthesis.warp import sample
 from . import propagate
+from .blend import blend
 from .flow import consistent, dis_flow, gray
 
 log = logging.getLogger("analogist")
@@ -117,12 +118,13 @@ class FrameStore:
         arr = np.load(self.folder / f"f{i:06d}.npy")
         return torch.from_numpy(arr.astype(np.float32) / 255.0).permute(2, 0, 1)[None]
 
-    def put(self, i: int, styled: torch.Tensor, weight: torch.Tensor) -> None:
-        np.save(self.folder / f"r{i:06d}.npy", torch.cat([styled, weight], 1)[0].half().numpy())
+    def put(self, i: int, rendering: propagate.Rendering) -> None:
+        # error in float32: it is summed over many frames and compared between two propagations
+        np.save(self.folder / f"r{i:06d}.npy", torch.cat(list(rendering), 1)[0].float().numpy())
 
-    def get(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        both = torch.from_numpy(np.load(self.folder / f"r{i:06d}.npy")).float()[None]
-        return both[:, :3], both[:, 3:]
+    def get(self, i: int) -> propagate.Rendering:
+        rows = torch.from_numpy(np.load(self.folder / f"r{i:06d}.npy"))[None]
+        return propagate.Rendering(rows[:, :3], rows[:, 3:4], rows[:, 4:])
 
 
 def _as_image(frame: object, i: int) -> torch.Tensor:
@@ -180,9 +182,9 @@ def _frames(
     track = propagate.start(first)
     for t in range(keys[0] - 1, -1, -1):  # before the first keyframe: its propagation alone
         track = propagate.advance(track, store.frame(t), s)
-        store.put(t, *propagate.render(track, s))
+        store.put(t, propagate.render(track, s))
     for t in range(keys[0]):
-        yield store.get(t)[0]
+        yield store.get(t).styled
     yield first.styled
     a = first
     for b_index in [*keys[1:], None]:
@@ -192,12 +194,12 @@ def _frames(
             track = propagate.start(b)
             for t in range(b_index - 1, a.index, -1):
                 track = propagate.advance(track, store.frame(t), s)
-                store.put(t, *propagate.render(track, s))
+                store.put(t, propagate.render(track, s))
         track = propagate.start(a)
         for t in range(a.index + 1, end):
             track = propagate.advance(track, store.frame(t), s)
             ours = propagate.render(track, s)
-            yield ours[0] if b is None else propagate.blend(ours, store.get(t), (t - a.index) / (b_index - a.index))
+            yield ours.styled if b is None else blend(ours, store.get(t), (t - a.index) / (b_index - a.index), s)
         if b is not None:
             yield b.styled
             a = b

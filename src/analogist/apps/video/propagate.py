@@ -8,13 +8,15 @@ repeated bilinear resampling from blurring the style frame after frame. Pixels t
 flow test or a colour test rejects (disocclusions, flow failures, content entering the frame) are re-matched to the
 keyframe's content by a patch search at low resolution (EbSynth's guided synthesis reduced to
 its content guide and a coherence prior), so every output pixel is a keyframe pixel. Each rendering comes with a weight that
-says how well the keyframe content at those coordinates matches the frame, for blending two
-propagations.
+says how well the keyframe content at those coordinates matches the frame, and a per-pixel error accumulated along
+the track (the colour mismatch of every frame since the keyframe, carried along the motion), by
+which :mod:`.blend` picks the better of two propagations.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -46,6 +48,11 @@ class Track:
     coords: torch.Tensor
     frame: torch.Tensor
     gray: np.ndarray
+    #: ``(H, W)`` colour mismatch at this frame (:func:`_mismatch`)
+    mismatch: torch.Tensor
+    #: ``(H, W)`` mismatch summed along each pixel's track since the keyframe; re-matched pixels
+    #: add ``photo_tol`` as well
+    error: torch.Tensor
     #: share of this frame's pixels re-matched by the content search (0 on the keyframe)
     filled: float = 0.0
 
@@ -61,6 +68,13 @@ class Settings:
         photo_tol: a pixel whose colour differs from the keyframe's where it is tracked to by more
             than this (mean absolute RGB difference after a 1-px blur) is re-matched as occluded.
         sigma: colour tolerance of a propagation's reliability (:func:`render`).
+        blend: how a frame between two keyframes combines their propagations: ``poisson`` (per-pixel
+            selection by accumulated error, gradient-domain composite; :func:`.blend.poisson`) or
+            ``crossfade`` (weighted average; :func:`.blend.crossfade`).
+        select_sigma: smoothing (px) of the error difference that selects the source.
+        time_bias: error added per unit of temporal distance from a source's keyframe, so that
+            where both are equally good the nearer keyframe wins.
+        anchor: weight of the colour data term of the Poisson composite (towards the cross-fade).
     """
 
     flow: str = "medium"
@@ -69,6 +83,10 @@ class Settings:
     fill_prior: float = 0.1
     photo_tol: float = 0.1
     sigma: float = 0.1
+    blend: str = "poisson"
+    select_sigma: float = 4.0
+    time_bias: float = 0.05
+    anchor: float = 0.01
 
     def __post_init__(self) -> None:
         ok = (
@@ -78,18 +96,24 @@ class Settings:
             and self.fill_prior >= 0
             and self.photo_tol > 0
             and self.sigma > 0
+            and self.blend in ("poisson", "crossfade")
+            and self.select_sigma >= 0
+            and self.time_bias >= 0
+            and self.anchor > 0
         )
         if not ok:
             raise InputError(
                 f"invalid video propagation settings: flow one of {', '.join(DIS_PRESETS)}, "
-                f"fill_size >= 16, odd fill_patch, fill_prior >= 0, photo_tol and sigma > 0"
+                f"fill_size >= 16, odd fill_patch, fill_prior >= 0, photo_tol and sigma > 0, "
+                f"blend poisson or crossfade, select_sigma and time_bias >= 0, anchor > 0"
             )
 
 
 def start(key: Keyframe) -> Track:
     """The propagation at the keyframe itself: identity coordinates."""
     h, w = key.content.shape[-2:]
-    return Track(key, identity_grid(h, w), key.content, gray(key.content))
+    zero = key.content.new_zeros((h, w))
+    return Track(key, identity_grid(h, w), key.content, gray(key.content), zero, zero)
 
 
 def advance(track: Track, frame: torch.Tensor, settings: Settings) -> Track:
@@ -105,7 +129,10 @@ def advance(track: Track, frame: torch.Tensor, settings: Settings) -> Track:
     share = float(holes.float().mean())
     if share > 0:
         coords = fill(coords, holes, frame, track.key.content, settings)
-    return Track(track.key, coords, frame, g, share)
+    mismatch = _mismatch(frame, track.key.content, coords)
+    carried = sample(track.error[None, None], flow_to_nnf(to_prev))[0, 0]
+    error = carried + mismatch + settings.photo_tol * holes.to(mismatch.dtype)
+    return Track(track.key, coords, frame, g, mismatch, error, share)
 
 
 def _shrink(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -181,29 +208,25 @@ def _mismatch(frame: torch.Tensor, key_content: torch.Tensor, coords: torch.Tens
     return (_blur(frame.float(), 1.0) - sample(_blur(key_content.float(), 1.0), coords)).abs().mean(1)[0]
 
 
-def render(track: Track, settings: Settings) -> tuple[torch.Tensor, torch.Tensor]:
-    """The frame in the keyframe's style ``(1, 3, H, W)`` and its reliability ``(1, 1, H, W)`` in (0, 1].
+class Rendering(NamedTuple):
+    """A propagation's version of one frame: ``styled`` ``(1, 3, H, W)``, ``weight`` (reliability,
+    ``(1, 1, H, W)`` in (0, 1]) and ``error`` (accumulated along the track, ``(1, 1, H, W)``)."""
+
+    styled: torch.Tensor
+    weight: torch.Tensor
+    error: torch.Tensor
+
+
+def render(track: Track, settings: Settings) -> Rendering:
+    """The frame in the keyframe's style, its reliability and its accumulated error.
 
     Reliability is ``exp(-(e / sigma)^2)`` of the colour mismatch ``e`` between the frame and the
     keyframe content at the tracked coordinates (:func:`_mismatch`): high where the keyframe really
     shows what the frame shows.
     """
     styled = sample(track.key.styled.float(), track.coords)
-    err = _mismatch(track.frame, track.key.content, track.coords)[None, None]
-    weight = _blur(torch.exp(-((err / settings.sigma) ** 2)), 2.0)  # soft seams between the sources
-    return styled.clamp(0, 1), weight.clamp_min(1e-6)
+    weight = _blur(torch.exp(-((track.mismatch[None, None] / settings.sigma) ** 2)), 2.0)  # soft seams
+    return Rendering(styled.clamp(0, 1), weight.clamp_min(1e-6), track.error[None, None].float())
 
 
-def blend(a: tuple[torch.Tensor, torch.Tensor], b: tuple[torch.Tensor, torch.Tensor], t: float) -> torch.Tensor:
-    """Mix two renderings ``(styled, weight)`` of one frame lying a fraction ``t`` from keyframe a to b.
-
-    Each side's weight is its reliability times its temporal closeness (``1 - t`` and ``t``), so the
-    output moves from one keyframe's propagation to the other's without a jump, and where one side
-    cannot see a region (occluded since its keyframe) the other takes it over.
-    """
-    (sa, wa), (sb, wb) = a, b
-    wa, wb = (1 - t) * (wa + 1e-3), t * (wb + 1e-3)
-    return ((wa * sa + wb * sb) / (wa + wb)).clamp(0, 1)
-
-
-__all__ = ["Keyframe", "Settings", "Track", "advance", "blend", "extrapolate", "fill", "render", "start"]
+__all__ = ["Keyframe", "Rendering", "Settings", "Track", "advance", "extrapolate", "fill", "render", "start"]
