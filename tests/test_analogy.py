@@ -35,9 +35,11 @@ def _psnr(x: torch.Tensor, y: torch.Tensor) -> float:
     return 10 * math.log10(1.0 / (x - y).pow(2).mean().item())
 
 
-def test_identity_pair(small: torch.Tensor) -> None:
+def test_identity_pair(small: torch.Tensor, device: torch.device) -> None:
     photo = small
-    res = deep_image_analogy(photo, photo, FAST)
+    res = deep_image_analogy(photo.to(device), photo.to(device), FAST)
+    assert res.a_prime.device.type == res.flow_ab.device.type == device.type
+    res = replace(res, **{k: getattr(res, k).cpu() for k in ("a_prime", "b", "flow_ab", "flow_ba")})
     h, w = photo.shape[-2:]
     assert res.a_prime.shape == photo.shape and res.b.shape == photo.shape
     assert res.flow_ab.shape == (2, h, w) and res.flow_ba.shape == (2, h, w)

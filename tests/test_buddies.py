@@ -19,6 +19,7 @@ from analogist.features import get_backbone
 from analogist.io import load_image
 from analogist.matching import buddies as nbb
 from analogist.methods.buddies import BuddiesParams, neural_best_buddies
+from analogist.training.device import on_cpu
 
 CAT = example_path("cat.jpg")
 PAINTING = example_path("cat_painting.jpg")
@@ -190,12 +191,14 @@ def test_start_level_needs_room_for_one_neighbourhood() -> None:
         start_level(p, [(1, 1), (1, 1), (1, 2), (2, 3), (4, 5)], paper)
 
 
-def test_small_images_find_mutual_buddies(cat: torch.Tensor) -> None:
+def test_small_images_find_mutual_buddies(cat: torch.Tensor, device: torch.device) -> None:
     """At 64x96 px relu5_1 is 4x6: the search starts one level finer and still recovers a shift."""
     a = cat[:, :, 40:104, 40:136]
     b = cat[:, :, 48:112, 52:148]
     params = BuddiesParams(size=None, k=6)
-    result = neural_best_buddies(a, b, params)
+    result = neural_best_buddies(a.to(device), b.to(device), params)
+    assert result.points.device.type == device.type
+    result = on_cpu(result)
     assert [lv.layer for lv in result.levels] == ["relu4_1", "relu3_1", "relu2_1", "relu1_1"]
     assert result.points.shape[0] > 100
     d = result.points[:, 2:] - result.points[:, :2]

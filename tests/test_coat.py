@@ -19,11 +19,13 @@ from analogist.methods.coat import COATParams, coat
 FAST = COATParams(scales=2, steps=15, precision="fp32")
 
 
-def test_q_is_one_exactly_on_mutual_nearest_neighbours() -> None:
+def test_q_is_one_exactly_on_mutual_nearest_neighbours(device: torch.device) -> None:
     g = torch.Generator().manual_seed(0)
     sim = torch.rand(40, 30, generator=g)
     sim[3, 7] = 2.0  # a sure mutual pair
-    q = soft_mutual(sim)
+    q = soft_mutual(sim.to(device))
+    assert q.device.type == device.type
+    q = q.cpu()
     row_best = sim.argmax(dim=1)
     col_best = sim.argmax(dim=0)
     mutual = torch.zeros_like(q, dtype=torch.bool)

@@ -19,8 +19,8 @@ def _smooth(c: int, h: int, w: int) -> torch.Tensor:
     return F.avg_pool2d(torch.randn(1, c, h + 4, w + 4), 5, 1)
 
 
-def _shifted_pair() -> tuple[torch.Tensor, torch.Tensor]:
-    f = _smooth(16, 40, 50)
+def _shifted_pair(device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+    f = _smooth(16, 40, 50).to(device)
     dx, dy = SHIFT
     fa = f[..., dy : dy + 32, dx : dx + 40]
     fb = f[..., :32, :40]
@@ -35,19 +35,22 @@ def _overlap_ok(nnf: torch.Tensor) -> float:
     return inside.float().mean().item()
 
 
-def test_exact_search_recovers_shift_and_distance() -> None:
-    fa, fb = _shifted_pair()
+def test_exact_search_recovers_shift_and_distance(device: torch.device) -> None:
+    fa, fb = _shifted_pair(device)
     nnf, dist = N.exact_search(fa, fb, 3, chunk=100)
+    assert nnf.device.type == dist.device.type == device.type
+    nnf, dist = nnf.cpu(), dist.cpu()
     assert _overlap_ok(nnf) == 1.0
-    assert torch.allclose(N.patch_distance(fa, fb, nnf, 3), dist, atol=1e-4)
+    assert torch.allclose(N.patch_distance(fa.cpu(), fb.cpu(), nnf, 3), dist, atol=1e-4)
     assert dist[:20, :30].max() < 1e-4  # identical patches inside the overlap
 
 
-def test_patchmatch_recovers_shift_from_identity() -> None:
-    fa, fb = _shifted_pair()
-    init = identity_grid(32, 40).long()
+def test_patchmatch_recovers_shift_from_identity(device: torch.device) -> None:
+    fa, fb = _shifted_pair(device)
+    init = identity_grid(32, 40, device=device).long()
     nnf, dist = N.patchmatch(fa, fb, 3, init, iters=5)
-    assert _overlap_ok(nnf) > 0.98
+    assert nnf.device.type == dist.device.type == device.type
+    assert _overlap_ok(nnf.cpu()) > 0.98
     exact, dist_exact = N.exact_search(fa, fb, 3)
     assert (dist >= dist_exact - 1e-5).all()  # the exact search is never worse
 

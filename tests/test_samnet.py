@@ -35,6 +35,7 @@ from analogist.methods.samnet import (
 )
 from analogist.synthesis.blend import blend_weights, patch_blend
 from analogist.synthesis.warp import sample
+from analogist.training.device import on_cpu
 
 #: VGG's relu4_1 (stride 8) gives a 16x16 grid at 128 px; efficientnet-lite0's stride-16 default only 8x8
 FAST = SAMNetParams(size=None, iters=3, attribute=False, backbone="vgg16-hed", layer="relu4_1")
@@ -103,8 +104,10 @@ def test_lambda_schedule() -> None:
     assert lambda_schedule(10) > 0.9999
 
 
-def test_identical_images_stay_at_the_identity(photo: torch.Tensor) -> None:
-    res = sam_net(photo, photo, FAST)
+def test_identical_images_stay_at_the_identity(photo: torch.Tensor, device: torch.device) -> None:
+    res = sam_net(photo.to(device), photo.to(device), FAST)
+    assert res.flow.device.type == device.type
+    res = on_cpu(res)
     assert res.flow.abs().max() < 0.05
     assert torch.allclose(res.field, identity_field(tuple(res.field.shape[-2:])), atol=1e-3)
 

@@ -100,12 +100,14 @@ def test_content_equal_to_style_reproduces_the_content() -> None:
     assert err < 0.05 and err < 0.5 * err0
 
 
-def test_stylize_is_deterministic_and_in_range() -> None:
-    content = load_image(example_path("cat.jpg"), 48)
-    style = load_image(example_path("swirls.jpg"), 48)
+def test_stylize_is_deterministic_and_in_range(device: torch.device) -> None:
+    content = load_image(example_path("cat.jpg"), 48).to(device)
+    style = load_image(example_path("swirls.jpg"), 48).to(device)
     params = replace(TINY, steps=5, split_steps=3, rotations=True, color=True, max_style_samples=300, seed=3)
     a, b = stylize(content, style, params), stylize(content, style, params)
-    assert torch.equal(a, b)
+    assert a.device.type == device.type
+    # bitwise on the CPU; cuDNN may pick non-deterministic kernels
+    assert torch.equal(a, b) if device.type == "cpu" else torch.allclose(a, b, atol=1e-2)
     assert a.shape == content.shape and 0 <= a.min() and a.max() <= 1
     assert not torch.allclose(a, content, atol=0.02)
 

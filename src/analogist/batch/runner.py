@@ -65,6 +65,7 @@ def run_batch(
     engine: str = "local",
     workers: int = 1,
     address: str | None = None,
+    device: str = "cpu",
     progress: Progress = silent,
 ) -> BatchReport:
     """Run ``jobs`` into ``plan.root``; ``results.csv`` is written at the end, also after Ctrl-C.
@@ -76,7 +77,7 @@ def run_batch(
     start = time.perf_counter()
     results = [JobResult(j.id, j.method, "skipped" if finished(j, outdir) else "pending") for j in jobs]
     todo = [i for i, r in enumerate(results) if r.status == "pending"]
-    calls = [(jobs[i], str(outdir)) for i in todo]
+    calls = [(jobs[i], str(outdir), 0, str(device)) for i in todo]
 
     def lost(k: int, message: str) -> JobResult:
         return JobResult(jobs[todo[k]].id, jobs[todo[k]].method, "failed", error=message)

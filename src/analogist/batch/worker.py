@@ -65,8 +65,9 @@ def _one_line(exc: BaseException) -> str:
     return text[:300]
 
 
-def run_job(job: BatchJob, outdir: str, threads: int = 0) -> JobResult:
-    """Run ``job`` and move its outputs into ``outdir/<id>``; errors become a failed result, never an exception."""
+def run_job(job: BatchJob, outdir: str, threads: int = 0, device: str = "cpu") -> JobResult:
+    """Run ``job`` and move its outputs into ``outdir/<id>``; errors become a failed result, never an exception.
+    ``device``: where the job's method computes (``cpu``, ``cuda``, ``cuda:N``)."""
     if threads:
         import torch
 
@@ -88,7 +89,7 @@ def run_job(job: BatchJob, outdir: str, threads: int = 0) -> JobResult:
         names = job.outputs()
         plan = OutputPlan.folder(tmp, [*names, RECORD], inputs=[job.a, job.b])
         with plan:
-            task.run(a, b, options, plan, silent)
+            task.run(a, b, {**options, "device": device}, plan, silent)
             result.seconds = round(time.perf_counter() - start, 3)
             plan.write_json(
                 RECORD,

@@ -18,7 +18,7 @@ from ..matching.flow import flow_to_color
 from ..methods.analogy import MODE_OFFSETS, AnalogyParams, AnalogyResult, deep_image_analogy
 from ..outputs import OutputPlan
 from ..progress import Progress, silent
-from .common import add_backbone, add_size, float_in, int_in
+from .common import add_backbone, add_device, add_size, float_in, int_in, on_cpu
 
 DEMO_SIZE = 160
 #: Deep Image Analogy matches and deconvolves VGG's relu1_1..relu5_1: the VGG backbones only.
@@ -62,6 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _common(p: argparse.ArgumentParser) -> None:
     add_size(p, 448)
     add_backbone(p, "vgg16-hed", DIA_BACKBONES)
+    add_device(p)
     p.add_argument(
         "--weight-offset",
         type=float_in(-0.5, 0.5),
@@ -170,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
     bp = load_image(args.image_b, args.size)
     plan = OutputPlan.folder(args.output, OUTPUTS, [args.image_a, args.image_b])  # only once the inputs are good
     params = _params(args, args.mode)
-    result = deep_image_analogy(a, bp, params, progress=args.progress)
+    result = on_cpu(deep_image_analogy(a.to(args.device), bp.to(args.device), params, progress=args.progress))
     with plan:
         write_outputs(plan, a, bp, result, params, {"inputs": [str(args.image_a), str(args.image_b)]})
     return 0
@@ -182,7 +183,11 @@ def run_timelapse(args: argparse.Namespace) -> int:
     names = [f"frame_{i:03d}.png" for i in range(len(refs))] + ["timelapse.gif", "report.json"]
     plan = OutputPlan.folder(args.output, names, [args.source, *args.references])
     params = _params(args, "photo2photo")
-    frames = timelapse(src, refs, params, transition=args.transition, progress=args.progress)
+    dev = args.device
+    frames = timelapse(
+        src.to(dev), [r.to(dev) for r in refs], params, transition=args.transition, progress=args.progress
+    )
+    frames = on_cpu(frames)
     step = args.transition + 1
     with plan:
         for i, frame in enumerate(frames[::step]):

@@ -16,7 +16,7 @@ from ..methods.coat import MAX_LEVEL, SCALES, COATParams, COATResult, coat_level
 from ..methods.coat_pictures import contact_sheet, draw_pairs, grid_points
 from ..outputs import OutputPlan
 from ..progress import Progress
-from .common import add_size, float_in, int_in
+from .common import add_device, add_size, float_in, int_in, on_cpu
 
 FORMS = ("free", "learned")
 
@@ -27,6 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("style", help="style image: its texture, colour and material move onto the content")
     p.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder")
     add_size(p, 256)
+    add_device(p)
     p.add_argument(
         "--texture-level",
         type=int_in(0, MAX_LEVEL),
@@ -161,7 +162,10 @@ def run(args: argparse.Namespace) -> int:
     if args.steps is not None:
         overrides["steps"] = args.steps
     params = replace(COATParams(), **overrides)
-    results = transfer(content, style, params, args.form, levels, args.checkpoint, args.progress)
+    dev = args.device
+    results = on_cpu(
+        transfer(content.to(dev), style.to(dev), params, args.form, levels, args.checkpoint, args.progress)
+    )
     with plan:
         write_outputs(
             plan,

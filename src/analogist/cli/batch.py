@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .common import int_in
+from .common import add_device, int_in
 
 EPILOG = """job list columns: method, a, b (image paths relative to the csv), optional id (output folder name),
 size and the method's options by name (an empty cell takes the default):
@@ -43,6 +43,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=1,
         help="jobs running at once (local: processes sharing the cores; ray: one CPU each); default 1",
     )
+    add_device(p)
     p.set_defaults(func=run)
 
 
@@ -72,7 +73,13 @@ def run(args: argparse.Namespace) -> int:
     jobs = read_jobs(args.jobs)
     plan = plan_outputs(jobs, args.output, [args.jobs])
     report = run_batch(
-        jobs, plan, engine=args.engine, workers=args.workers, address=args.address, progress=args.progress
+        jobs,
+        plan,
+        engine=args.engine,
+        workers=args.workers,
+        address=args.address,
+        device=str(args.device),
+        progress=args.progress,
     )
     if not args.quiet or report.count("failed"):  # quiet: the summary only to list failed jobs
         print(format_summary(report, Path(args.output)))

@@ -23,7 +23,7 @@ from ..matching.mls import KINDS
 from ..methods.buddies import COMMON_APPEARANCES, BuddiesParams, BuddiesResult, draw_buddies, neural_best_buddies
 from ..outputs import OutputPlan
 from ..progress import Progress
-from .common import add_backbone, add_size, float_in, int_in
+from .common import add_backbone, add_device, add_size, float_in, int_in, on_cpu
 
 DEMO_SIZE = 192
 DEMO_FRAMES = 9
@@ -90,6 +90,7 @@ def _inputs(p: argparse.ArgumentParser, size: int = 448) -> None:
     )
     # the ViTs have one resolution: no pyramid of halving layers for the coarse-to-fine search
     add_backbone(p, BuddiesParams.backbone, [n for n in BACKBONES if not n.startswith("dinov2")])
+    add_device(p)
     p.add_argument(
         "--gamma",
         type=float_in(0.0, 0.99),
@@ -131,8 +132,11 @@ def _load(args: argparse.Namespace, names: Sequence[str]) -> tuple[OutputPlan, t
     return OutputPlan.folder(args.output, names, [args.image_a, args.image_b]), a, b  # only for good inputs
 
 
-def _search(a: torch.Tensor, b: torch.Tensor, params: BuddiesParams, progress: Progress) -> BuddiesResult:
-    result = neural_best_buddies(a, b, params, progress=progress)
+def _search(
+    a: torch.Tensor, b: torch.Tensor, params: BuddiesParams, progress: Progress, device: torch.device | str = "cpu"
+) -> BuddiesResult:
+    # the search runs on the chosen device; the warps and writers that follow work on the CPU copy
+    result = on_cpu(neural_best_buddies(a.to(device), b.to(device), params, progress=progress))
     if result.points.shape[0] == 0:
         raise InputError(
             "no best buddies survived (the images share no strongly activated structure at this "
@@ -221,7 +225,7 @@ def _info(args: argparse.Namespace, params: BuddiesParams) -> dict:
 def run_buddies(args: argparse.Namespace) -> int:
     plan, a, b = _load(args, BUDDIES_OUTPUTS)
     params = _params(args)
-    result = _search(a, b, params, args.progress)
+    result = _search(a, b, params, args.progress, args.device)
     with plan:
         write_buddies(plan, a, b, result, _info(args, params), circles=not args.no_circles)
     return 0
@@ -230,7 +234,7 @@ def run_buddies(args: argparse.Namespace) -> int:
 def run_align(args: argparse.Namespace) -> int:
     plan, a, b = _load(args, ALIGN_OUTPUTS)
     params = _params(args)
-    result = _search(a, b, params, args.progress)
+    result = _search(a, b, params, args.progress, args.device)
     idx = _drivers(result, args.k)
     pts = result.points[idx]
     al = align(a, b, pts, args.kind)
@@ -248,7 +252,7 @@ def run_align(args: argparse.Namespace) -> int:
 def run_hybrid(args: argparse.Namespace) -> int:
     plan, a, b = _load(args, HYBRID_OUTPUTS)
     params = _params(args)
-    result = _search(a, b, params, args.progress)
+    result = _search(a, b, params, args.progress, args.device)
     hp = HybridParams(backbone=args.backbone, weights=args.weights, iters=args.iters, kind=args.kind)
     hy = hybrid(a, b, result.points[_drivers(result, args.k)], hp, progress=args.progress)
     with plan:
@@ -262,7 +266,7 @@ def run_hybrid(args: argparse.Namespace) -> int:
 def run_morph(args: argparse.Namespace) -> int:
     plan, a, b = _load(args, morph_outputs(args.frames, not args.no_mp4))
     params = _params(args)
-    result = _search(a, b, params, args.progress)
+    result = _search(a, b, params, args.progress, args.device)
     seq = morph(a, b, result.points[_drivers(result, args.k)], args.frames, args.kind, progress=args.progress)
     with plan:
         write_morph(plan, seq, args.fps, mp4=not args.no_mp4)

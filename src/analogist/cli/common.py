@@ -9,6 +9,7 @@ from typing import Any
 from ..errors import InputError
 from ..features import BACKBONES
 from ..io import MAX_SIZE, MIN_SIZE, check_size
+from ..training.device import on_cpu
 
 
 def _number(kind: type, lo: float | None, hi: float | None) -> Callable[[str], Any]:
@@ -62,4 +63,28 @@ def add_backbone(parser: argparse.ArgumentParser, default: str, names: Sequence[
     )
 
 
-__all__ = ["int_in", "float_in", "add_size", "add_backbone", "check_size", "InputError"]
+def _device(text: str) -> Any:
+    from ..training.device import resolve_device
+
+    try:
+        return resolve_device(text)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+_device.__name__ = "device"
+
+
+def add_device(parser: argparse.ArgumentParser) -> None:
+    """``--device auto|cpu|cuda[:N]``, resolved while parsing: ``args.device`` is a ``torch.device``,
+    and CUDA asked for where none is usable is a one-line usage error (exit 2) before any work."""
+    parser.add_argument(
+        "--device",
+        type=_device,
+        default="auto",
+        metavar="auto|cpu|cuda[:N]",
+        help="where to compute: auto (CUDA where present, else the CPU), cpu, cuda or cuda:N (default auto)",
+    )
+
+
+__all__ = ["int_in", "float_in", "add_size", "add_backbone", "add_device", "on_cpu", "check_size", "InputError"]

@@ -13,7 +13,7 @@ from ..features.visualize import pca_rgb
 from ..io import load_image
 from ..outputs import OutputPlan
 from ..progress import Progress
-from .common import add_backbone, add_size
+from .common import add_backbone, add_device, add_size
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -28,15 +28,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--upsample", action="store_true", help="resize the picture to the image size")
     add_size(p, 448)
     add_backbone(p, "vgg16-hed")
+    add_device(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     plan = OutputPlan.file(args.output, [args.image])
     image = load_image(args.image, args.size)
-    net = get_backbone(args.backbone, args.weights)
+    net = get_backbone(args.backbone, args.weights, device=args.device)
     layer = net.check_layer(args.layer or net.default_layers[-1])
-    rgb = pca_rgb(net.extract(image, [layer])[layer])
+    rgb = pca_rgb(net.extract(image.to(args.device), [layer])[layer].cpu())
     if args.upsample:
         rgb = F.interpolate(rgb, size=image.shape[-2:], mode="nearest")
     with plan:

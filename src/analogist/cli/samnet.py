@@ -25,7 +25,7 @@ from ..methods.samnet import (
 )
 from ..outputs import OutputPlan
 from ..progress import Progress, silent
-from .common import add_backbone, add_size, int_in
+from .common import add_backbone, add_device, add_size, int_in, on_cpu
 
 DEMO_SIZE = 224
 #: Files ``samnet`` always writes; ``mask.png`` joins them with ``--mask``.
@@ -67,6 +67,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     add_size(p, 448)
     add_backbone(p, SAMNetParams.backbone)
+    add_device(p)
     p.add_argument(
         "--layer", default=None, help="feature layer matched (default: stage5 for efficientnet-lite0, relu4_1 for VGG)"
     )
@@ -200,7 +201,7 @@ def run(args: argparse.Namespace) -> int:
         keep_iterations=True,
         checkpoint=args.checkpoint,
     )
-    result = sam_net(source, target, params, progress=args.progress)
+    result = on_cpu(sam_net(source.to(args.device), target.to(args.device), params, progress=args.progress))
     inputs = [str(args.source), str(args.target)] + ([str(args.mask)] if args.mask else [])
     with plan:
         write_outputs(plan, source, target, result, params, {"inputs": inputs}, mask)

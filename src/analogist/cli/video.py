@@ -7,14 +7,16 @@ import contextlib
 import logging
 from pathlib import Path
 
+import torch
+
 from ..apps.video import VideoParams, parse_keyframes, stylize_video
 from ..apps.video.stream import FOLDER_FPS, Mp4Writer, open_video
 from ..errors import InputError
 from ..io import atomic_path, load_image
 from ..methods.nnst_decoder import find_decoder
-from ..methods.stylize import PRESETS, StylizeParams, preset
+from ..methods.stylize import PRESETS, StylizeParams, preset, stylize
 from ..outputs import OutputPlan
-from .common import add_size, float_in, int_in
+from .common import add_device, add_size, float_in, int_in
 
 log = logging.getLogger("analogist")
 
@@ -38,6 +40,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help=f"NNST preset of the keyframes: {', '.join(PRESETS)} (default fast)",
     )
     add_size(p, 512)
+    add_device(p)
     p.add_argument("--frames-dir", default=None, metavar="DIR", help="also write every output frame as a PNG into DIR")
     p.add_argument(
         "--fps",
@@ -78,6 +81,12 @@ def run(args: argparse.Namespace) -> int:
         blend=args.blend,
     )
     source = open_video(args.input, args.fps)
+
+    def keyframe(content: torch.Tensor, style_image: torch.Tensor) -> torch.Tensor:
+        """NNST of one keyframe on the chosen device; the propagation stays on the CPU."""
+        dev = args.device
+        return stylize(content.to(dev), style_image.to(dev), params.nnst, progress=args.progress).cpu()
+
     style = load_image(args.style, args.size)
     count = source.count()
     inputs = [args.input, args.style]
@@ -91,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
         frames_plan or contextlib.nullcontext(),
         atomic_path(plan.path(None)) as tmp,
         Mp4Writer(tmp, source.fps) as writer,
-        contextlib.closing(stylize_video(source, style, params, progress=args.progress)) as frames,
+        contextlib.closing(stylize_video(source, style, params, stylizer=keyframe, progress=args.progress)) as frames,
     ):
         for i, frame in enumerate(frames):
             if i >= count:

@@ -7,7 +7,7 @@ import socket
 
 from ..errors import InputError, OutputError
 from ..outputs import OutputPlan
-from .common import int_in
+from .common import add_device, int_in
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,6 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=3,
         help="jobs one browser may have waiting or running at once (default 3)",
     )
+    add_device(p)
     p.set_defaults(func=run)
 
 
@@ -44,7 +45,11 @@ def run(args: argparse.Namespace) -> int:
         OutputPlan.folder(args.work_dir, [])  # a file, a read-only or impossible place: one line, before serving
     _check_port(args.host, args.port)
     app = create_app(
-        args.work_dir, max_upload_mb=args.max_upload_mb, max_megapixels=args.max_megapixels, per_owner=args.per_user
+        args.work_dir,
+        max_upload_mb=args.max_upload_mb,
+        max_megapixels=args.max_megapixels,
+        per_owner=args.per_user,
+        device=str(args.device),
     )
     print(f"analogist web app on http://{args.host}:{args.port}/  (Ctrl-C stops it)", flush=True)
     try:

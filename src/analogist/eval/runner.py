@@ -58,6 +58,7 @@ class EvalConfig:
             the longer side of the target box: SPair's box, or the target keypoints' bounding box).
         use_flip: TSS only: match flipped pairs against the mirrored image2 (as the kit's flag
             intends) and mirror the flow back before scoring.
+        device: where the matcher computes (``"cpu"``, ``"cuda"``, ``"cuda:N"``); scoring is on the CPU.
     """
 
     method: str
@@ -67,6 +68,7 @@ class EvalConfig:
     alphas: tuple[float, ...] = (0.05, 0.1, 0.15)
     pck_norm: str = "image"
     use_flip: bool = True
+    device: str = "cpu"
 
 
 @dataclass
@@ -128,7 +130,7 @@ def _peak_rss_mib() -> float:
 
 
 def _check_flow(config: EvalConfig, flow: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
-    flow = torch.as_tensor(flow).detach().float()
+    flow = torch.as_tensor(flow).detach().float().cpu()
     if tuple(flow.shape) != (2, *image.shape[-2:]):
         raise AnalogistError(
             f"matcher {config.method} returned a flow of shape {tuple(flow.shape)}, "
@@ -140,7 +142,8 @@ def _check_flow(config: EvalConfig, flow: torch.Tensor, image: torch.Tensor) -> 
 def _match(config: EvalConfig, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     # no torch.no_grad() here: Deep Image Analogy deconvolves features by gradient descent
     spec = get_matcher(config.method)
-    return _check_flow(config, spec.fn(a, b, backbone=config.backbone, **dict(config.options)), a)
+    dev = config.device
+    return _check_flow(config, spec.fn(a.to(dev), b.to(dev), backbone=config.backbone, **dict(config.options)), a)
 
 
 def _match_both(config: EvalConfig, a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -148,7 +151,7 @@ def _match_both(config: EvalConfig, a: torch.Tensor, b: torch.Tensor) -> tuple[t
     spec = get_matcher(config.method)
     if spec.both is None:
         return _match(config, a, b), _match(config, b, a)
-    f_ab, f_ba = spec.both(a, b, backbone=config.backbone, **dict(config.options))
+    f_ab, f_ba = spec.both(a.to(config.device), b.to(config.device), backbone=config.backbone, **dict(config.options))
     return _check_flow(config, f_ab, a), _check_flow(config, f_ba, b)
 
 

@@ -8,12 +8,13 @@
 >>> {name: tuple(f.shape) for name, f in pyramid.items()}
 {'relu3_1': (1, 256, 16, 24), 'relu4_1': (1, 512, 8, 12)}
 
-Weights are read once per process per (backbone, weight file) and shared afterwards; call
-:func:`clear_cache` to release them.
+Weights are read once per process per (backbone, weight file) and shared afterwards, with one copy
+per device (``get_backbone(name, device="cuda")``); call :func:`clear_cache` to release them.
 """
 
 from __future__ import annotations
 
+import copy
 import os
 import threading
 from collections.abc import Callable
@@ -107,31 +108,43 @@ def check_backbone(name: str) -> str:
     return name
 
 
-def get_backbone(name: str, weights: str | os.PathLike | None = None, *, download: bool = True) -> Backbone:
-    """The backbone ``name`` with pretrained weights, built once per process.
+def get_backbone(
+    name: str,
+    weights: str | os.PathLike | None = None,
+    *,
+    download: bool = True,
+    device: str | torch.device = "cpu",
+) -> Backbone:
+    """The backbone ``name`` with pretrained weights, built once per process and device.
 
     Args:
         name: a key of :data:`BACKBONES`.
         weights: explicit weight file; otherwise the environment, bundled packages and the torch
             cache are searched (see :mod:`analogist.features.weights`).
         download: fetch torchvision and DINOv2 checkpoints when absent and a network exists.
+        device: where the weights live; each device gets its own copy, moved there once.
 
     Raises:
         InputError: unknown name. WeightsNotFoundError: no weights, with advice.
     """
     spec = BACKBONES[check_backbone(name)]
     path = resolve_weights(name, weights, download=download and not spec.offline)
-    key = (name, str(path))
+    device = torch.device(device)
+    key = (name, str(path), str(device))
     with _LOCK:
         if key not in _CACHE:
-            try:
-                _CACHE[key] = spec.build(path)
-            except AnalogistError:
-                raise
-            except Exception:  # a text file, an image, another network's checkpoint, a truncated file
-                raise WeightsNotFoundError(
-                    f"cannot load {name} weights from {path}: it is not a valid weight file for this backbone"
-                ) from None
+            cpu_key = (name, str(path), "cpu")
+            if cpu_key not in _CACHE:
+                try:
+                    _CACHE[cpu_key] = spec.build(path)
+                except AnalogistError:
+                    raise
+                except Exception:  # a text file, an image, another network's checkpoint, a truncated file
+                    raise WeightsNotFoundError(
+                        f"cannot load {name} weights from {path}: it is not a valid weight file for this backbone"
+                    ) from None
+            if key != cpu_key:  # a copy per device: the CPU copy stays usable beside it
+                _CACHE[key] = copy.deepcopy(_CACHE[cpu_key]).to(device)
         return _CACHE[key]
 
 

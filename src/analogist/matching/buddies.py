@@ -108,8 +108,8 @@ def gather_windows(
         raise ValueError(f"map padded by {pm.pad} cannot give windows with margin {margin}")
     h, w, pad = pm.h, pm.w, pm.pad
     rh, rw = size
-    oy = torch.arange(-margin, rh + margin)
-    ox = torch.arange(-margin, rw + margin)
+    oy = torch.arange(-margin, rh + margin, device=corners.device)
+    ox = torch.arange(-margin, rw + margin, device=corners.device)
     ys = corners[:, 0:1] + oy[None]  # (N, rh + 2m)
     xs = corners[:, 1:2] + ox[None]
     # entries of invalid positions are clamped only to stay indexable; they are masked later
@@ -213,7 +213,7 @@ def mutual_nearest(
     nn_ab = s.argmax(dim=2)  # (N, Pa)
     nn_ba = s.argmax(dim=1)  # (N, Pb)
     back = torch.gather(nn_ba, 1, nn_ab)
-    ia = torch.arange(s.shape[1])[None].expand_as(nn_ab)
+    ia = torch.arange(s.shape[1], device=s.device)[None].expand_as(nn_ab)
     best = torch.gather(s, 2, nn_ab[:, :, None])[..., 0]
     mutual = (back == ia) & valid_a & torch.isfinite(best)
     pair, pos_a = mutual.nonzero(as_tuple=True)
@@ -300,7 +300,8 @@ def find_buddies(
         pts.append(torch.stack([ya, xa, yb, xb], dim=1))
         regs.append(pair + s)
     if not pts:
-        return torch.zeros(0, 4, dtype=torch.long), torch.zeros(0, dtype=torch.long)
+        dev = feat_a.device
+        return torch.zeros(0, 4, dtype=torch.long, device=dev), torch.zeros(0, dtype=torch.long, device=dev)
     return torch.cat(pts), torch.cat(regs)
 
 
@@ -310,10 +311,10 @@ def unique_pairs(points: torch.Tensor) -> torch.Tensor:
     Neighbouring pairs' search regions overlap, so one pair can be found from several parents.
     """
     if points.shape[0] == 0:
-        return torch.zeros(0, dtype=torch.long)
+        return points.new_zeros(0)
     _, inverse = torch.unique(points, dim=0, return_inverse=True)
-    first = torch.full((int(inverse.max()) + 1,), points.shape[0], dtype=torch.long)
-    first = first.scatter_reduce(0, inverse, torch.arange(points.shape[0]), reduce="amin")
+    first = points.new_full((int(inverse.max()) + 1,), points.shape[0])
+    first = first.scatter_reduce(0, inverse, torch.arange(points.shape[0], device=points.device), reduce="amin")
     return first.sort().values
 
 
@@ -346,6 +347,7 @@ def pairs_flow(points: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
     from scipy.ndimage import distance_transform_edt
 
     h, w = shape
+    points = points.cpu()  # SciPy's distance transform: the result is on the CPU
     disp = torch.zeros(2, h, w)
     # a point found in several region pairs keeps one of its displacements (the last written)
     disp[0, points[:, 0], points[:, 1]] = (points[:, 3] - points[:, 1]).float()
@@ -377,9 +379,9 @@ def spread_top_k(points: torch.Tensor, ranks: torch.Tensor, k: int, seed: int = 
         return torch.argsort(ranks, descending=True)
     from scipy.cluster.vq import kmeans2
 
-    data = points.double().numpy()
+    data = points.double().cpu().numpy()  # SciPy's k-means, once per run
     _, labels = kmeans2(data, k, iter=20, minit="++", rng=np.random.default_rng(seed))
-    r = ranks.double().numpy()
+    r = ranks.double().cpu().numpy()
     chosen = []
     for c in np.unique(labels):  # k iterations at most, not per pixel
         members = np.flatnonzero(labels == c)
@@ -392,5 +394,5 @@ def spread_top_k(points: torch.Tensor, ranks: torch.Tensor, k: int, seed: int = 
                 chosen_set.add(int(i))
                 if len(chosen) == k:
                     break
-    idx = torch.as_tensor(np.asarray(chosen, dtype=np.int64))
+    idx = torch.as_tensor(np.asarray(chosen, dtype=np.int64), device=ranks.device)
     return idx[torch.argsort(ranks[idx], descending=True)]

@@ -12,20 +12,24 @@ import torch
 import torch.nn.functional as F
 
 
-def identity_grid(h: int, w: int, *, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def identity_grid(
+    h: int, w: int, *, dtype: torch.dtype = torch.float32, device: torch.device | str | None = None
+) -> torch.Tensor:
     """Absolute pixel coordinates ``(2, H, W)``: channel 0 is x, channel 1 is y."""
-    ys, xs = torch.meshgrid(torch.arange(h, dtype=dtype), torch.arange(w, dtype=dtype), indexing="ij")
+    ys = torch.arange(h, dtype=dtype, device=device)
+    xs = torch.arange(w, dtype=dtype, device=device)
+    ys, xs = torch.meshgrid(ys, xs, indexing="ij")
     return torch.stack([xs, ys])
 
 
 def nnf_to_flow(nnf: torch.Tensor) -> torch.Tensor:
     """Absolute target coordinates ``(2, H, W)`` to displacements ``(2, H, W)``."""
-    return nnf.float() - identity_grid(*nnf.shape[-2:])
+    return nnf.float() - identity_grid(*nnf.shape[-2:], device=nnf.device)
 
 
 def flow_to_nnf(flow: torch.Tensor) -> torch.Tensor:
     """Displacements ``(2, H, W)`` to absolute target coordinates ``(2, H, W)``."""
-    return flow + identity_grid(*flow.shape[-2:], dtype=flow.dtype)
+    return flow + identity_grid(*flow.shape[-2:], dtype=flow.dtype, device=flow.device)
 
 
 def resize_flow(
@@ -45,7 +49,7 @@ def resize_flow(
     nnf = flow_to_nnf(flow)
     up = F.interpolate(nnf[None], size=(H, W), mode="bilinear", align_corners=False)[0]
     up = torch.stack([(up[0] + 0.5) * sx - 0.5, (up[1] + 0.5) * sy - 0.5])
-    return up - identity_grid(H, W, dtype=up.dtype)
+    return up - identity_grid(H, W, dtype=up.dtype, device=up.device)
 
 
 def flow_to_color(flow: torch.Tensor | np.ndarray, max_norm: float | None = None) -> np.ndarray:

@@ -141,7 +141,7 @@ def centre_normalise(x: torch.Tensor, mean: torch.Tensor | None = None) -> torch
     y = x - mean
     # Squared norms summed over blocks of rows: a norm along dim 0 of a (C, N) matrix reduces
     # across strided memory and was 3x slower; blocks bound the temporary to 256 rows.
-    sq = torch.zeros(y.shape[1], dtype=y.dtype)
+    sq = y.new_zeros(y.shape[1])
     for s in range(0, y.shape[0], 256):
         sq += y[s : s + 256].square().sum(dim=0)
     return y.div_(sq.sqrt_().clamp_min_(1e-12))
@@ -204,7 +204,7 @@ def match(
         raise ValueError("query and key guides must be given together")
     q = centre_normalise(queries.float()).T.to(keys.unit.dtype)  # (Nq, C)
     n = q.shape[0]
-    out = torch.empty(n, dtype=torch.int64)
+    out = torch.empty(n, dtype=torch.int64, device=q.device)
     for s in range(0, n, chunk):
         scores = q[s : s + chunk].contiguous() @ keys.unit  # (n, N)
         if query_guide is not None:

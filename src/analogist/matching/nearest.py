@@ -32,8 +32,8 @@ def nearest_neighbours(
     a = F.normalize(feat_a.float(), dim=0)
     b = F.normalize(feat_b.float(), dim=0)
     na = a.shape[1]
-    indices = torch.empty(na, dtype=torch.int64)
-    similarity = torch.empty(na, dtype=torch.float32)
+    indices = torch.empty(na, dtype=torch.int64, device=a.device)
+    similarity = torch.empty(na, dtype=torch.float32, device=a.device)
     bt = b.T.contiguous()  # (Nb, C): one GEMM per chunk gives (Nb, chunk)
     for start in range(0, na, chunk):
         sim = bt @ a[:, start : start + chunk]  # (Nb, n)

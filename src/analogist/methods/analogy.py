@@ -194,7 +194,7 @@ def _semantic_guide(
     a: torch.Tensor, bp: torch.Tensor, shape_a: tuple[int, int], shape_b: tuple[int, int], params: AnalogyParams
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Both coarsest-level NNFs seeded by the semantic backbone: ``(2, ha, wa)`` A->B', ``(2, hb, wb)`` B'->A."""
-    net = get_backbone(params.match_backbone)  # type: ignore[arg-type]
+    net = get_backbone(params.match_backbone, device=a.device)  # type: ignore[arg-type]
     layer = net.check_layer(params.match_layer or GUIDE_LAYERS.get(net.name, net.default_layers[-1]))
     if params.match_size is not None:
         a, bp = (
@@ -230,7 +230,9 @@ def deep_image_analogy(
     full_a, full_b = image_a, image_b
     a = _prepare(image_a, "image A", params.size)
     bp = _prepare(image_b, "image B'", params.size)
-    net: Backbone = get_backbone(params.backbone, params.weights)
+    # the method follows its inputs' device; random candidates come from a CPU generator (one seed, one result)
+    net: Backbone = get_backbone(params.backbone, params.weights, device=image_a.device)
+    bp = bp.to(a.device)
     layers = list(params.layers)
     net.check_layers(layers)
     need = [*layers] + ([INPUT] if params.deconv_depth == "authors" else [])

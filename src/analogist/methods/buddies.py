@@ -117,7 +117,7 @@ class BuddiesResult:
 
     def ancestors(self, level: int) -> torch.Tensor:
         """``(N,)`` index into ``levels[level].points`` of the ancestor of each final pair."""
-        idx = torch.arange(self.points.shape[0])
+        idx = torch.arange(self.points.shape[0], device=self.points.device)
         for lv in reversed(self.levels[level + 1 :]):
             idx = lv.parent[idx]
         return idx
@@ -269,10 +269,10 @@ def neural_best_buddies(
     """
     check_image(image_a, "image A")
     check_image(image_b, "image B")
-    backbone = get_backbone(params.backbone, params.weights)
+    backbone = get_backbone(params.backbone, params.weights, device=image_a.device)  # follows the inputs' device
     layers = check_params(params, backbone)
     work_a = resize_longer(image_a.float(), params.size)
-    work_b = resize_longer(image_b.float(), params.size)
+    work_b = resize_longer(image_b.float().to(image_a.device), params.size)
     scale_a = (image_a.shape[-1] / work_a.shape[-1], image_a.shape[-2] / work_a.shape[-2])
     scale_b = (image_b.shape[-1] / work_b.shape[-1], image_b.shape[-2] / work_b.shape[-2])
     feats_a = backbone.extract(work_a, layers)
@@ -288,13 +288,14 @@ def neural_best_buddies(
     levels: list[BuddiesLevel] = []
     fa0, fb0 = feats_a[coarse_to_fine[0]], feats_b[coarse_to_fine[0]]
     # the coarsest search region pair covers both whole maps (Algorithm 1)
+    dev = fa0.device
     regions = nbb.RegionPairs(
-        torch.zeros(1, 2, dtype=torch.long),
-        torch.zeros(1, 2, dtype=torch.long),
+        torch.zeros(1, 2, dtype=torch.long, device=dev),
+        torch.zeros(1, 2, dtype=torch.long, device=dev),
         tuple(fa0.shape[-2:]),
         tuple(fb0.shape[-2:]),
     )
-    parent_of_region = torch.full((1,), -1, dtype=torch.long)
+    parent_of_region = torch.full((1,), -1, dtype=torch.long, device=dev)
     for i in progress(range(len(coarse_to_fine)), total=len(coarse_to_fine), desc="best buddies"):
         layer = coarse_to_fine[i]
         fa, fb = feats_a[layer], feats_b[layer]
@@ -331,13 +332,13 @@ def neural_best_buddies(
         )
         if i + 1 < len(coarse_to_fine):
             regions = nbb.refine_regions(points, radius[i])
-            parent_of_region = torch.arange(points.shape[0])
+            parent_of_region = torch.arange(points.shape[0], device=dev)
 
     finest = levels[-1]
     n = finest.points.shape[0]
     # Eq. 11: activation accumulated along each pair's chain of ancestors
-    ranks = torch.zeros(n, dtype=torch.float32)
-    idx = torch.arange(n)
+    ranks = torch.zeros(n, dtype=torch.float32, device=dev)
+    idx = torch.arange(n, device=dev)
     for lv in reversed(levels):
         ranks += lv.activation[idx]
         idx = lv.parent[idx]

@@ -249,8 +249,9 @@ def coat_levels(
     for n in levels:
         replace(params, texture_level=n)  # validates n
     t0 = time.perf_counter()
-    extractor = Extractor(get_backbone(params.backbone, params.weights), _use_bf16(params.precision))
-    content, style = content.float().detach(), style.float().detach()
+    dev = content.device  # the method follows its inputs' device
+    extractor = Extractor(get_backbone(params.backbone, params.weights, device=dev), _use_bf16(params.precision, dev))
+    content, style = content.float().detach(), style.float().detach().to(dev)
     c_pyr = pyramid.build(content, params.levels)
     s_pyr = pyramid.build(style, params.levels)
     scales = []  # per optimisation scale, coarse to fine: (hyper_1, hyper_2, confident sets)

@@ -112,7 +112,7 @@ class COATTask(TrainTask):
         return {"images": self.images.describe()}
 
     def build(self, device: torch.device) -> dict[str, nn.Module]:
-        self.backbone = get_backbone(self.settings.backbone, self.weights).to(device)
+        self.backbone = get_backbone(self.settings.backbone, self.weights, device=device)  # the per-device copy
         return {"matcher": Matcher(self.settings.dims).to(device), "decoder": Decoder(self.settings.widths).to(device)}
 
     def optimizers(self, models: dict[str, nn.Module]) -> dict[str, torch.optim.Optimizer]:

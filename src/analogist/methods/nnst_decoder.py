@@ -73,7 +73,8 @@ def stylize_decoder(
     progress: Progress = silent,
 ) -> torch.Tensor:
     """NNST-D on checked inputs (see :func:`analogist.methods.stylize.stylize`): ``(1, 3, H, W)`` in [0, 1]."""
-    extractor = Extractor(get_backbone(params.backbone, params.weights), _use_bf16(params.precision))
+    dev = content.device  # follows the inputs' device
+    extractor = Extractor(get_backbone(params.backbone, params.weights, device=dev), _use_bf16(params.precision, dev))
     generator = torch.Generator().manual_seed(params.seed)
     c_pyr = pyramid.build(content, params.levels)
     s_pyr = pyramid.build(style, params.levels)

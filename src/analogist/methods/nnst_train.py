@@ -136,8 +136,8 @@ class NNSTDecoderTask(TrainTask):
         return {"content": self.content.describe(), "style": self.style.describe()}
 
     def build(self, device: torch.device) -> dict[str, nn.Module]:
-        backbone = get_backbone(self.settings.backbone, self.weights).to(device)
-        self.extractor = Extractor(backbone, _use_bf16(self.settings.precision))
+        backbone = get_backbone(self.settings.backbone, self.weights, device=device)  # the per-device copy
+        self.extractor = Extractor(backbone, _use_bf16(self.settings.precision, device))
         return {
             "decoder": Decoder(self.settings.decoder).to(device),
             "critic": CooccurrenceCritic(self.settings.critic_width).to(device),

@@ -217,7 +217,7 @@ def sam_net(
     check_image(target, "target", min_side=16)
     full_s, full_t = source.float().clamp(0, 1), target.float().clamp(0, 1)
     a, b = resize_longer(full_s, params.size), resize_longer(full_t, params.size)
-    net = get_backbone(params.backbone, params.weights)
+    net = get_backbone(params.backbone, params.weights, device=source.device)  # follows the inputs' device
     if params.layer not in net.names:
         raise InputError(f"backbone {net.name} has no layer {params.layer!r}; layers: {', '.join(net.names)}")
     skip_names = skip_layers(params.backbone, params.layer) if dec_net is not None else ()

@@ -24,30 +24,34 @@ VGG16 at full resolution, some 60 TMAC, which is the bulk of their time on a CPU
 
 from __future__ import annotations
 
-import copy
-import math
-import threading
 from dataclasses import dataclass, replace
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from ..errors import InputError
-from ..features import Backbone, get_backbone
+from ..features import get_backbone
 from ..io import check_image
-from ..matching.hypercolumn import Keys, flatten, grid_rows, hypercolumns, match, tap_rows
+from ..matching.hypercolumn import Keys
 from ..progress import Progress, silent
 from ..synthesis import color, pyramid
 from ..synthesis.hyperopt import optimise_pyramid
+from .stylize_features import (
+    BACKBONES,
+    HYPER_STRIDE,
+    LAYERS,
+    Extractor,
+    StyleSet,
+    grid_size,
+    guide_at,
+    nearest_targets,
+    style_samples,
+    use_bf16,
+)
+from .stylize_split import split_phase
 
-#: The layers whose hypercolumns NNST matches: every conv of VGG16 up to block 4 (the authors drop
-#: block 5 for speed "without hurting quality").
-LAYERS = ("relu1_1", "relu1_2", "relu2_1", "relu2_2", "relu3_1", "relu3_2", "relu3_3", "relu4_1", "relu4_2", "relu4_3")
-#: Backbones with that VGG16 structure (2688 channels over :data:`LAYERS`).
-BACKBONES = ("vgg16-hed", "vgg16")
-#: Hypercolumns live at this fraction of the image resolution (the relu3 stride).
-HYPER_STRIDE = 4
+#: the names NNST-D, COAT and NNST-D's training import from here
+_use_bf16, _guide_at, _grid_size = use_bf16, guide_at, grid_size
 
 
 @dataclass(frozen=True)
@@ -76,7 +80,8 @@ class StylizeParams:
         split_style_samples: style samples per layer in the splitting phase (seeded random subset).
         backbone: one of :data:`BACKBONES`; ``weights``: explicit weight file or ``None``.
         precision: ``"fp32"``, ``"bf16"`` (network and matching products in bfloat16) or ``"auto"``
-            (bf16 where the CPU has AMX tiles, else fp32).
+            (bf16 where the CPU has AMX tiles, else fp32); ``"int8"``: network in fp32, NNST-D's
+            nearest-neighbour products in int8 (:mod:`analogist.matching.int8`; NNST-Opt runs it as fp32).
         chunk: queries per matching product (memory about ``chunk * style samples`` floats).
         color_radius: guided-filter radius in pixels at 512 px (scaled with the image).
     """
@@ -122,7 +127,7 @@ class StylizeParams:
                 "sample counts must be positive",
             ),
             (self.backbone in BACKBONES, f"backbone must be one of {', '.join(BACKBONES)}"),
-            (self.precision in ("auto", "fp32", "bf16"), "precision must be auto, fp32 or bf16"),
+            (self.precision in ("auto", "fp32", "bf16", "int8"), "precision must be auto, fp32, bf16 or int8"),
             (self.method in ("opt", "decoder") and self.feedback >= 0, "method must be opt or decoder, feedback >= 0"),
             (self.chunk >= 1 and self.color_radius >= 1, "chunk and color_radius must be positive"),
         ]
@@ -142,219 +147,6 @@ PRESETS: dict[str, StylizeParams] = {
     # NNST-D: one feedback pass and 4,096 style samples, because the fp32 matching at 512 px is most of its time
     "decoder": StylizeParams(method="decoder", feedback=1, max_style_samples=4096),
 }
-
-
-# ------------------------------------------------------------------------------------------- features
-def _use_bf16(precision: str) -> bool:
-    if precision != "auto":
-        return precision == "bf16"
-    probe = getattr(torch.cpu, "_is_amx_tile_supported", None)
-    return bool(probe and probe())
-
-
-_NETS: dict[tuple[str, str, bool], nn.ModuleDict] = {}
-_NETS_LOCK = threading.Lock()
-
-
-class Extractor:
-    """The VGG16 layers of :data:`LAYERS` as a function of an RGB image, in fp32 or bfloat16.
-
-    The bfloat16 copy (channels-last, which oneDNN runs on AMX) is made once per backbone and kept.
-    """
-
-    def __init__(self, backbone: Backbone, bf16: bool) -> None:
-        missing = [n for n in LAYERS if n not in backbone.names]
-        if missing or sum(backbone.channels(n) for n in LAYERS) != 2688:
-            raise InputError(f"backbone {backbone.name} does not have the VGG16 layers NNST needs")
-        self.backbone, self.bf16 = backbone, bf16
-        self.names = backbone.names[: backbone.names.index(LAYERS[-1]) + 1]
-        self.channels = [backbone.channels(n) for n in LAYERS]
-        key = (backbone.name, backbone.source, bf16)
-        with _NETS_LOCK:
-            if key not in _NETS:
-                ops = nn.ModuleDict({n: backbone.ops[n] for n in self.names})
-                if bf16:
-                    ops = copy.deepcopy(ops).to(torch.bfloat16).to(memory_format=torch.channels_last)
-                _NETS[key] = ops
-        self.ops = _NETS[key]
-
-    def _input(self, image: torch.Tensor) -> torch.Tensor:
-        x = self.backbone.preprocess(image)
-        if self.bf16:
-            x = x.to(torch.bfloat16).contiguous(memory_format=torch.channels_last)
-        return x
-
-    def layers(self, image: torch.Tensor) -> list[torch.Tensor]:
-        """``[(1, C_l, h_l, w_l) for l in LAYERS]`` of RGB ``(1, 3, H, W)``; differentiable."""
-        x = self._input(image)
-        out = []
-        for name in self.names:
-            x = self.ops[name](x)
-            if name in LAYERS:
-                out.append(x)
-        return out
-
-    def hyper(self, image: torch.Tensor) -> torch.Tensor:
-        """Hypercolumns ``(1, 2688, ceil(H/4), ceil(W/4))`` float32 of RGB ``(1, 3, H, W)``."""
-        return hypercolumns(self.layers(image), _grid_size(image))
-
-    @property
-    def dtype(self) -> torch.dtype:
-        """The dtype of the network and of :meth:`rows`."""
-        return torch.bfloat16 if self.bf16 else torch.float32
-
-    def rows(self, image: torch.Tensor) -> list[torch.Tensor]:
-        """The hypercolumn of ``(1, 3, H, W)`` split by layer as rows: ``[(h*w, C_l)]`` in :attr:`dtype`.
-
-        Not divided by the channel counts (the losses fold them in). This is the differentiable path
-        of the optimisation: rows along contiguous channels-last memory, in the network's dtype, keep
-        the per-step cost close to the convolutions' (reducing 2688 channels of an NCHW map along
-        dim 1, or casting full-size maps to float32, cost more than the network).
-        """
-        size = _grid_size(image)
-        x = self._input(image)
-        out = []
-        for name in self.names:
-            x = self.ops[name](x)
-            if name == LAYERS[-1]:
-                out.append(grid_rows(x, size))
-            elif name in LAYERS:
-                x, rows = tap_rows(x, size)
-                out.append(rows)
-        return out
-
-
-def _grid_size(image: torch.Tensor) -> tuple[int, int]:
-    h, w = image.shape[-2:]
-    return math.ceil(h / HYPER_STRIDE), math.ceil(w / HYPER_STRIDE)
-
-
-def _guide_at(guide: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Guide image ``(1, 3, H, W)`` resized to ``size`` by area averaging, as ``(3, h*w)``."""
-    return flatten(F.interpolate(guide.float(), size=size, mode="area"))
-
-
-def _subsample(n: int, keep: int, generator: torch.Generator) -> torch.Tensor | None:
-    """Sorted seeded random subset of ``range(n)`` of size ``keep``, or ``None`` if ``n <= keep``."""
-    if n <= keep:
-        return None
-    return torch.randperm(n, generator=generator)[:keep].sort().values
-
-
-@dataclass(frozen=True)
-class StyleSet:
-    """Style hypercolumns as samples: ``feats`` ``(C, N)`` float32 and their ``guide`` ``(3, N)`` or None."""
-
-    feats: torch.Tensor
-    guide: torch.Tensor | None
-
-
-@torch.no_grad()
-def style_samples(
-    extractor: Extractor,
-    style: torch.Tensor,
-    *,
-    rotations: bool,
-    max_samples: int,
-    generator: torch.Generator,
-    guide: torch.Tensor | None = None,
-) -> StyleSet:
-    """Hypercolumns of ``style`` ``(1, 3, Hs, Ws)`` (and of its three rotations) as ``(2688, N)``.
-
-    Above ``max_samples`` a seeded random subset is kept. ``guide`` ``(1, 3, Hs, Ws)`` is rotated
-    and sampled alongside.
-    """
-    feats, guides = [], []
-    for k in range(4 if rotations else 1):
-        image = torch.rot90(style, k, dims=(2, 3))
-        feats.append(flatten(extractor.hyper(image)))
-        if guide is not None:
-            guides.append(_guide_at(torch.rot90(guide, k, dims=(2, 3)), _grid_size(image)))
-    all_feats = torch.cat(feats, dim=1)
-    all_guides = torch.cat(guides, dim=1) if guide is not None else None
-    keep = _subsample(all_feats.shape[1], max_samples, generator)
-    if keep is not None:
-        all_feats = all_feats.index_select(1, keep)
-        all_guides = all_guides.index_select(1, keep) if all_guides is not None else None
-    return StyleSet(all_feats.contiguous(), all_guides)
-
-
-def nearest_targets(
-    query: torch.Tensor,
-    style: StyleSet,
-    keys: Keys,
-    *,
-    query_guide: torch.Tensor | None,
-    params: StylizeParams,
-) -> torch.Tensor:
-    """Replace every hypercolumn of ``query`` ``(1, C, h, w)`` by its style neighbour: ``(1, C, h, w)``."""
-    idx = match(
-        flatten(query), keys, query_guide=query_guide, w_cos=params.w_cos, w_guide=params.w_guide, chunk=params.chunk
-    )
-    return style.feats[:, idx].reshape(query.shape)
-
-
-# ---------------------------------------------------------------------------------------- optimisation
-def _optimise(
-    bands: list[torch.Tensor],
-    target: torch.Tensor,
-    extractor: Extractor,
-    params: StylizeParams,
-    steps: int,
-    progress: Progress,
-    desc: str,
-) -> list[torch.Tensor]:
-    """Adam on pyramid ``bands`` (finest first) so the collapsed image's hypercolumns point at ``target``."""
-    return optimise_pyramid(bands, target, extractor, lr=params.lr, steps=steps, progress=progress, desc=desc)
-
-
-def _split_phase(
-    bands: list[torch.Tensor],
-    style: StyleSet,
-    extractor: Extractor,
-    params: StylizeParams,
-    content_guide: torch.Tensor | None,
-    generator: torch.Generator,
-    progress: Progress,
-    desc: str,
-) -> list[torch.Tensor]:
-    """Final phase: every layer matched separately against the current output after each update."""
-    dtype = extractor.dtype
-    keep = _subsample(style.feats.shape[1], params.split_style_samples, generator)
-    feats = style.feats if keep is None else style.feats.index_select(1, keep)
-    guide = style.guide if keep is None or style.guide is None else style.guide.index_select(1, keep)
-    bounds = torch.tensor([0, *extractor.channels]).cumsum(0).tolist()
-    slices = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
-    layer_feats = [feats[s] for s in slices]
-    layer_keys = [Keys.build(f, guide, dtype=dtype) for f in layer_feats]
-    layer_units = [F.normalize(f, dim=0).T.contiguous() for f in layer_feats]  # (N, C_l) targets
-
-    variables = [b.detach().clone().requires_grad_(True) for b in bands]
-    opt = torch.optim.Adam(variables, lr=params.lr)
-    h, w = _grid_size(pyramid.collapse(bands))
-    stride = max(1, math.ceil(math.sqrt(h * w / params.split_queries)))
-    for _ in progress(range(params.split_steps), total=params.split_steps, desc=desc):
-        oy, ox = torch.randint(stride, (2,), generator=generator).tolist()
-        pos = (torch.arange(h)[oy::stride, None] * w + torch.arange(w)[None, ox::stride]).reshape(-1)
-        qguide = content_guide[:, pos] if content_guide is not None else None
-        opt.zero_grad(set_to_none=True)
-        rows = [r[pos].float() for r in extractor.rows(pyramid.collapse(variables))]  # [(n, C_l)]
-        loss = rows[0].new_zeros(())
-        for x, unit, keys in zip(rows, layer_units, layer_keys):
-            with torch.no_grad():
-                idx = match(
-                    x.detach().T,
-                    keys,
-                    query_guide=qguide,
-                    w_cos=params.w_cos,
-                    w_guide=params.w_guide,
-                    chunk=params.chunk,
-                )
-            # per-layer cosine: the division by the channel count cancels
-            loss = loss + (1.0 - (x * unit[idx]).sum(dim=1) / x.norm(dim=1).clamp_min(1e-12)).mean()
-        (loss / len(rows)).backward()
-        opt.step()
-    return [v.detach() for v in variables]
 
 
 # ------------------------------------------------------------------------------------------ the method
@@ -401,9 +193,15 @@ def stylize(
             style_guide=style_guide,
             progress=progress,
         )
-    extractor = Extractor(get_backbone(params.backbone, params.weights), _use_bf16(params.precision))
+    # everything runs on the content's device; random choices come from a CPU generator, so one seed
+    # gives the same style samples and splitting grids on every device
+    device = content.device
+    net = get_backbone(params.backbone, params.weights, device=device)
+    extractor = Extractor(net, use_bf16(params.precision, device))
     generator = torch.Generator().manual_seed(params.seed)
-    content, style = content.float().detach(), style.float().detach()
+    content, style = content.float().detach(), style.float().detach().to(device)
+    if content_guide is not None:
+        content_guide, style_guide = content_guide.to(device), style_guide.to(device)
 
     c_pyr = pyramid.build(content, params.levels)
     s_pyr = pyramid.build(style, params.levels)
@@ -429,17 +227,18 @@ def stylize(
             )
             keys = Keys.build(styles.feats, styles.guide, dtype=extractor.dtype)
             qf = extractor.hyper(query)
-            qguide = _guide_at(content_guide, qf.shape[-2:]) if content_guide is not None else None
+            qguide = guide_at(content_guide, qf.shape[-2:]) if content_guide is not None else None
             target = nearest_targets(qf, styles, keys, query_guide=qguide, params=params)
             del keys
         h, w = content_s.shape[-2:]
-        out[s:] = _optimise(
-            out[s:], target, extractor, params, params.steps, progress, f"scale {i + 1}/{params.scales} {w}x{h}"
+        desc = f"scale {i + 1}/{params.scales} {w}x{h}"
+        out[s:] = optimise_pyramid(
+            out[s:], target, extractor, lr=params.lr, steps=params.steps, progress=progress, desc=desc
         )
 
     if params.split_steps:
-        qguide = _guide_at(content_guide, _grid_size(content)) if content_guide is not None else None
-        out = _split_phase(
+        qguide = guide_at(content_guide, grid_size(content)) if content_guide is not None else None
+        out = split_phase(
             out,
             styles,
             extractor,
@@ -454,7 +253,8 @@ def stylize(
         result = pyramid.collapse(out).clamp(0.0, 1.0)
     if params.color:
         radius = max(1, round(params.color_radius * max(content.shape[-2:]) / 512))
-        result = color.postprocess(result, content, style, radius=radius)
+        # OpenCV's guided filter and colour conversions: once per run, on the CPU
+        result = color.postprocess(result.cpu(), content.cpu(), style.cpu(), radius=radius).to(device)
     return result
 
 
@@ -468,6 +268,7 @@ def preset(name: str, **overrides: object) -> StylizeParams:
 __all__ = [
     "LAYERS",
     "BACKBONES",
+    "HYPER_STRIDE",
     "StylizeParams",
     "PRESETS",
     "preset",

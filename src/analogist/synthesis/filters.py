@@ -66,7 +66,7 @@ def wls_filter(
     solve = spla.factorized(wls_matrix(guide, lam, alpha, eps))
     f = image.detach().double().cpu()[0].numpy()
     out = np.stack([solve(ch.ravel()).reshape(ch.shape) for ch in f])
-    return torch.from_numpy(out).float()[None]
+    return torch.from_numpy(out).float()[None].to(image.device)  # SciPy's sparse solve runs on the CPU
 
 
 def guided_filter(image: torch.Tensor, guide: torch.Tensor, radius: int = 8, eps: float = 1e-3) -> torch.Tensor:
@@ -93,4 +93,4 @@ def guided_filter(image: torch.Tensor, guide: torch.Tensor, radius: int = 8, eps
         a = (box(g * p) - mg * mp) / (vg + eps)
         b = mp - a * mg
         out.append(box(a) * g + box(b))
-    return torch.from_numpy(np.stack(out))[None]
+    return torch.from_numpy(np.stack(out))[None].to(image.device)  # OpenCV's box filter runs on the CPU

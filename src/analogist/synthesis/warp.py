@@ -45,7 +45,7 @@ def vote(source: torch.Tensor, nnf: torch.Tensor, patch: int) -> torch.Tensor:
     flat = source.reshape(b, c, hs * ws).transpose(1, 2).contiguous()
     total = source.new_zeros(b, h * w, c)
     count = source.new_zeros(h * w)
-    ys_all, xs_all = torch.arange(h), torch.arange(w)
+    ys_all, xs_all = torch.arange(h, device=nnf.device), torch.arange(w, device=nnf.device)
     for dy in range(-r, r + 1):
         for dx in range(-r, r + 1):
             # neighbour q = p - o votes with its match shifted by o

@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from .registry import Option, Task, register
+from ..training.device import on_cpu
+from .registry import Option, Task, device_of, register
 
 
 def _outputs(opts: dict[str, Any]) -> list[tuple[str, str]]:
@@ -23,7 +24,8 @@ def _run(a, b, opts: dict[str, Any], plan: Any, progress) -> None:
     params = replace(
         COATParams(), texture_level=opts["texture_level"], threshold=opts["threshold"], steps=opts["steps"]
     )
-    results = coat_levels(a, b, params, [params.texture_level], progress=progress)
+    dev = device_of(opts)
+    results = on_cpu(coat_levels(a.to(dev), b.to(dev), params, [params.texture_level], progress=progress))
     write_outputs(plan, a, b, results, params, [], {"form": "free"})
 
 

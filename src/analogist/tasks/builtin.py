@@ -14,7 +14,8 @@ from ..errors import InputError
 from ..matching.flow import flow_to_color
 from ..matching.mls import KINDS
 from ..progress import Progress
-from .registry import Option, Task, register
+from ..training.device import on_cpu
+from .registry import Option, Task, device_of, register
 
 # ------------------------------------------------------------------------------------------- analogy
 
@@ -28,7 +29,8 @@ def _analogy(a: torch.Tensor, b: torch.Tensor, opts: dict[str, Any], plan: Any, 
         lbfgs_iters=opts["iters"],
         match_backbone="efficientnet-lite0" if opts["semantic"] else None,
     )
-    r = deep_image_analogy(a, b, params, progress=progress)
+    dev = device_of(opts)
+    r = on_cpu(deep_image_analogy(a.to(dev), b.to(dev), params, progress=progress))
     plan.save_image("a_prime.png", r.a_prime)
     plan.save_image("b.png", r.b)
     for name, flow in (("flow_ab", r.flow_ab), ("flow_ba", r.flow_ba)):
@@ -86,7 +88,9 @@ def _search(a: torch.Tensor, b: torch.Tensor, opts: dict[str, Any], plan: Any, p
     from ..methods.buddies import BuddiesParams, draw_buddies, neural_best_buddies
 
     size = max(a.shape[-2:] + b.shape[-2:])
-    result = neural_best_buddies(a, b, BuddiesParams(k=k, size=size, gamma=opts["gamma"]), progress=progress)
+    params = BuddiesParams(k=k, size=size, gamma=opts["gamma"])
+    dev = device_of(opts)  # the search on the device; the apps that follow warp the CPU images
+    result = on_cpu(neural_best_buddies(a.to(dev), b.to(dev), params, progress=progress))
     if result.points.shape[0] == 0:
         raise InputError(
             "no best buddies survived (the images share no strongly activated structure at this "
@@ -250,7 +254,8 @@ def _stylize_params(opts: dict[str, Any]):
 def _stylize(a, b, opts, plan, progress) -> None:
     from ..methods.stylize import stylize
 
-    plan.save_image("stylized.png", stylize(a, b, _stylize_params(opts), progress=progress))
+    dev = device_of(opts)
+    plan.save_image("stylized.png", stylize(a.to(dev), b.to(dev), _stylize_params(opts), progress=progress).cpu())
 
 
 def _stylize_stages(size: int, opts: dict[str, Any]) -> list[float]:

@@ -63,9 +63,16 @@ class Option:
         }
 
 
-#: ``run(a, b, options, out, progress) -> None``: ``a``/``b`` are ``(1, 3, H, W)`` images already
-#: resized to the job's size, ``out`` is the job's open :class:`analogist.outputs.OutputPlan`.
+#: ``run(a, b, options, out, progress) -> None``: ``a``/``b`` are ``(1, 3, H, W)`` CPU images already
+#: resized to the job's size, ``out`` is the job's open :class:`analogist.outputs.OutputPlan`. The web
+#: app and the batch workers add ``options["device"]`` (see :func:`device_of`): the method computes
+#: there, the outputs are written from CPU copies.
 Runner = Callable[[torch.Tensor, torch.Tensor, dict[str, Any], Any, Progress], None]
+
+
+def device_of(options: dict[str, Any]) -> torch.device:
+    """The device a task's method runs on: ``options["device"]``, the CPU when absent."""
+    return torch.device(options.get("device") or "cpu")
 
 
 @dataclass(frozen=True)

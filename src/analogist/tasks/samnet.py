@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .registry import Option, Task, register
+from ..training.device import on_cpu
+from .registry import Option, Task, device_of, register
 
 _ROLES = {"stylised.png": "main", "flow.flo": "file", "report.json": "file"}
 
@@ -22,7 +23,9 @@ def _run(a, b, opts: dict[str, Any], plan: Any, progress) -> None:
     from ..methods.samnet import SAMNetParams, sam_net
 
     params = SAMNetParams(iters=opts["iters"], size=None, keep_iterations=True)
-    write_outputs(plan, a, b, sam_net(a, b, params, progress=progress), params, {"form": "training-free"})
+    dev = device_of(opts)
+    result = on_cpu(sam_net(a.to(dev), b.to(dev), params, progress=progress))
+    write_outputs(plan, a, b, result, params, {"form": "training-free"})
 
 
 register(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 import torch
 
 from ..errors import InputError
@@ -33,3 +36,19 @@ def resolve_device(name: str | torch.device | None = "auto") -> torch.device:
     if device.index is not None and device.index >= torch.cuda.device_count():
         raise InputError(f"device {name} was asked for but only {torch.cuda.device_count()} CUDA device(s) exist")
     return device
+
+
+def on_cpu(value: Any) -> Any:
+    """``value`` with every tensor in it (dataclass fields, lists, tuples, dicts) moved to the CPU:
+    the writers of outputs work on CPU tensors whatever device computed them."""
+    if isinstance(value, torch.Tensor):
+        return value.cpu()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.replace(
+            value, **{f.name: on_cpu(getattr(value, f.name)) for f in dataclasses.fields(value) if f.init}
+        )
+    if isinstance(value, (list, tuple)):
+        return type(value)(on_cpu(v) for v in value)
+    if isinstance(value, dict):
+        return {k: on_cpu(v) for k, v in value.items()}
+    return value

@@ -43,6 +43,7 @@ def create_app(
     max_megapixels: float = 40,
     per_owner: int = 3,
     max_queued: int = 32,
+    device: str = "cpu",
 ) -> Flask:
     """Build the app. Results live under ``work_dir``; without one, a temporary folder removed on shutdown
     (``app.extensions["analogist_jobs"].close()``, also run at interpreter exit)."""
@@ -50,7 +51,7 @@ def create_app(
     app.config["MAX_CONTENT_LENGTH"] = max_upload_mb * 1024 * 1024
     temporary = work_dir is None
     root = Path(tempfile.mkdtemp(prefix="analogist-web-")) if temporary else Path(work_dir)
-    store = JobStore(root, per_owner=per_owner, max_queued=max_queued, remove_root=temporary)
+    store = JobStore(root, per_owner=per_owner, max_queued=max_queued, remove_root=temporary, device=device)
     app.extensions["analogist_jobs"] = store
     atexit.register(store.close)
     max_pixels = int(max_megapixels * 1_000_000)

@@ -94,8 +94,10 @@ class JobStore:
         max_stored: int = 500,
         ttl: float = 6 * 3600,
         remove_root: bool = False,
+        device: str = "cpu",
     ) -> None:
         self.root = Path(root)
+        self.device = str(device)  # where the methods compute (the web command's --device)
         self.root.mkdir(parents=True, exist_ok=True)
         self.per_owner, self.max_queued, self.max_stored = per_owner, max_queued, max_stored
         self.ttl, self.remove_root = ttl, remove_root
@@ -194,7 +196,7 @@ class JobStore:
             outputs = job.view.outputs(job.options)
             plan = OutputPlan.folder(job.out, output_names(job.view, job.options) + [ZIP_NAME], inputs=list(job.inputs))
             with plan:
-                job.view.run(a, b, job.options, plan, job.progress)
+                job.view.run(a, b, {**job.options, "device": self.device}, plan, job.progress)
                 with atomic_path(plan.path(ZIP_NAME)) as tmp, zipfile.ZipFile(tmp, "w") as zf:
                     for name, _ in outputs:
                         zf.write(job.out / name, name)
