@@ -122,9 +122,9 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("--content-guide and --style-guide go together")
     inputs = [args.content, args.style] + [g for g in (args.content_guide, args.style_guide) if g]
     plan = OutputPlan.file(args.output, inputs)
-    params = params_from_args(args)
     content = load_image(args.content, args.size)
     style = load_image(args.style, args.size)
+    params = params_from_args(args)  # after the inputs: its note on the preset is not printed for a refused run
     guides = {}
     if args.content_guide:
         # label maps must line up with their images whatever their own resolution
