@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import socket
 
 from ..errors import InputError, OutputError
@@ -51,7 +52,10 @@ def run(args: argparse.Namespace) -> int:
         per_owner=args.per_user,
         device=str(args.device),
     )
-    print(f"analogist web app on http://{args.host}:{args.port}/  (Ctrl-C stops it)", flush=True)
+    if args.quiet:  # werkzeug logs every request on stderr
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    else:
+        print(f"analogist web app on http://{args.host}:{args.port}/  (Ctrl-C stops it)", flush=True)
     try:
         run_simple(args.host, args.port, app, threaded=True)
     finally:
