@@ -198,3 +198,23 @@ def test_no_command_writes_where_it_cannot(tmp_path, place):
     finally:
         if base.parent == tmp_path:
             base.chmod(0o700)
+
+
+def test_timed_progress_reports_each_stage_even_when_it_stops_early():
+    from analogist.progress import silent, timed
+
+    lines: list[str] = []
+
+    class Bar(list):
+        def set_postfix(self, *args, **kwargs):
+            lines.append("postfix")
+
+    progress = timed(lambda it, total=None, desc=None: Bar(it), lines.append)
+    bar = progress(range(3), total=3, desc="stage one")
+    bar.set_postfix({"loss": 1})  # the bar's own methods stay reachable (the training loop uses them)
+    assert list(bar) == [0, 1, 2]
+    for _ in timed(silent, lines.append)(range(5), desc="stage two"):
+        break
+    assert lines[0] == "postfix"
+    assert re.fullmatch(r"stage one: 3 step\(s\) in [\d.]+ s", lines[1]), lines
+    assert re.fullmatch(r"stage two: 1 step\(s\) in [\d.]+ s", lines[2]), lines
