@@ -81,8 +81,11 @@ def _cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def one(method: str, content_path: str, style_path: str, size: int, save: str, checkpoint: str | None) -> dict:
-    """Run one method in this process; save ``{"result", "levels"}`` to ``save`` (.pt)."""
+def one(
+    method: str, content_path: str, style_path: str, size: int, save: str, checkpoint: str | None, sheet: bool = True
+) -> dict:
+    """Run one method in this process (COAT at every sheet level, or at its default level only when not
+    ``sheet``); save ``{"result", "levels"}`` to ``save`` (.pt)."""
     import torch
 
     from analogist.io import load_image
@@ -98,7 +101,7 @@ def one(method: str, content_path: str, style_path: str, size: int, save: str, c
         params = COATParams()
         run = coat_levels if method == "free" else coat_learned_levels
         kw = {} if method == "free" else {"checkpoint": checkpoint}
-        res = run(content, style, params, list(SHEET_LEVELS), **kw)
+        res = run(content, style, params, list(SHEET_LEVELS) if sheet else [params.texture_level], **kw)
         levels = {n: r.image for n, r in res.items()}
         result = levels[params.texture_level]
         t = res[params.texture_level].timings
@@ -242,6 +245,7 @@ def run_one(method: str, pair: dict, size: int, checkpoint: str | None, tag: str
         str(size),
         str(save),
         checkpoint or "",
+        "sheet" if not tag else "",
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
     if proc.returncode:
@@ -277,6 +281,7 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=256)
     ap.add_argument("--timing-size", type=int, default=512)
     ap.add_argument("--timing-pairs", type=int, default=1)
+    ap.add_argument("--timing-only", action="store_true", help="skip the table at --size")
     ap.add_argument("--methods", default="free,learned,dia,nnst")
     ap.add_argument("--checkpoint", default=None, help="COAT learned checkpoint (default: the usual lookup)")
     ap.add_argument(
@@ -300,7 +305,7 @@ def main() -> None:
         f"{'pair':10} {'method':8} {'size':>4} {'ssim':>6} {'pck':>5} {'app':>6} {'app0':>6} {'s':>7} {'cpu_s':>7} {'peak_gb':>7}"
     )
     totals: dict[str, list[list[float]]] = {}
-    for pair in pairs(args.faces, args.objects):
+    for pair in [] if args.timing_only else pairs(args.faces, args.objects):
         content, style = load_image(pair["content"], args.size), load_image(pair["style"], args.size)
         for m in methods:
             r = run_one(m, pair, args.size, args.checkpoint, "")
@@ -342,7 +347,7 @@ def main() -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--one":
-        m, c, s, size, save, ckpt = sys.argv[2:8]
-        print(json.dumps(one(m, c, s, int(size), save, ckpt or None)))
+        m, c, s, size, save, ckpt, levels = sys.argv[2:9]
+        print(json.dumps(one(m, c, s, int(size), save, ckpt or None, bool(levels))))
     else:
         main()

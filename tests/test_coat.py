@@ -14,7 +14,7 @@ from analogist.data import example_path
 from analogist.errors import InputError
 from analogist.io import load_image, save_image
 from analogist.matching.mutual import confident_set, latent_swap, soft_mutual
-from analogist.methods.coat import COATParams, coat
+from analogist.methods.coat import COATParams, coat, match_scales
 
 FAST = COATParams(scales=2, steps=15, precision="fp32")
 
@@ -109,6 +109,20 @@ def test_structure_survives_a_wrong_match() -> None:
     assert _corr(e_out, e_content) > _corr(e_out, e_style) + 0.4
     # and the appearance moved: the output is closer in colour to the recoloured style than the content is
     assert F.mse_loss(result.mean((2, 3)), style.mean((2, 3))) < F.mse_loss(content.mean((2, 3)), style.mean((2, 3)))
+
+
+def test_a_grid_over_the_cell_budget_is_matched_on_cells() -> None:
+    g = torch.Generator().manual_seed(3)
+    coarse = torch.rand(1, 2688, 10, 12, generator=g)
+    fine = F.interpolate(coarse, scale_factor=2, mode="nearest")  # 20 x 24 grid, 2 x 2 equal cells
+    style = torch.roll(fine, shifts=(4, 6), dims=(2, 3))  # the style: the same grid shifted by whole cells
+    conf = match_scales(fine, style, COATParams(max_cells=150))  # 480 positions: matched on 120 cells
+    ys, xs = torch.meshgrid(torch.arange(20), torch.arange(24), indexing="ij")
+    shifted = ((ys + 4) % 20 * 24 + (xs + 6) % 24).reshape(-1)
+    for c in conf.values():
+        assert c.index.shape == (480,) and c.mask.shape == (480,)
+        inside = c.mask  # confident positions land at the same offset inside the shifted cell
+        assert inside.float().mean() > 0.5 and torch.equal(c.index[inside], shifted[inside])
 
 
 def test_all_structure_levels_return_the_content() -> None:

@@ -52,6 +52,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--checkpoint", default=None, metavar="CKPT", help="learned form: explicit decoder checkpoint")
     p.add_argument(
+        "--no-color",
+        dest="color",
+        action="store_false",
+        help="skip the part-by-part colour step (the style's local colour along the matches)",
+    )
+    p.add_argument(
         "--sheet-levels",
         default="0,1,2,3",
         metavar="N,N,...",
@@ -158,6 +164,7 @@ def run(args: argparse.Namespace) -> int:
         "threshold": args.threshold,
         "backbone": args.backbone,
         "weights": args.weights,
+        "color": args.color,
     }
     if args.steps is not None:
         overrides["steps"] = args.steps

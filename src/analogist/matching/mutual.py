@@ -108,6 +108,34 @@ def confident_set(
     return Confident(arg, q, q >= threshold, pairs)
 
 
+def capped_grid(grid: tuple[int, ...], max_cells: int) -> tuple[int, int]:
+    """``grid`` ``(h, w)`` halved (rounding up) until it has at most ``max_cells`` cells: the cost of
+    ``S`` grows with the square of the cells."""
+    h, w = grid
+    while h * w > max_cells and min(h, w) > 1:
+        h, w = (h + 1) // 2, (w + 1) // 2
+    return h, w
+
+
+def refine(
+    conf: Confident, grid_1: tuple[int, int], grid_2: tuple[int, int], fine_1: tuple[int, int], fine_2: tuple[int, int]
+) -> Confident:
+    """A confident set of a coarse grid pair ``grid_1``, ``grid_2`` carried to finer grids ``fine_1``,
+    ``fine_2`` (as fine or finer, about whole multiples): every fine position takes its cell's match, at
+    the same offset inside the matched cell, and its cell's ``q`` and mask; ``pairs`` counts the fine
+    positions in the set."""
+    (h1, w1), (h2, w2) = fine_1, fine_2
+    ry, rx = max(1, h1 // grid_1[0]), max(1, w1 // grid_1[1])
+    dev = conf.index.device
+    ys, xs = torch.arange(h1, device=dev), torch.arange(w1, device=dev)
+    cell = (ys[:, None] // ry).clamp_max(grid_1[0] - 1) * grid_1[1] + (xs[None] // rx).clamp_max(grid_1[1] - 1)
+    j = conf.index[cell]
+    ty = ((j // grid_2[1]) * ry + ys[:, None] % ry).clamp_max(h2 - 1)
+    tx = ((j % grid_2[1]) * rx + xs[None] % rx).clamp_max(w2 - 1)
+    mask = conf.mask[cell].reshape(-1)
+    return Confident((ty * w2 + tx).reshape(-1), conf.q[cell].reshape(-1), mask, int(mask.sum()))
+
+
 def latent_swap(feat_1: torch.Tensor, feat_2: torch.Tensor, conf: Confident) -> torch.Tensor:
     """Eq. 3: ``(1, C, h1, w1)`` map taking ``feat_2`` ``(1, C, h2, w2)`` at the positions of the
     confident set and ``feat_1`` ``(1, C, h1, w1)`` elsewhere."""
@@ -117,4 +145,4 @@ def latent_swap(feat_1: torch.Tensor, feat_2: torch.Tensor, conf: Confident) -> 
     return torch.where(conf.mask[None], moved, f1).reshape(feat_1.shape)
 
 
-__all__ = ["soft_mutual", "Confident", "confident_set", "latent_swap"]
+__all__ = ["soft_mutual", "Confident", "confident_set", "capped_grid", "refine", "latent_swap"]

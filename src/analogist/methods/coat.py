@@ -25,7 +25,7 @@ from ..errors import InputError
 from ..features import get_backbone
 from ..io import check_image
 from ..matching.hypercolumn import flatten
-from ..matching.mutual import Confident, confident_set, latent_swap
+from ..matching.mutual import Confident, capped_grid, confident_set, latent_swap, refine
 from ..progress import Progress, silent
 from ..synthesis import pyramid
 from ..synthesis.hyperopt import optimise_pyramid
@@ -34,6 +34,8 @@ from .stylize import BACKBONES, Extractor, _use_bf16
 
 #: The scales of the hierarchy, coarse last: (name, index range into :data:`analogist.methods.stylize.LAYERS`).
 SCALES = (("block1", 0, 2), ("block2", 2, 4), ("block3", 4, 7), ("block4", 7, 10))
+#: Optimisation scales with a longer side of at least this many pixels take ``fine_steps`` Adam steps.
+FINE_SIDE = 256
 #: Most structure scales (``n = 4``: every scale from the content, the output is the content).
 MAX_LEVEL = len(SCALES)
 
@@ -60,8 +62,12 @@ class COATParams:
         backbone, weights: VGG16 weights (see :data:`analogist.methods.stylize.BACKBONES`).
         precision: ``"auto"``, ``"fp32"`` or ``"bf16"`` (network and products).
         chunk: rows of ``S`` per matrix product (memory about ``chunk * positions`` floats).
-        fine_steps: Adam steps at the finest optimisation scale (``None``: ``steps``); each costs four
-            times a step of the next scale, so fewer there keep 512 px affordable.
+        fine_steps: Adam steps at the finest optimisation scale and at every scale of at least
+            :data:`FINE_SIDE` px (``None``: ``steps``); a step costs four times one of the next coarser
+            scale, so fewer there keep 512 px affordable.
+        max_cells: most cells matched at once: a larger hypercolumn grid (over 256 x 256 px) is matched
+            on average-pooled cells, halved until this many, each position taking its cell's match;
+            at 512 px the full grid has 16,384 cells and the products of the four scales 170 GMAC.
         color: the part-by-part colour step after the synthesis
             (:func:`analogist.synthesis.part_color.part_color` along the finest scale's nearest
             neighbours, weighted by ``Q``): the optimisation alone left the colour the content's and blotchy.
@@ -83,6 +89,7 @@ class COATParams:
     precision: str = "auto"
     chunk: int = 2048
     fine_steps: int | None = 10
+    max_cells: int = 4096
     color: bool = True
     color_sigma: float = 3.0
     color_luminance: float = 0.0
@@ -97,6 +104,7 @@ class COATParams:
             (0 <= self.zero_levels < self.levels, "zero_levels must be below levels"),
             (self.steps >= 0 and self.lr > 0, "steps must not be negative and lr must be positive"),
             (self.fine_steps is None or self.fine_steps >= 0, "fine_steps must not be negative"),
+            (self.max_cells >= 1, "max_cells must be positive"),
             (
                 self.color_sigma > 0 and 0 <= self.color_luminance <= 1,
                 "color_sigma must be positive, color_luminance 0..1",
@@ -174,6 +182,12 @@ def match_scales(
 ) -> dict[str, Confident]:
     """Eq. 1-2 at every hierarchy scale between content hypercolumns ``(1, 2688, h1, w1)`` and style
     hypercolumns ``(1, 2688, h2, w2)``: ``{scale name: confident set}``."""
+    g1, g2 = tuple(hyper_1.shape[-2:]), tuple(hyper_2.shape[-2:])
+    c1, c2 = capped_grid(g1, params.max_cells), capped_grid(g2, params.max_cells)
+    if (c1, c2) != (g1, g2):
+        # matched on average-pooled cells, each fine position taking its cell's match (as the learned form)
+        coarse = match_scales(F.adaptive_avg_pool2d(hyper_1, c1), F.adaptive_avg_pool2d(hyper_2, c2), params, dtype)
+        return {name: refine(c, c1, c2, g1, g2) for name, c in coarse.items()}
     f1, f2 = flatten(hyper_1), flatten(hyper_2)
     reduced = [_reduce(f1[s], f2[s], params.match_dims) for s in _slices()]
     confident: dict[str, Confident] = {}
@@ -221,6 +235,13 @@ def recolor(
     return part_color(
         image, style, finest.index, finest.q, grid_1, grid_2, sigma=params.color_sigma, luminance=params.color_luminance
     )
+
+
+def _steps(params: COATParams, image: torch.Tensor, *, last: bool) -> int:
+    """Adam steps at one optimisation scale: ``fine_steps`` at the finest and at every scale of at least
+    :data:`FINE_SIDE` px (each such step costs as much as all the coarser scales' steps together)."""
+    fine = last or max(image.shape[-2:]) >= FINE_SIDE
+    return params.fine_steps if fine and params.fine_steps is not None else params.steps
 
 
 def coat(
@@ -274,7 +295,7 @@ def coat_levels(
                 swap_scales(h1, h2, confident, n),
                 extractor,
                 lr=params.lr,
-                steps=params.steps if i + 1 < len(scales) or params.fine_steps is None else params.fine_steps,
+                steps=_steps(params, c_pyr[s], last=i + 1 == len(scales)),
                 progress=progress,
                 desc=f"n={n} scale {i + 1}/{params.scales} {w}x{h}",
             )

@@ -26,7 +26,7 @@ from torch import nn
 
 from ..features import Backbone, get_backbone
 from ..io import check_image
-from ..matching.mutual import Confident, confident_set, latent_swap
+from ..matching.mutual import Confident, capped_grid, confident_set, latent_swap, refine
 from ..training import find_checkpoint, load_checkpoint, resolve_checkpoint
 from .coat import MAX_LEVEL, SCALES, Alignment, COATParams, COATResult, recolor
 
@@ -35,6 +35,8 @@ LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 CHANNELS = (64, 128, 256, 512)
 #: The grid the confident sets are computed on (the hypercolumn grid of the training-free form).
 MATCH_STRIDE = 4
+#: Most cells of the matching grid (64 x 64: the quarter-resolution grid of a 256-px image).
+MAX_CELLS = 4096
 #: Checkpoint file name, looked up like every weight file (explicit path, ANALOGIST_COAT_CHECKPOINT,
 #: $ANALOGIST_WEIGHTS_DIR, bundled).
 CHECKPOINT = "coat-faces.pt"
@@ -103,12 +105,19 @@ def _to_grid(f: torch.Tensor, grid: tuple[int, int]) -> torch.Tensor:
 
 
 def confident_sets(
-    m1: list[torch.Tensor], m2: list[torch.Tensor], threshold: float, *, chunk: int = 2048
+    m1: list[torch.Tensor],
+    m2: list[torch.Tensor],
+    threshold: float,
+    *,
+    chunk: int = 2048,
+    max_cells: int = MAX_CELLS,
 ) -> tuple[dict[str, Confident], tuple[int, int], tuple[int, int]]:
     """Eq. 1-2 per scale on the matching grid (features of finer maps averaged onto it), for one image
-    pair (batch 1): ``({scale: confident set}, grid_1, grid_2)``."""
-    g1 = tuple(m1[min(2, len(m1) - 1)].shape[-2:])
-    g2 = tuple(m2[min(2, len(m2) - 1)].shape[-2:])
+    pair (batch 1): ``({scale: confident set}, grid_1, grid_2)``. The grid is the quarter-resolution
+    one, halved until it has at most ``max_cells`` cells: ``S`` grows with the square of the cells, and
+    at 512 px the four quarter-resolution products were 60 % of the run."""
+    g1 = capped_grid(m1[min(2, len(m1) - 1)].shape[-2:], max_cells)
+    g2 = capped_grid(m2[min(2, len(m2) - 1)].shape[-2:], max_cells)
     out = {}
     for (name, _, _), a, b in zip(SCALES, m1, m2):
         a, b = _to_grid(a, g1), _to_grid(b, g2)
@@ -121,14 +130,7 @@ def swap_fine(
 ) -> torch.Tensor:
     """Eq. 3 on a map ``(1, C, H1, W1)`` finer than (or as fine as) the matching grid: each position takes
     the style ``f2`` ``(1, C, H2, W2)`` at the same offset inside its cell's matched cell."""
-    (h1, w1), (h2, w2) = f1.shape[-2:], f2.shape[-2:]
-    ry, rx = max(1, h1 // grid_1[0]), max(1, w1 // grid_1[1])
-    ys, xs = torch.arange(h1, device=f1.device), torch.arange(w1, device=f1.device)
-    cell = (ys[:, None] // ry).clamp_max(grid_1[0] - 1) * grid_1[1] + (xs[None] // rx).clamp_max(grid_1[1] - 1)
-    j = conf.index[cell]
-    ty = ((j // grid_2[1]) * ry + ys[:, None] % ry).clamp_max(h2 - 1)
-    tx = ((j % grid_2[1]) * rx + xs[None] % rx).clamp_max(w2 - 1)
-    fine = Confident((ty * w2 + tx).reshape(-1), conf.q[cell].reshape(-1), conf.mask[cell].reshape(-1), conf.pairs)
+    fine = refine(conf, grid_1, grid_2, tuple(f1.shape[-2:]), tuple(f2.shape[-2:]))
     return latent_swap(f1, f2, fine)
 
 
@@ -177,7 +179,9 @@ def coat_learned_levels(
     matcher, decoder, _ = load_nets(checkpoint)
     backbone = get_backbone(params.backbone, params.weights, device=content.device)
     f1, f2 = encode(backbone, content.float()), encode(backbone, style.float())
-    confident, g1, g2 = confident_sets(matcher(f1), matcher(f2), params.threshold, chunk=params.chunk)
+    confident, g1, g2 = confident_sets(
+        matcher(f1), matcher(f2), params.threshold, chunk=params.chunk, max_cells=params.max_cells
+    )
     t_align = time.perf_counter() - t0
     results = {}
     for n in levels:
