@@ -17,6 +17,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from .color import _chw, _hwc
 
@@ -79,7 +80,9 @@ def part_color(
 
     def field(image: np.ndarray, size: tuple[int, int], idx: np.ndarray | None) -> np.ndarray:
         stats = np.concatenate(_moments(image, sigma * cell), axis=2)
-        cells = cv2.resize(stats, (size[1], size[0]), interpolation=cv2.INTER_AREA).reshape(-1, 6)
+        # cell means by adaptive pooling: OpenCV's area resize takes at most 4 channels off whole ratios
+        pooled = F.adaptive_avg_pool2d(torch.from_numpy(stats).permute(2, 0, 1)[None], size)
+        cells = pooled[0].permute(1, 2, 0).reshape(-1, 6).numpy()
         cells = (cells if idx is None else cells[idx]).reshape(h, w, 6).astype(np.float32)
         spread = _blur(cells * wgt[..., None], sigma) / norm
         return cv2.resize(spread, (big_w, big_h), interpolation=cv2.INTER_LINEAR)
