@@ -14,7 +14,7 @@ from analogist.cli import build_parser, main
 from analogist.cli.stylize import default_preset, params_from_args
 from analogist.data import example_path
 from analogist.errors import InputError
-from analogist.features import get_backbone
+from analogist.features import get_backbone, hed_edges
 from analogist.io import load_image
 from analogist.training.device import on_cpu, resolve_device
 
@@ -85,6 +85,8 @@ def test_backbone_copies_are_per_device(device: torch.device) -> None:
     assert next(cpu.parameters()).device.type == "cpu"  # the CPU copy is never moved away
     if device.type != "cpu":
         assert here is not cpu
+    edges = hed_edges(torch.rand(1, 3, 32, 40, device=device))
+    assert edges.shape == (1, 1, 32, 40) and edges.device.type == device.type
 
 
 @dataclass

@@ -96,7 +96,7 @@ BACKBONES: dict[str, BackboneSpec] = {
     },
 }
 
-_CACHE: dict[tuple[str, str], Backbone] = {}
+_CACHE: dict[tuple[str, str, str], Backbone] = {}  # (name, weight file, device)
 _EDGE_HEADS: dict[str, HEDEdges] = {}
 _LOCK = threading.Lock()
 
@@ -130,6 +130,8 @@ def get_backbone(
     spec = BACKBONES[check_backbone(name)]
     path = resolve_weights(name, weights, download=download and not spec.offline)
     device = torch.device(device)
+    if device.type == "cuda" and device.index is None:  # "cuda" and "cuda:0" share one copy
+        device = torch.device("cuda", torch.cuda.current_device())
     key = (name, str(path), str(device))
     with _LOCK:
         if key not in _CACHE:
@@ -150,8 +152,11 @@ def get_backbone(
 
 def hed_edges(image: torch.Tensor) -> torch.Tensor:
     """HED edge probabilities ``(B, 1, H, W)`` of RGB ``(B, 3, H, W)`` in [0, 1]."""
-    backbone = get_backbone("vgg16-hed")
-    return _EDGE_HEADS[backbone.source](backbone, image)
+    backbone = get_backbone("vgg16-hed", device=image.device)
+    head = _EDGE_HEADS[backbone.source]
+    if image.device.type != "cpu":  # six 1x1 convolutions: copied per call rather than cached per device
+        head = copy.deepcopy(head).to(image.device)
+    return head(backbone, image)
 
 
 def backbone_status(name: str) -> tuple[bool, str]:

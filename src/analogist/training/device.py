@@ -47,6 +47,8 @@ def on_cpu(value: Any) -> Any:
         return dataclasses.replace(
             value, **{f.name: on_cpu(getattr(value, f.name)) for f in dataclasses.fields(value) if f.init}
         )
+    if isinstance(value, tuple) and hasattr(value, "_fields"):  # a NamedTuple
+        return type(value)(*(on_cpu(v) for v in value))
     if isinstance(value, (list, tuple)):
         return type(value)(on_cpu(v) for v in value)
     if isinstance(value, dict):
