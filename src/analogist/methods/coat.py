@@ -19,25 +19,20 @@ import time
 from dataclasses import dataclass, field, replace
 
 import torch
-import torch.nn.functional as F
 
 from ..errors import InputError
 from ..features import get_backbone
 from ..io import check_image
-from ..matching.hypercolumn import flatten
-from ..matching.mutual import Confident, capped_grid, confident_set, latent_swap, refine
+from ..matching.mutual import Confident
 from ..progress import Progress, silent
 from ..synthesis import pyramid
 from ..synthesis.hyperopt import optimise_pyramid
 from ..synthesis.part_color import part_color
+from .coat_align import MAX_LEVEL, SCALES, match_scales, swap_scales
 from .stylize import BACKBONES, Extractor, _use_bf16
 
-#: The scales of the hierarchy, coarse last: (name, index range into :data:`analogist.methods.stylize.LAYERS`).
-SCALES = (("block1", 0, 2), ("block2", 2, 4), ("block3", 4, 7), ("block4", 7, 10))
 #: Optimisation scales with a longer side of at least this many pixels take ``fine_steps`` Adam steps.
 FINE_SIDE = 256
-#: Most structure scales (``n = 4``: every scale from the content, the output is the content).
-MAX_LEVEL = len(SCALES)
 
 
 @dataclass(frozen=True)
@@ -137,78 +132,6 @@ class COATResult:
     image: torch.Tensor
     alignment: Alignment
     timings: dict[str, float] = field(default_factory=dict)
-
-
-#: Channels of :data:`LAYERS` in VGG16 (2688 in all).
-CHANNELS = (64, 64, 128, 128, 256, 256, 256, 512, 512, 512)
-
-
-def _slices() -> list[slice]:
-    """Channel ranges of every scale of :data:`SCALES` in the hypercolumn."""
-    bounds = [0]
-    for c in CHANNELS:
-        bounds.append(bounds[-1] + c)
-    return [slice(bounds[a], bounds[b]) for _, a, b in SCALES]
-
-
-def _leading_axes(cov: torch.Tensor, dims: int, iters: int = 8) -> torch.Tensor:
-    """Orthonormal ``(C, dims)`` spanning about the leading eigenvectors of ``cov`` ``(C, C)``, by
-    subspace iteration from a fixed seeded start: a full ``eigh`` took seconds for 1536 channels on
-    a busy CPU (LAPACK's threads), a few products and thin QRs take a tenth of that."""
-    g = torch.Generator(device=cov.device).manual_seed(0)
-    q = torch.randn(cov.shape[0], dims, generator=g, device=cov.device, dtype=cov.dtype)
-    for _ in range(iters):
-        q = torch.linalg.qr(cov @ q).Q
-    return q
-
-
-def _reduce(h1: torch.Tensor, h2: torch.Tensor, dims: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Both ``(C, N)`` feature sets projected on the ``dims`` leading principal axes of their union,
-    each column scaled to unit length: ``(d, N1)``, ``(d, N2)``."""
-    both = torch.cat([h1, h2], dim=1)
-    mean = both.mean(dim=1, keepdim=True)
-    if h1.shape[0] > dims:
-        x = both - mean
-        cov = (x @ x.T) / x.shape[1]
-        axes = _leading_axes(cov, dims)
-        h1, h2 = axes.T @ (h1 - mean), axes.T @ (h2 - mean)
-    else:
-        h1, h2 = h1 - mean, h2 - mean
-    return F.normalize(h1, dim=0), F.normalize(h2, dim=0)
-
-
-def match_scales(
-    hyper_1: torch.Tensor, hyper_2: torch.Tensor, params: COATParams, dtype: torch.dtype = torch.float32
-) -> dict[str, Confident]:
-    """Eq. 1-2 at every hierarchy scale between content hypercolumns ``(1, 2688, h1, w1)`` and style
-    hypercolumns ``(1, 2688, h2, w2)``: ``{scale name: confident set}``."""
-    g1, g2 = tuple(hyper_1.shape[-2:]), tuple(hyper_2.shape[-2:])
-    c1, c2 = capped_grid(g1, params.max_cells), capped_grid(g2, params.max_cells)
-    if (c1, c2) != (g1, g2):
-        # matched on average-pooled cells, each fine position taking its cell's match (as the learned form)
-        coarse = match_scales(F.adaptive_avg_pool2d(hyper_1, c1), F.adaptive_avg_pool2d(hyper_2, c2), params, dtype)
-        return {name: refine(c, c1, c2, g1, g2) for name, c in coarse.items()}
-    f1, f2 = flatten(hyper_1), flatten(hyper_2)
-    reduced = [_reduce(f1[s], f2[s], params.match_dims) for s in _slices()]
-    confident: dict[str, Confident] = {}
-    for k, (name, _, _) in enumerate(SCALES):
-        parts = reduced[k:] if params.context == "pyramid" else reduced[k : k + 1]
-        m1 = torch.cat([p[0] for p in parts], dim=0)
-        m2 = torch.cat([p[1] for p in parts], dim=0)
-        confident[name] = confident_set(m1, m2, params.threshold, chunk=params.chunk, dtype=dtype)
-    return confident
-
-
-def swap_scales(
-    hyper_1: torch.Tensor, hyper_2: torch.Tensor, confident: dict[str, Confident], texture_level: int
-) -> torch.Tensor:
-    """Eq. 3 on the texture scales: ``(1, 2688, h1, w1)``, the content's hypercolumns with every scale
-    finer than the ``texture_level`` coarsest ones swapped to the style's on its confident set."""
-    aligned = hyper_1.clone()
-    for k, ((name, _, _), s) in enumerate(zip(SCALES, _slices())):
-        if k < MAX_LEVEL - texture_level:
-            aligned[:, s] = latent_swap(hyper_1[:, s], hyper_2[:, s], confident[name])
-    return aligned
 
 
 def align(
