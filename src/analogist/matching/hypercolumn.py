@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from .int8 import int8_product, quantise_rows
+
 
 def resize_bilinear(f: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """``F.interpolate(f, size, mode="bilinear", align_corners=False)`` of ``(B, C, H, W)``, as an
@@ -157,22 +159,30 @@ class Keys:
             CPU than reducing over the first dimension).
         guide: ``(G, N)`` float32 guide values of the keys, or ``None``.
         guide_sq: ``(N,)`` squared norms of ``guide`` (for squared distances by one product).
+        scale: ``(N,)`` float32 scales of int8 ``unit`` columns (:mod:`.int8`), else ``None``.
     """
 
     unit: torch.Tensor
     guide: torch.Tensor | None
     guide_sq: torch.Tensor | None
+    scale: torch.Tensor | None = None
 
     @classmethod
     def build(
         cls, feats: torch.Tensor, guide: torch.Tensor | None = None, *, dtype: torch.dtype = torch.float32
     ) -> Keys:
-        """From key features ``(C, N)`` and optional key guides ``(G, N)``."""
-        unit = centre_normalise(feats.float()).to(dtype).contiguous()
+        """From key features ``(C, N)`` and optional key guides ``(G, N)``; ``dtype`` float32,
+        bfloat16 or int8 (:mod:`.int8`)."""
+        unit, scale = centre_normalise(feats.float()), None
+        if dtype == torch.int8:  # stored as (N, C) rows, the layout oneDNN's int8 product reads fastest
+            rows, scale = quantise_rows(unit.T)
+            unit = rows.T
+        else:
+            unit = unit.to(dtype).contiguous()
         if guide is None:
-            return cls(unit, None, None)
+            return cls(unit, None, None, scale)
         g = guide.float().contiguous()
-        return cls(unit, g, (g * g).sum(dim=0))
+        return cls(unit, g, (g * g).sum(dim=0), scale)
 
 
 def match(
@@ -202,11 +212,19 @@ def match(
     """
     if (query_guide is None) != (keys.guide is None):
         raise ValueError("query and key guides must be given together")
-    q = centre_normalise(queries.float()).T.to(keys.unit.dtype)  # (Nq, C)
+    int8 = keys.scale is not None
+    q = centre_normalise(queries.float()).T  # (Nq, C)
+    q = q if int8 else q.to(keys.unit.dtype)
     n = q.shape[0]
     out = torch.empty(n, dtype=torch.int64, device=q.device)
     for s in range(0, n, chunk):
-        scores = q[s : s + chunk].contiguous() @ keys.unit  # (n, N)
+        if int8:  # cosines up to the queries' scales, which matter only beside a guide term
+            rows, q_scale = quantise_rows(q[s : s + chunk].contiguous())
+            scores = int8_product(rows, keys.unit).mul_(keys.scale)
+            if query_guide is not None:
+                scores.mul_(q_scale[:, None])
+        else:
+            scores = q[s : s + chunk].contiguous() @ keys.unit  # (n, N)
         if query_guide is not None:
             g = query_guide[:, s : s + chunk].float().T.contiguous()  # (n, G)
             dist = (g * g).sum(dim=1, keepdim=True) + keys.guide_sq[None] - 2.0 * (g @ keys.guide)

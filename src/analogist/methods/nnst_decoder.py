@@ -97,7 +97,9 @@ def stylize_decoder(
             generator=generator,
             guide=pyramid.collapse(g_pyr[s:]).clamp(0, 1) if g_pyr else None,
         )
-        keys = Keys.build(styles.feats, styles.guide, dtype=extractor.dtype)
+        keys = Keys.build(
+            styles.feats, styles.guide, dtype=torch.int8 if params.precision == "int8" else extractor.dtype
+        )
         for _ in range(1 + (params.feedback if i == len(scales) - 1 else 0)):
             qf = extractor.hyper(query)
             qguide = _guide_at(content_guide, qf.shape[-2:]) if content_guide is not None else None
