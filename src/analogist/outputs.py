@@ -72,6 +72,11 @@ def os_error(action: str, path: Path, exc: OSError) -> OutputError:
     reason = exc.strerror or str(exc)
     if exc.errno == errno.ENOSPC:
         reason = "the disk is full"
+    elif exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        reason = "the location is read-only or not writable"
+    elif exc.errno == errno.ENOENT and path.is_dir():
+        # /proc, /sys and similar: the folder exists but its file system makes no new files there
+        reason = "its file system does not allow new files there"
     return OutputError(f"cannot {action} {path}: {reason}")
 
 
