@@ -29,7 +29,10 @@ FORMS = {
     # the attribute-transfer variants compared for the default (see the README)
     "training-free + learned decoder": {"decoder": "learned"},
     "training-free + learned decoder b=0.9": {"decoder": "learned", "skip_weight": 0.9},
-    "training-free lambda x0.5": {"lambda_scale": 0.5},
+    # lambda_l scaled (the default is x0.5; the paper's schedule is x1)
+    "training-free lambda x0.25": {"lambda_scale": 0.25},
+    "training-free lambda x0.75": {"lambda_scale": 0.75},
+    "training-free lambda x1": {"lambda_scale": 1.0},
 }
 #: (label, method, backbone, size) of the other matchers, each at its documented default size
 BASELINES = [
