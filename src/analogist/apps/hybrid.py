@@ -97,7 +97,7 @@ def hybrid(
 
 def _blur(mask: torch.Tensor, sigma: float) -> torch.Tensor:
     radius = max(1, int(3 * sigma + 0.5))
-    x = torch.arange(-radius, radius + 1, dtype=mask.dtype)
+    x = torch.arange(-radius, radius + 1, dtype=mask.dtype, device=mask.device)
     k = torch.exp(-x * x / (2 * sigma * sigma))
     k = k / k.sum()
     m = F.pad(mask, (radius, radius, radius, radius), mode="replicate")

@@ -177,6 +177,7 @@ def coat_learned_levels(
     check_image(style, "style", min_side=16)
     t0 = time.perf_counter()
     matcher, decoder, _ = load_nets(checkpoint)
+    matcher, decoder = matcher.to(content.device), decoder.to(content.device)  # loaded on the CPU
     backbone = get_backbone(params.backbone, params.weights, device=content.device)
     f1, f2 = encode(backbone, content.float()), encode(backbone, style.float())
     confident, g1, g2 = confident_sets(

@@ -32,7 +32,7 @@ TASK = "nnst-d"
 #: File name of the decoder checkpoint in ``$ANALOGIST_WEIGHTS_DIR`` and in the package.
 FILENAME = "nnst-d.pt"
 
-_DECODERS: dict[tuple[str, float], Decoder] = {}
+_DECODERS: dict[tuple[str, float, str], Decoder] = {}
 _LOCK = threading.Lock()
 
 
@@ -41,14 +41,15 @@ def find_decoder(explicit: str | os.PathLike | None = None) -> Path | None:
     return find_checkpoint(TASK, FILENAME, explicit)
 
 
-def load_decoder(path: str | os.PathLike | None = None) -> Decoder:
-    """The decoder of a checkpoint (looked up as in :func:`find_decoder`), in float32 eval mode; cached.
+def load_decoder(path: str | os.PathLike | None = None, *, device: torch.device | str = "cpu") -> Decoder:
+    """The decoder of a checkpoint (looked up as in :func:`find_decoder`), in float32 eval mode on
+    ``device``; cached per file and device, so the weights move to a device once.
 
     Raises:
         WeightsNotFoundError: no checkpoint anywhere. InputError: an unreadable or foreign file.
     """
     found = resolve_checkpoint(TASK, FILENAME, path)
-    key = (str(found.resolve()), found.stat().st_mtime)
+    key = (str(found.resolve()), found.stat().st_mtime, str(torch.device(device)))
     with _LOCK:
         if key not in _DECODERS:
             state = load_checkpoint(found, task=TASK)
@@ -57,7 +58,7 @@ def load_decoder(path: str | os.PathLike | None = None) -> Decoder:
                 decoder.load_state_dict({k: v.float() for k, v in state["models"]["decoder"].items()})
             except (KeyError, TypeError, RuntimeError):
                 raise InputError(f"{found} does not hold an NNST-D decoder this version can read") from None
-            _DECODERS[key] = decoder.eval().requires_grad_(False)
+            _DECODERS[key] = decoder.eval().requires_grad_(False).to(device)
         return _DECODERS[key]
 
 

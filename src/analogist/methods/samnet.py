@@ -216,6 +216,9 @@ def sam_net(
         g_net, dec_net, radius_g = learned_parts(
             params.checkpoint, params.backbone, params.layer, matching=form == "learned", decoder=use_decoder
         )
+        # loaded fresh on the CPU each call: move them to the inputs' device once
+        g_net = g_net.to(source.device) if g_net is not None else None
+        dec_net = dec_net.to(source.device) if dec_net is not None else None
     timings: dict[str, float] = {"features": 0.0, "match": 0.0, "blend": 0.0, "decode": 0.0}
     check_image(source, "source", min_side=16)
     check_image(target, "target", min_side=16)

@@ -189,7 +189,7 @@ def stylize(
             content.float().detach(),
             style.float().detach(),
             params,
-            decoder=load_decoder(params.decoder),
+            decoder=load_decoder(params.decoder, device=content.device),
             content_guide=content_guide,
             style_guide=style_guide,
             progress=progress,
