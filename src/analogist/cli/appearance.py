@@ -16,7 +16,7 @@ from ..methods.coat import MAX_LEVEL, SCALES, COATParams, COATResult, coat_level
 from ..methods.coat_pictures import contact_sheet, draw_pairs, grid_points
 from ..outputs import OutputPlan
 from ..progress import Progress
-from .common import add_device, add_size, float_in, int_in, on_cpu
+from .common import add_backbone, add_device, add_size, float_in, int_in, on_cpu
 
 FORMS = ("free", "learned")
 
@@ -69,13 +69,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         help=f"free form: Adam steps per scale (default {COATParams.steps})",
     )
-    p.add_argument(
-        "--backbone",
-        choices=("vgg16-hed", "vgg16"),
-        default="vgg16-hed",
-        help="VGG16 weights: vgg16-hed (offline, default) or vgg16 (ImageNet, if present)",
-    )
-    p.add_argument("--weights", default=None, metavar="PATH", help="explicit weight file for the backbone")
+    add_backbone(p, "vgg16-hed", ("vgg16-hed", "vgg16"))
     p.set_defaults(func=run)
 
 

@@ -17,7 +17,7 @@ from ..methods.nnst_decoder import find_decoder
 from ..methods.stylize import BACKBONES, PRESETS, StylizeParams, preset, stylize
 from ..outputs import OutputPlan
 from ..progress import Progress
-from .common import add_device, add_size, float_in, int_in
+from .common import add_backbone, add_device, add_size, float_in, int_in
 
 log = logging.getLogger("analogist")
 
@@ -72,13 +72,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--style-guide", default=None, metavar="IMAGE", help="label image of the style")
     p.add_argument("--seed", type=int_in(0, 2**31 - 1), default=0, help="random seed (default 0)")
-    p.add_argument(
-        "--backbone",
-        choices=BACKBONES,
-        default="vgg16-hed",
-        help="VGG16 weights: vgg16-hed (offline, default) or vgg16 (ImageNet, if present)",
-    )
-    p.add_argument("--weights", default=None, metavar="PATH", help="explicit weight file for the backbone")
+    add_backbone(p, "vgg16-hed", BACKBONES)
     p.set_defaults(func=run)
 
 
