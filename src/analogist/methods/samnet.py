@@ -207,14 +207,14 @@ def sam_net(
     form = resolve_form(params)
     t0 = time.perf_counter()
     g_net = dec_net = None
-    use_decoder = params.decoder == "learned" or (params.decoder == "auto" and form == "learned")
-    if form == "learned" or use_decoder:
-        from .samnet_learned import learned_parts, load_networks, residual_to_global
+    if form == "learned" or params.decoder == "learned":
+        from .samnet_learned import learned_parts, residual_to_global
 
-        if params.decoder == "auto" and load_networks(params.checkpoint)[1] is None:
-            use_decoder = False  # a checkpoint from before the decoder: blend in image space
+        # auto: the learned form decodes with its checkpoint's decoder where it has one (checkpoints from
+        # before the decoder blend in image space)
+        want_decoder = True if params.decoder == "learned" else (None if params.decoder == "auto" else False)
         g_net, dec_net, radius_g = learned_parts(
-            params.checkpoint, params.backbone, params.layer, matching=form == "learned", decoder=use_decoder
+            params.checkpoint, params.backbone, params.layer, matching=form == "learned", decoder=want_decoder
         )
         # loaded fresh on the CPU each call: move them to the inputs' device once
         g_net = g_net.to(source.device) if g_net is not None else None

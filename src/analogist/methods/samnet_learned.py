@@ -138,11 +138,14 @@ def load_matching_net(checkpoint: str | Path | None) -> tuple[MatchingNet, dict]
 
 
 def learned_parts(
-    checkpoint: str | Path | None, backbone: str, layer: str, *, matching: bool, decoder: bool
+    checkpoint: str | Path | None, backbone: str, layer: str, *, matching: bool, decoder: bool | None
 ) -> tuple[MatchingNet | None, nn.Module | None, int]:
     """The networks :func:`~analogist.methods.samnet.sam_net` asked for (G when ``matching``, the decoder
-    when ``decoder``) and G's window radius, checked against the backbone and layer in use."""
+    when ``decoder``, or where the checkpoint has one when ``decoder`` is ``None``) and G's window
+    radius, checked against the backbone and layer in use; the checkpoint is read once."""
     g, dec, cfg = load_networks(checkpoint)
+    if decoder is None:
+        decoder = dec is not None
     if cfg.get("backbone", backbone) != backbone or cfg.get("layer", layer) != layer:
         raise InputError(
             f"the learned form was trained on {cfg.get('backbone')} {cfg.get('layer')}: use that backbone and layer"
