@@ -150,7 +150,14 @@ def main() -> int:
         help="NNST-D checkpoint for --preset decoder (default: looked up as by analogist stylize)",
     )
     ap.add_argument("--pairs", type=int, default=None, help="only the first N pairs")
+    ap.add_argument("--skip", type=int, default=0, help="leave out the first N pairs")
     ap.add_argument("--threads", type=int, default=None, help="torch threads (OMP_NUM_THREADS) per run")
+    ap.add_argument(
+        "--reuse",
+        action="store_true",
+        help="take fast/paper figures from the cache of earlier runs (benchmarks/out/stylize/figures-SIZE.json) "
+        "instead of running them again (their results depend on the code only, not on a checkpoint)",
+    )
     ap.add_argument("--one", nargs=4, metavar=("CONTENT", "STYLE", "PRESET", "SAVE"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.one:
@@ -165,14 +172,25 @@ def main() -> int:
     env = dict(os.environ, **({"OMP_NUM_THREADS": str(args.threads)} if args.threads else {}))
     if args.decoder:
         env["ANALOGIST_NNST_D_CHECKPOINT"] = str(Path(args.decoder).resolve())
-    todo = pairs()[: args.pairs]
+    todo = pairs()[args.skip : args.pairs]
     print(f"size {args.size}, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at start")
     print(
         f"{'pair':28s} {'preset':7s} {'time s':>7s} {'cpu s':>7s} {'peak GB':>7s} {'style':>6s} {'(content)':>9s} {'ssim':>5s}"
     )
+    cache_path = OUT / f"figures-{args.size}.json"
+    cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
     for preset in args.preset or ["fast", "paper"]:
         rows, figures = [], []
         for name, c, s in todo:
+            key = f"{name}/{preset}"
+            if args.reuse and preset != "decoder" and key in cache:
+                f = cache[key]
+                figures.append(f)
+                print(
+                    f"{name:28s} {preset:7s} {f['seconds']:7.1f} {f['cpu_s']:7.1f} {f['peak_gb']:7.2f} "
+                    f"{f['style']:6.3f} {f['style_content']:9.3f} {f['ssim']:5.3f} (cached)"
+                )
+                continue
             save = OUT / f"{name}_{preset}.pt"  # NNST-D (decoder) leaves its colour step to this script too
             res = subprocess.run(
                 [sys.executable, __file__, "--size", str(args.size), "--one", c, s, preset, str(save)],
@@ -185,6 +203,9 @@ def main() -> int:
                 continue
             f = json.loads(res.stdout.strip().splitlines()[-1])
             figures.append(f)
+            if preset != "decoder":  # a decoder's figures depend on its checkpoint: never cached
+                cache[key] = f
+                cache_path.write_text(json.dumps(cache, indent=1))
             print(
                 f"{name:28s} {preset:7s} {f['seconds']:7.1f} {f['cpu_s']:7.1f} {f['peak_gb']:7.2f} {f['style']:6.3f} "
                 f"{f['style_content']:9.3f} {f['ssim']:5.3f}",
@@ -198,7 +219,8 @@ def main() -> int:
                 f"{'median':28s} {preset:7s} {med['seconds']:7.1f} {med['cpu_s']:7.1f} {med['peak_gb']:7.2f} {med['style']:6.3f} "
                 f"{med['style_content']:9.3f} {med['ssim']:5.3f}"
             )
-            sheet(rows, OUT / f"sheet_{preset}_{args.size}.jpg")
+            if rows:
+                sheet(rows, OUT / f"sheet_{preset}_{args.size}.jpg")
             print(f"contact sheet: {OUT / f'sheet_{preset}_{args.size}.jpg'}")
     print(f"load average {os.getloadavg()[0]:.1f} at end")
     return 0

@@ -21,12 +21,12 @@ import torch
 
 from ..errors import InputError
 from ..features import get_backbone
-from ..matching.hypercolumn import Keys
+from ..matching.hypercolumn import Keys, match
 from ..progress import Progress, silent
 from ..synthesis import color, pyramid
 from ..synthesis.decoder import Decoder, DecoderConfig
 from ..training import find_checkpoint, load_checkpoint, resolve_checkpoint
-from .stylize import Extractor, StylizeParams, _guide_at, _use_bf16, nearest_targets, style_samples
+from .stylize import Extractor, StylizeParams, _grid_size, _guide_at, _use_bf16, style_samples
 
 TASK = "nnst-d"
 #: File name of the decoder checkpoint in ``$ANALOGIST_WEIGHTS_DIR`` and in the package.
@@ -75,7 +75,9 @@ def stylize_decoder(
 ) -> torch.Tensor:
     """NNST-D on checked inputs (see :func:`analogist.methods.stylize.stylize`): ``(1, 3, H, W)`` in [0, 1]."""
     dev = content.device  # follows the inputs' device
-    extractor = Extractor(get_backbone(params.backbone, params.weights, device=dev), _use_bf16(params.precision, dev))
+    extractor = Extractor(
+        get_backbone(params.backbone, params.weights, device=dev), _use_bf16(params.precision, dev), channels_last=True
+    )
     generator = torch.Generator().manual_seed(params.seed)
     c_pyr = pyramid.build(content, params.levels)
     s_pyr = pyramid.build(style, params.levels)
@@ -101,13 +103,20 @@ def stylize_decoder(
         keys = Keys.build(
             styles.feats, styles.guide, dtype=torch.int8 if params.precision == "int8" else extractor.dtype
         )
+        # the decoder's first layer is per column: embed the style samples once, then gather the
+        # embeddings of the matches (4x fewer columns than the target map at the finest scale)
+        embedded = decoder.embed(styles.feats[None, :, None, :])[0, :, 0]  # (reduce, N)
         for _ in range(1 + (params.feedback if i == len(scales) - 1 else 0)):
-            qf = extractor.hyper(query)
-            qguide = _guide_at(content_guide, qf.shape[-2:]) if content_guide is not None else None
-            target = nearest_targets(qf, styles, keys, query_guide=qguide, params=params)
-            out = decoder(target, tuple(size)).clamp(0.0, 1.0)
+            grid = _grid_size(query)
+            qguide = _guide_at(content_guide, grid) if content_guide is not None else None
+            rows = extractor.hyper_rows(query)  # (h*w, C): matched as (C, h*w) without a transposed copy
+            idx = match(
+                rows.T, keys, query_guide=qguide, w_cos=params.w_cos, w_guide=params.w_guide, chunk=params.chunk
+            )
+            x = embedded[:, idx].reshape(1, -1, *grid)
+            out = pyramid.collapse(decoder.embedded_bands(x, tuple(size))).clamp(0.0, 1.0)
             query = out  # feature splitting: the output is the next pass's content
-        del keys
+        del keys, embedded
     assert out is not None
     if params.color:
         radius = max(1, round(params.color_radius * max(content.shape[-2:]) / 512))

@@ -134,7 +134,16 @@ class Decoder(nn.Module):
             raise ValueError(
                 f"target grid {tuple(target.shape[-2:])} does not fit an output of {size}: it must be {sizes[2]}"
             )
-        x = self.reduce(target * self.scale.to(target.dtype))
+        return self.embedded_bands(self.embed(target), size)
+
+    def embed(self, target: torch.Tensor) -> torch.Tensor:
+        """The branches' input ``(B, reduce, h, w)`` of ``T`` ``(B, C, h, w)``: per-column (1x1), so the
+        embedding of a map gathered from some columns is the same gather of their embeddings."""
+        return self.reduce(target * self.scale.to(target.dtype))
+
+    def embedded_bands(self, x: torch.Tensor, size: tuple[int, int]) -> list[torch.Tensor]:
+        """:meth:`bands` from :meth:`embed`'s output ``x`` ``(B, reduce, h, w)``."""
+        sizes = pyramid.level_sizes(size[0], size[1], 4)
         full, half, quarter, low = (b(x) for b in self.branches)
         full = F.pixel_shuffle(full, 4)[..., : sizes[0][0], : sizes[0][1]]
         half = F.pixel_shuffle(half, 2)[..., : sizes[1][0], : sizes[1][1]]
