@@ -26,6 +26,7 @@ FORMS = {
     "training-free wo/Att.": {"attribute": False},
     "learned": {"form": "learned"},
     "learned wo/Att.": {"form": "learned", "attribute": False},
+    "learned b=0.9": {"form": "learned", "skip_weight": 0.9},
     # the attribute-transfer variants compared for the default (see the README)
     "training-free + learned decoder": {"decoder": "learned"},
     "training-free + learned decoder b=0.9": {"decoder": "learned", "skip_weight": 0.9},
@@ -33,6 +34,8 @@ FORMS = {
     "training-free lambda x0.25": {"lambda_scale": 0.25},
     "training-free lambda x0.75": {"lambda_scale": 0.75},
     "training-free lambda x1": {"lambda_scale": 1.0},
+    # where the field starts (the default is the identity, as in the paper)
+    "training-free init buddies": {"init": "buddies"},
 }
 #: (label, method, backbone, size) of the other matchers, each at its documented default size
 BASELINES = [
@@ -65,10 +68,12 @@ for it in (iters if method == "samnet-all" else [None]):
     cfg = EvalConfig(method, backbone, size, options=tuple(sorted(o.items())))
     row = {{}}
     if faces:
-        r = evaluate("pairs-csv", pairs_csv("{data}/faces-dev/pairs.csv")[:faces], cfg)
+        r = evaluate("pairs-csv", pairs_csv("{data}/faces-dev/pairs.csv")[{skip}:{skip} + faces], cfg)
         row["pck05"], row["pck10"] = r.groups["mean"]["pck@0.05"], r.groups["mean"]["pck@0.1"]
-    r = evaluate("tss", tss_pairs("{data}/tss-sample"), cfg)
-    row["tss"] = r.groups["mean"]["accuracy"]
+        row["pairs10"] = [p.scores.get("pck@0.1") for p in r.pairs]
+    if {tss}:
+        r = evaluate("tss", tss_pairs("{data}/tss-sample"), cfg)
+        row["tss"] = r.groups["mean"]["accuracy"]
     out[str(it)] = row
 print(json.dumps(out))
 """
@@ -102,8 +107,12 @@ def main() -> None:
     ap.add_argument(
         "--baseline-faces", type=int, default=None, help="faces-dev pairs for nn/dia/buddies (default --faces)"
     )
+    ap.add_argument("--skip", type=int, default=0, help="faces-dev pairs skipped before the scored ones (default 0)")
     ap.add_argument("--no-baselines", action="store_true", help="leave out nn, dia and buddies")
+    ap.add_argument("--baselines", default="nn,dia,buddies", help="comma-separated other matchers (default all three)")
     ap.add_argument("--forms", default=",".join(FORMS), help="comma-separated SAM-Net rows ('' for none)")
+    ap.add_argument("--no-tss", action="store_true", help="leave out the TSS sample (faces-dev only)")
+    ap.add_argument("--json", default=None, metavar="PATH", help="also write every row, per-pair PCK@0.1 included")
     ap.add_argument("--timing-only", action="store_true", help="only time and memory at 224 and 448 px")
     ap.add_argument("--sizes", default="224,448", help="sizes timed (default 224,448)")
     ap.add_argument("--repeats", type=int, default=3, help="timed runs per configuration (median)")
@@ -128,6 +137,8 @@ def main() -> None:
                     backbone="efficientnet-lite0",
                     size=448,
                     faces=args.faces,
+                    skip=args.skip,
+                    tss=not args.no_tss,
                     iters=ITERS,
                     data=DATA,
                 )
@@ -155,7 +166,8 @@ def main() -> None:
                 continue
             rows.append((f"samnet {label}", it, scores.get(str(it), {}), timing if it == ITERS[-1] else {}))
     if not args.no_baselines:
-        for label, method, backbone, size in BASELINES:
+        chosen = [b for b in args.baselines.split(",") if b]
+        for label, method, backbone, size in [b for b in BASELINES if b[0] in chosen]:
             scores = (
                 {}
                 if args.timing_only
@@ -167,6 +179,8 @@ def main() -> None:
                         backbone=backbone,
                         size=size,
                         faces=args.baseline_faces or args.faces,
+                        skip=args.skip,
+                        tss=not args.no_tss,
                         iters=ITERS,
                         data=DATA,
                     )
@@ -188,13 +202,15 @@ def main() -> None:
             }
             rows.append((f"{label} ({backbone}, {size} px)", None, scores.get("None", scores), timing))
     _print(rows, sizes, args)
+    if args.json:
+        Path(args.json).write_text(json.dumps([{"label": r[0], "iters": r[1], **r[2]} for r in rows]))
 
 
 def _print(rows: list, sizes: list[int], args: argparse.Namespace) -> None:
     head = f"{'method':42s} {'iters':>5s} {'TSS':>6s} {'PCK.05':>7s} {'PCK.1':>6s}"
     head += "".join(f" {f's@{s}':>7s} {f'MB@{s}':>7s}" for s in sizes)
     print(
-        f"faces-dev: first {args.faces} pairs (baselines {args.baseline_faces or args.faces}); TSS: the six sample "
+        f"faces-dev: {args.faces} pairs from pair {args.skip} (baselines {args.baseline_faces or args.faces}); TSS: the six sample "
         f"pairs, both directions; time: median of {args.repeats} on faces-dev pair 1, {args.threads} thread(s)"
     )
     print(head)

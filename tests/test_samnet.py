@@ -14,6 +14,7 @@ from cli_helpers import run_cli
 from PIL import Image
 
 from analogist.data import example_path
+from analogist.errors import InputError
 from analogist.features import get_backbone
 from analogist.io import load_image, read_flo
 from analogist.matching.affine_field import (
@@ -125,6 +126,21 @@ def test_known_global_affine_warp_is_recovered(photo: torch.Tensor) -> None:
     assert res.flow.shape == (2, h, w) and res.stylised.shape == photo.shape
 
 
+@pytest.mark.slow
+def test_buddies_start_keeps_identity_and_recovers_the_affine_warp(photo: torch.Tensor) -> None:
+    same = sam_net(photo, photo, replace(FAST, iters=1, init="buddies"))
+    assert same.flow.abs().max() < 0.05
+    target, gt, q = _affine_pair(photo)
+    res = sam_net(photo, target, replace(FAST, iters=3, init="buddies"))
+    h, w = photo.shape[-2:]
+    inside = (q[0] > 16) & (q[0] < w - 17) & (q[1] > 16) & (q[1] < h - 17)
+    inside[:16] = inside[-16:] = False
+    inside[:, :16] = inside[:, -16:] = False
+    assert (res.flow - gt).norm(dim=0)[inside].mean() < 1.0
+    with pytest.raises(InputError):
+        SAMNetParams(init="nearest")
+
+
 def test_attribute_transfer_runs_and_keeps_every_iteration(photo: torch.Tensor) -> None:
     small = photo[..., ::2, ::2].contiguous()
     target = torch.flip(small, dims=[1])  # a colour change: same structure, other attributes
@@ -199,6 +215,20 @@ def test_cli_writes_every_output_and_the_mask(tmp_path: Path, capsys) -> None:
     assert report["params"]["iters"] == 2 and report["form"] == "training-free"
 
 
+def test_cli_decoder_option_chooses_the_decoder(tmp_path: Path, capsys) -> None:
+    src, tgt = example_path("cat.jpg"), example_path("cat_painting.jpg")
+    stylised = {}
+    for decoder in ("blend", "learned"):
+        out = tmp_path / decoder
+        argv = [str(src), str(tgt), "-o", str(out), "--size", "64", "--iters", "2", "--decoder", decoder]
+        code, _, err = run_cli(capsys, "samnet", *argv)
+        assert code == 0, err
+        assert json.loads((out / "report.json").read_text())["params"]["decoder"] == decoder
+        stylised[decoder] = np.asarray(Image.open(out / "stylised.png"), dtype=np.float64)
+    # the bundled learned decoder paints a different image than the image-space blend
+    assert np.abs(stylised["blend"] - stylised["learned"]).mean() > 1.0
+
+
 @pytest.mark.parametrize(
     "argv",
     [
@@ -207,6 +237,7 @@ def test_cli_writes_every_output_and_the_mask(tmp_path: Path, capsys) -> None:
         ["SOURCE", "TARGET", "--form", "learned", "--checkpoint", "nope.pt"],
         ["SOURCE", "TARGET", "--mask", "nope.png"],
         ["SOURCE", "TARGET", "--layer", "relu9_9"],
+        ["SOURCE", "TARGET", "--decoder", "vae"],
     ],
 )
 def test_cli_bad_input_is_one_error_line_and_writes_nothing(argv: list[str], tmp_path: Path, capsys) -> None:

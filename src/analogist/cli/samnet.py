@@ -16,6 +16,7 @@ from ..io import load_image, read_image_array, to_uint8
 from ..matching.affine_field import field_targets
 from ..matching.flow import flow_to_color
 from ..methods.samnet import (
+    DECODERS,
     FORMS,
     SAMNetParams,
     SAMNetResult,
@@ -64,6 +65,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="auto",
         help="training-free (least squares + feature inversion), learned (trained networks) or "
         "auto (the better one; default)",
+    )
+    p.add_argument(
+        "--decoder",
+        choices=DECODERS,
+        default=SAMNetParams.decoder,
+        help="how the blended features become the stylised image: blend (image-space blend), learned (the "
+        "trained decoder of the checkpoint) or auto (learned in the learned form where the checkpoint has "
+        "one, blend otherwise; default)",
     )
     add_size(p, 448)
     add_backbone(p, SAMNetParams.backbone)
@@ -194,6 +203,7 @@ def run(args: argparse.Namespace) -> int:
     params = SAMNetParams(
         iters=args.iters,
         form=args.form,
+        decoder=args.decoder,
         backbone=args.backbone,
         layer=args.layer or default_layer(args.backbone),
         weights=args.weights,

@@ -1,0 +1,59 @@
+"""Where SAM-Net's recurrent loop starts: the identity field (the paper) or one fitted to Neural
+Best-Buddies' mutual matches.
+
+The loop only searches a 9x9 window around each cell's current match, so it refines a start but cannot
+jump to a far part of the image; best buddies are sparse, mutual and reliable where they exist, so a
+field fitted to them lets the loop refine a good start instead of the identity.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ..matching.affine_field import fit_affine_field, identity_field
+
+INITS = ("identity", "buddies")
+
+
+def buddies_field(
+    source: torch.Tensor,
+    target: torch.Tensor,
+    grid_s: tuple[int, int],
+    grid_t: tuple[int, int],
+    *,
+    backbone: str,
+    weights: str | None,
+    radius: int,
+    ridge: float,
+) -> torch.Tensor:
+    """A field ``(6, h, w)`` over ``grid_s`` into ``grid_t`` fitted to the best buddies of ``source``
+    ``(1, 3, Hs, Ws)`` and ``target`` ``(1, 3, Ht, Wt)``.
+
+    The sparse pairs are made dense by moving least squares (as the ``buddies`` matcher does, which
+    weighs each pair by its inverse squared distance), sampled at the source cells and fitted by the
+    training-free G's local least squares; with fewer than three pairs the identity field is returned.
+    """
+    from ..matching.mls import dense_flow
+    from .buddies import BuddiesParams, neural_best_buddies
+
+    start = identity_field(grid_s, grid_t, like=source)
+    found = neural_best_buddies(source, target, BuddiesParams(backbone=backbone, weights=weights))
+    pts = torch.as_tensor(found.points, dtype=torch.float64).reshape(-1, 4)
+    if len(pts) < 3:
+        return start
+    (hs, ws), (ht, wt) = source.shape[-2:], target.shape[-2:]
+    flow = torch.as_tensor(dense_flow(pts[:, :2], pts[:, 2:], (hs, ws), "affine", step=4))
+    flow = flow.to(device=source.device, dtype=start.dtype)
+    # the mean flow over each cell, then the cell centre's target in target-grid units
+    cell = F.interpolate(flow[None], size=grid_s, mode="area")[0]
+    h, w = grid_s
+    xs = (torch.arange(w, device=start.device, dtype=start.dtype) + 0.5) * (ws / w) - 0.5
+    ys = (torch.arange(h, device=start.device, dtype=start.dtype) + 0.5) * (hs / h) - 0.5
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    tx = (gx + cell[0] + 0.5) * (grid_t[1] / wt) - 0.5
+    ty = (gy + cell[1] + 0.5) * (grid_t[0] / ht) - 0.5
+    return fit_affine_field(torch.stack([tx, ty]), torch.ones_like(tx), radius, ridge, prior=start)
+
+
+__all__ = ["INITS", "buddies_field"]
