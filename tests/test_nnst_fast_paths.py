@@ -74,3 +74,13 @@ def test_decoder_embedding_commutes_with_the_gather() -> None:
     embedded = dec.embed(samples[None, :, None, :])[0, :, 0]
     via = pyramid.collapse(dec.embedded_bands(embedded[:, idx].reshape(1, 12, 7, 5), size))
     assert direct.std() > 0.1 and torch.allclose(direct, via, atol=1e-5)
+
+
+def test_turns_are_checked() -> None:
+    from analogist.errors import InputError
+    from analogist.methods.stylize import preset
+
+    assert preset("decoder", turns=2).turns == 2
+    for bad in (0, 5):
+        with pytest.raises(InputError, match="turns"):
+            preset("decoder", turns=bad)

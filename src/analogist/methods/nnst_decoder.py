@@ -96,6 +96,7 @@ def stylize_decoder(
             extractor,
             pyramid.collapse(s_pyr[s:]),
             rotations=params.rotations,
+            turns=params.turns,
             max_samples=params.max_style_samples,
             generator=generator,
             guide=pyramid.collapse(g_pyr[s:]).clamp(0, 1) if g_pyr else None,

@@ -69,6 +69,8 @@ class StylizeParams:
         zero_levels: finest pyramid levels of the content zeroed to start the output (authors: 3
             below 1024 px, 2 above).
         rotations: add the style rotated by 90, 180 and 270 degrees as extra samples.
+        turns: with ``rotations``, how many of the turns 0, 90, 180, 270 degrees (2: 0 and 90, which
+            give every stroke orientation modulo 180 at half the VGG passes).
         color: colour post-processing of section 3.5 (skipped by itself for near-monochrome styles).
         w_cos, w_guide: weights of the cosine and the guidance terms when guides are given (section 5).
         seed: seeds every random choice (style subsampling, splitting-phase grid offsets).
@@ -94,6 +96,7 @@ class StylizeParams:
     levels: int = 8
     zero_levels: int = 3
     rotations: bool = True
+    turns: int = 4
     color: bool = True
     w_cos: float = 0.5
     w_guide: float = 0.5
@@ -126,6 +129,7 @@ class StylizeParams:
                 self.max_style_samples >= 1 and self.split_queries >= 1 and self.split_style_samples >= 1,
                 "sample counts must be positive",
             ),
+            (1 <= self.turns <= 4, "turns must be 1..4"),
             (self.backbone in BACKBONES, f"backbone must be one of {', '.join(BACKBONES)}"),
             (self.precision in ("auto", "fp32", "bf16", "int8"), "precision must be auto, fp32, bf16 or int8"),
             (self.method in ("opt", "decoder") and self.feedback >= 0, "method must be opt or decoder, feedback >= 0"),
@@ -222,6 +226,7 @@ def stylize(
                 extractor,
                 style_s,
                 rotations=params.rotations,
+                turns=params.turns,
                 max_samples=params.max_style_samples,
                 generator=generator,
                 guide=pyramid.collapse(g_pyr[s:]).clamp(0, 1) if g_pyr else None,
