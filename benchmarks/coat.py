@@ -21,7 +21,8 @@ process so its peak memory (``ru_maxrss``) is its own. Printed per pair and meth
   less than wall time) and peak memory of the process, at ``--size``; a second table at
   ``--timing-size`` on the first ``--timing-pairs`` pairs. COAT runs every sheet level in one call
   (matching once); its time is the matching plus the default level's synthesis (its CPU seconds
-  the process's, in that proportion).
+  the process's, in that proportion). For COAT, a line more per pair gives ``app`` at every sheet level
+  ``n`` (the texture level as a control), and their means close the table.
 
 Contact sheets (content, style, DIA, NNST, COAT learned, COAT free at n = 0..3) go to
 ``benchmarks/out/coat/`` (gitignored: the shared images must never be committed).
@@ -305,6 +306,7 @@ def main() -> None:
         f"{'pair':10} {'method':8} {'size':>4} {'ssim':>6} {'pck':>5} {'app':>6} {'app0':>6} {'s':>7} {'cpu_s':>7} {'peak_gb':>7}"
     )
     totals: dict[str, list[list[float]]] = {}
+    level_apps: dict[str, list[list[float]]] = {}
     for pair in [] if args.timing_only else pairs(args.faces, args.objects):
         content, style = load_image(pair["content"], args.size), load_image(pair["style"], args.size)
         for m in methods:
@@ -321,6 +323,11 @@ def main() -> None:
                 f"{r['seconds']:7.1f} {r['cpu_s']:7.1f} {r['peak_gb']:7.2f}",
                 flush=True,
             )
+            levels = torch.load(r["save"])["levels"]
+            if levels:  # the texture level as a control: appearance distance at every sheet level
+                apps = {n: appearance(img.float(), content, style, pair)[0] for n, img in levels.items()}
+                level_apps.setdefault(m, []).append([apps[n] for n in SHEET_LEVELS])
+                print(f"{'':10} {m:8} app at n = {', '.join(f'{n}: {a:.2f}' for n, a in apps.items())}", flush=True)
         sheet(pair, args.size)
     import numpy as np
 
@@ -331,6 +338,9 @@ def main() -> None:
             f"  {m:8} ssim {np.nanmean(a[:, 0]):.3f}  pck {np.nanmean(a[:, 1]):.2f}  app {a[:, 2].mean():.2f} "
             f"(content {a[:, 3].mean():.2f})  n={len(a)}"
         )
+    for m, rows in level_apps.items():
+        mean = np.asarray(rows).mean(0)
+        print(f"  {m:8} app at n = {', '.join(f'{n}: {a:.2f}' for n, a in zip(SHEET_LEVELS, mean))}  n={len(rows)}")
     if args.timing_pairs:
         print(f"\ntime and peak memory at {args.timing_size} px:")
         for pair in pairs(args.faces, args.objects)[: args.timing_pairs]:

@@ -12,7 +12,8 @@ from cli_helpers import run_cli
 from analogist.data import example_path
 from analogist.io import load_image, save_image
 from analogist.matching.contrastive import contrastive_loss, grid_xy, hard_negatives
-from analogist.methods.coat_learned import encode
+from analogist.methods.coat import COATParams
+from analogist.methods.coat_learned import _restore, _to_side, coat_learned_levels, encode
 from analogist.methods.coat_train import COATTask, COATTrainSettings
 from analogist.training import TrainConfig, fit
 
@@ -128,3 +129,23 @@ def test_train_and_apply_from_the_command_line(images, tmp_path, capsys) -> None
         str(tmp_path / "missing.pt"),
     )
     assert code == 2 and "missing.pt" in err
+
+
+def test_restore_gives_back_the_content_for_its_own_small_copy() -> None:
+    content = load_image(example_path("cat.jpg"), 96)
+    small = _to_side(content, 48)
+    assert max(small.shape[-2:]) == 48
+    # the decoder returning the content's small copy must give the content itself: its detail is added back
+    assert torch.allclose(_restore(small, content, small), content, atol=1e-5)
+
+
+def test_large_images_run_at_the_working_side_with_the_content_detail() -> None:
+    content, style = load_image(example_path("cat.jpg"), 96), load_image(example_path("cat_painting.jpg"), 96)
+    result = coat_learned_levels(content, style, COATParams(learned_side=48, color=False), [2])[2]
+    assert result.image.shape == content.shape
+    assert max(result.alignment.grid_1) == 12  # matched on the 48-px copy's quarter-resolution grid
+
+    def high(x: torch.Tensor) -> torch.Tensor:  # the band finer than the working side
+        return (x - F.interpolate(_to_side(x, 48), size=x.shape[-2:], mode="bilinear", align_corners=False)).flatten()
+
+    assert torch.corrcoef(torch.stack([high(result.image), high(content)]))[0, 1] > 0.9

@@ -150,6 +150,27 @@ def decoder_maps(
     return out
 
 
+def _to_side(image: torch.Tensor, side: int) -> torch.Tensor:
+    """``image`` ``(1, 3, H, W)`` scaled (antialiased) so its longer side is at most ``side``."""
+    h, w = image.shape[-2:]
+    if max(h, w) <= side:
+        return image
+    size = (max(1, round(h * side / max(h, w))), max(1, round(w * side / max(h, w))))
+    return F.interpolate(image, size=size, mode="bilinear", align_corners=False, antialias=True)
+
+
+def _restore(decoded: torch.Tensor, content: torch.Tensor, small: torch.Tensor) -> torch.Tensor:
+    """The decoder's output ``(1, 3, h, w)`` at the content's full size ``(1, 3, H, W)``: upsampled, plus
+    the content's detail finer than the working size (``content`` minus its upsampled ``small`` copy),
+    so edges stay as sharp as the content's; the colour step then runs at full size."""
+    size = content.shape[-2:]
+    if decoded.shape[-2:] == size:
+        return decoded.clamp(0, 1)
+    up = lambda x: F.interpolate(x, size=size, mode="bilinear", align_corners=False)  # noqa: E731
+    detail = content - up(small) if small.shape[-2:] != size else 0.0
+    return (up(decoded) + detail).clamp(0, 1)
+
+
 def load_nets(checkpoint: str | None = None, *, required: bool = True) -> tuple[Matcher, Decoder, dict] | None:
     """The trained matcher and decoder (eval mode) and the checkpoint's provenance, or ``None`` when no
     checkpoint exists and ``required`` is false."""
@@ -179,7 +200,9 @@ def coat_learned_levels(
     matcher, decoder, _ = load_nets(checkpoint)
     matcher, decoder = matcher.to(content.device), decoder.to(content.device)  # loaded on the CPU
     backbone = get_backbone(params.backbone, params.weights, device=content.device)
-    f1, f2 = encode(backbone, content.float()), encode(backbone, style.float())
+    content, style = content.float(), style.float()
+    small_1, small_2 = _to_side(content, params.learned_side), _to_side(style, params.learned_side)
+    f1, f2 = encode(backbone, small_1), encode(backbone, small_2)
     confident, g1, g2 = confident_sets(
         matcher(f1), matcher(f2), params.threshold, chunk=params.chunk, max_cells=params.max_cells
     )
@@ -188,12 +211,9 @@ def coat_learned_levels(
     for n in levels:
         t = time.perf_counter()
         image, _ = decoder(decoder_maps(f1, f2, confident, g1, g2, n))
-        image = (
-            F.interpolate(image, size=content.shape[-2:], mode="bilinear", align_corners=False)
-            if image.shape[-2:] != content.shape[-2:]
-            else image
-        )
-        image = image.clamp(0, 1)
+        if image.shape[-2:] != small_1.shape[-2:]:
+            image = F.interpolate(image, size=small_1.shape[-2:], mode="bilinear", align_corners=False)
+        image = _restore(image, content, small_1)
         if params.color and n < MAX_LEVEL:
             image = recolor(image, style, confident, g1, g2, params)
         results[n] = COATResult(
