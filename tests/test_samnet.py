@@ -221,9 +221,10 @@ def test_cli_decoder_option_chooses_the_decoder(tmp_path: Path, capsys) -> None:
     for decoder in ("blend", "learned"):
         out = tmp_path / decoder
         argv = [str(src), str(tgt), "-o", str(out), "--size", "64", "--iters", "2", "--decoder", decoder]
-        code, _, err = run_cli(capsys, "samnet", *argv)
+        code, _, err = run_cli(capsys, "samnet", *argv, "--init", "identity")
         assert code == 0, err
-        assert json.loads((out / "report.json").read_text())["params"]["decoder"] == decoder
+        report = json.loads((out / "report.json").read_text())
+        assert report["params"]["decoder"] == decoder and report["params"]["init"] == "identity"
         stylised[decoder] = np.asarray(Image.open(out / "stylised.png"), dtype=np.float64)
     # the bundled learned decoder paints a different image than the image-space blend
     assert np.abs(stylised["blend"] - stylised["learned"]).mean() > 1.0
@@ -238,6 +239,7 @@ def test_cli_decoder_option_chooses_the_decoder(tmp_path: Path, capsys) -> None:
         ["SOURCE", "TARGET", "--mask", "nope.png"],
         ["SOURCE", "TARGET", "--layer", "relu9_9"],
         ["SOURCE", "TARGET", "--decoder", "vae"],
+        ["SOURCE", "TARGET", "--init", "random"],
     ],
 )
 def test_cli_bad_input_is_one_error_line_and_writes_nothing(argv: list[str], tmp_path: Path, capsys) -> None:

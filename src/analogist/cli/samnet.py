@@ -18,6 +18,7 @@ from ..matching.flow import flow_to_color
 from ..methods.samnet import (
     DECODERS,
     FORMS,
+    INITS,
     SAMNetParams,
     SAMNetResult,
     default_layer,
@@ -73,6 +74,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="how the blended features become the stylised image: blend (image-space blend), learned (the "
         "trained decoder of the checkpoint) or auto (learned in the learned form where the checkpoint has "
         "one, blend otherwise; default)",
+    )
+    p.add_argument(
+        "--init",
+        choices=INITS,
+        default=SAMNetParams.init,
+        help=f"where the affine field starts: identity (the paper) or buddies (fitted to Neural Best-Buddies' "
+        f"matches; default {SAMNetParams.init})",
     )
     add_size(p, 448)
     add_backbone(p, SAMNetParams.backbone)
@@ -204,6 +212,7 @@ def run(args: argparse.Namespace) -> int:
         iters=args.iters,
         form=args.form,
         decoder=args.decoder,
+        init=args.init,
         backbone=args.backbone,
         layer=args.layer or default_layer(args.backbone),
         weights=args.weights,

@@ -39,7 +39,7 @@ from ..synthesis.blend import image_blend, patch_blend
 from ..synthesis.deconv import deconvolve
 from ..synthesis.warp import backward_warp
 from .samnet_decoder import skip_layers
-from .samnet_init import buddies_field
+from .samnet_init import INITS, buddies_field
 from .samnet_params import DECODERS, DEFAULT_LAYERS, FORMS, SAMNetParams, default_layer
 
 
@@ -253,6 +253,7 @@ __all__ = [
     "DECODERS",
     "DEFAULT_LAYERS",
     "FORMS",
+    "INITS",
     "SAMNetIteration",
     "SAMNetParams",
     "SAMNetResult",
