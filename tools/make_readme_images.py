@@ -1,6 +1,6 @@
 """Regenerate the README's result pictures in docs/images from the bundled examples (outputs are committed).
 
-python tools/make_readme_images.py [analogy] [buddies] [stylize] [appearance]
+python tools/make_readme_images.py [analogy] [buddies] [stylize] [stylize_decoder] [appearance]
 """
 
 from __future__ import annotations
@@ -61,15 +61,20 @@ def buddies() -> None:
     save("buddies.jpg", grid([[draw_buddies(a, b, r)], [morph_row]]))
 
 
-def stylize() -> None:
+def stylize(name: str = "fast", file: str = "stylize.jpg") -> None:
     from analogist.methods.stylize import preset
     from analogist.methods.stylize import stylize as run
 
     content = load_image(example_path("astronaut.jpg"), 256)
     style = load_image(example_path("swirls.jpg"), 256)
-    out = run(content, style, preset("fast"))
+    out = run(content, style, preset(name))
     style_row = F.interpolate(style, size=content.shape[-2:], mode="bilinear", antialias=True)
-    save("stylize.jpg", to_uint8(torch.cat([content, style_row, out], dim=3)))
+    save(file, to_uint8(torch.cat([content, style_row, out], dim=3)))
+
+
+def stylize_decoder() -> None:
+    """NNST-D with the bundled decoder (``src/analogist/data/checkpoints/nnst-d.pt``)."""
+    stylize("decoder", "stylize_decoder.jpg")
 
 
 def appearance() -> None:
@@ -89,6 +94,12 @@ def appearance() -> None:
 
 
 if __name__ == "__main__":
-    jobs = {"analogy": analogy, "buddies": buddies, "stylize": stylize, "appearance": appearance}
+    jobs = {
+        "analogy": analogy,
+        "buddies": buddies,
+        "stylize": stylize,
+        "stylize_decoder": stylize_decoder,
+        "appearance": appearance,
+    }
     for name in sys.argv[1:] or jobs:
         jobs[name]()
