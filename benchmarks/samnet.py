@@ -36,7 +36,7 @@ FORMS = {
     "training-free lambda x1": {"lambda_scale": 1.0},
     # where the field starts (the default is the identity, as in the paper)
     "training-free init buddies": {"init": "buddies"},
-    "training-free init buddies, no attribute transfer": {"init": "buddies", "attribute": False},
+    "training-free init buddies no attribute transfer": {"init": "buddies", "attribute": False},
     "training-free init identity": {"init": "identity"},
 }
 #: (label, method, backbone, size) of the other matchers, each at its documented default size
