@@ -219,9 +219,9 @@ def main() -> int:
                 f"{'median':28s} {preset:7s} {med['seconds']:7.1f} {med['cpu_s']:7.1f} {med['peak_gb']:7.2f} {med['style']:6.3f} "
                 f"{med['style_content']:9.3f} {med['ssim']:5.3f}"
             )
-            if rows:
+            if rows:  # none where every figure came from the cache
                 sheet(rows, OUT / f"sheet_{preset}_{args.size}.jpg")
-            print(f"contact sheet: {OUT / f'sheet_{preset}_{args.size}.jpg'}")
+                print(f"contact sheet: {OUT / f'sheet_{preset}_{args.size}.jpg'}")
     print(f"load average {os.getloadavg()[0]:.1f} at end")
     return 0
 
