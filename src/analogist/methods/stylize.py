@@ -150,7 +150,7 @@ PRESETS: dict[str, StylizeParams] = {
     "fast": StylizeParams(steps=24, split_steps=10, lr=4e-3, max_style_samples=16384),
     # NNST-D: 4,096 style samples and int8 matching products (VNNI; bf16 is emulated without AMX), and no
     # feedback pass: with the bundled decoder it cost 6 CPU s at 512 px and lowered both quality figures
-    "decoder": StylizeParams(method="decoder", feedback=0, max_style_samples=4096, precision="int8"),
+    "decoder": StylizeParams(method="decoder", feedback=0, max_style_samples=4096, precision="int8", turns=2),
 }
 
 
