@@ -14,6 +14,7 @@ from ..eval.matchers import MATCHERS, get_matcher
 from ..eval.runner import PCK_NORMS, PUBLISHED, EvalConfig, Report, evaluate
 from ..features import check_backbone
 from ..io import MAX_SIZE, MIN_SIZE
+from ..methods.samnet_params import SAMNetParams
 from ..outputs import OutputPlan
 from .common import add_backbone, add_device, int_in
 
@@ -61,7 +62,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--layer", default=None, help="feature layer of the nn method (default: relu4_3 / stage6)")
     p.add_argument(
-        "--iters", type=int_in(1, 100), default=None, help="recurrent iterations of the samnet method (default 10)"
+        "--iters",
+        type=int_in(1, 100),
+        default=None,
+        help=f"recurrent iterations of the samnet method (default {SAMNetParams.iters})",
     )
     p.add_argument("--alpha", default="0.05,0.1,0.15", help="comma-separated PCK thresholds (default 0.05,0.1,0.15)")
     p.add_argument(
