@@ -10,7 +10,11 @@ Laplacian-pyramid optimisation of NNST (:func:`analogist.synthesis.hyperopt.opti
 target whose ``n`` coarsest scales (the structure layers) are the content's features and whose finer
 scales (the texture layers) are the aligned style features. Smaller ``n`` moves more texture (Fig. 4).
 
-Not from the paper: the features a scale is matched on (see :class:`COATParams.context`).
+Not from the paper: the features a scale is matched on (see :class:`COATParams.context`), the part
+fill of the texture scales outside the confident set (:mod:`analogist.methods.coat_fill`, ``fill``) and
+the equal weight of every hierarchy scale in the synthesis (``equal_scales``): without them the texture
+level barely mattered (the appearance distance moved by 0.1-0.2 over n = 0 ... 3) and most of an
+animal's fur kept the content's colour.
 """
 
 from __future__ import annotations
@@ -28,7 +32,8 @@ from ..progress import Progress, silent
 from ..synthesis import pyramid
 from ..synthesis.hyperopt import optimise_pyramid
 from ..synthesis.part_color import part_color
-from .coat_align import MAX_LEVEL, SCALES, match_scales, swap_scales
+from .coat_align import MAX_LEVEL, SCALES, align_scales, fill_scales, match_scales, swap_scales
+from .coat_fill import PartFill
 from .stylize import BACKBONES, Extractor, _use_bf16
 
 #: Optimisation scales with a longer side of at least this many pixels take ``fine_steps`` Adam steps.
@@ -79,6 +84,14 @@ class COATParams:
             encoder, matcher and full-resolution decoder took 6 of its 7 CPU s. 192 (48 x 48 cells
             matched): 1.1 CPU s at 512 px against 2.4 at 256 and 7.3 at full size, with as good
             structure and appearance scores on the benchmark's five pairs.
+        fill: how far the texture scales' positions outside the confident set move to their part's
+            style feature (times the gate of :mod:`analogist.methods.coat_fill`); 0 is the paper's
+            swap alone. The parts come from SAM-Net's dense correspondence (its default matcher).
+        fill_radius: cells around SAM-Net's match searched for the part's best style feature.
+        fill_support: density of confident pairs agreeing with SAM-Net at which a part moves fully.
+        equal_scales: every hierarchy scale's cosine distance weighs the same in the synthesis (the
+            hypercolumn's squared norm is about 0.75 / 0.20 / 0.05 / 0.004 over block1 ... block4, so
+            with one cosine the structure and texture levels n hands over barely counted).
     """
 
     texture_level: int = 2
@@ -101,6 +114,10 @@ class COATParams:
     color_sigma: float = 3.0
     color_luminance: float = 0.0
     learned_side: int = 192
+    fill: float = 1.0
+    fill_radius: int = 3
+    fill_support: float = 0.15
+    equal_scales: bool = True
 
     def __post_init__(self) -> None:
         checks = [
@@ -116,6 +133,10 @@ class COATParams:
                 "fine_steps and large_steps must not be negative",
             ),
             (self.max_cells >= 1 and self.learned_side >= 16, "max_cells must be positive, learned_side 16 or more"),
+            (
+                0 <= self.fill <= 1 and self.fill_radius >= 0 and self.fill_support > 0,
+                "fill must be 0..1, fill_radius not negative and fill_support positive",
+            ),
             (
                 self.color_sigma > 0 and 0 <= self.color_luminance <= 1,
                 "color_sigma must be positive, color_luminance 0..1",
@@ -167,12 +188,15 @@ def recolor(
     grid_1: tuple[int, int],
     grid_2: tuple[int, int],
     params: COATParams,
+    fill: PartFill | None = None,
 ) -> torch.Tensor:
     """The colour step of both forms: ``image`` ``(1, 3, H, W)`` recoloured after ``style`` part by part
-    along the finest scale's matches (every position's nearest neighbour, weighted by its ``Q``)."""
+    along the finest scale's part ``fill`` (its matches, weighted by its weights) or, without one, its
+    nearest neighbours weighted by their ``Q``."""
     finest = confident[SCALES[0][0]]
+    index, weight = (finest.index, finest.q) if fill is None else (fill.index, fill.weight)
     return part_color(
-        image, style, finest.index, finest.q, grid_1, grid_2, sigma=params.color_sigma, luminance=params.color_luminance
+        image, style, index, weight, grid_1, grid_2, sigma=params.color_sigma, luminance=params.color_luminance
     )
 
 
@@ -185,6 +209,14 @@ def _steps(params: COATParams, image: torch.Tensor, *, last: bool) -> int:
         return params.large_steps
     fine = last or side >= FINE_SIDE
     return params.fine_steps if fine and params.fine_steps is not None else params.steps
+
+
+def part_flow(content: torch.Tensor, style: torch.Tensor, progress: Progress = silent) -> torch.Tensor:
+    """The dense correspondence the part fill follows: SAM-Net's flow ``(2, H, W)`` from ``content``
+    ``(1, 3, H, W)`` to ``style`` pixels, with its default (best measured) settings."""
+    from .samnet import sam_net
+
+    return sam_net(content, style, progress=progress).flow
 
 
 def coat(
@@ -216,37 +248,41 @@ def coat_levels(
     dev = content.device  # the method follows its inputs' device
     extractor = Extractor(get_backbone(params.backbone, params.weights, device=dev), _use_bf16(params.precision, dev))
     content, style = content.float().detach(), style.float().detach().to(dev)
+    flow = part_flow(content, style, progress) if params.fill > 0 and min(levels) < MAX_LEVEL else None
     c_pyr = pyramid.build(content, params.levels)
     s_pyr = pyramid.build(style, params.levels)
-    scales = []  # per optimisation scale, coarse to fine: (hyper_1, hyper_2, confident sets)
+    scales = []  # per optimisation scale, coarse to fine: (hyper_1, hyper_2, confident sets, part fills)
     for s in reversed(range(params.scales)):
         with torch.no_grad():
             h1 = extractor.hyper(pyramid.collapse(c_pyr[s:]))
             h2 = extractor.hyper(pyramid.collapse(s_pyr[s:]))
-            scales.append((s, h1, h2, match_scales(h1, h2, params, extractor.dtype)))
+            scales.append((s, h1, h2, *align_scales(h1, h2, params, extractor.dtype, flow, tuple(style.shape[-2:]))))
     t_align = time.perf_counter() - t0
+    groups = [b - a for _, a, b in SCALES] if params.equal_scales else None
     results = {}
     for n in levels:
         t = time.perf_counter()
         out = [torch.zeros_like(b) if i < params.zero_levels else b.clone() for i, b in enumerate(c_pyr)]
-        for i, (s, h1, h2, confident) in enumerate(scales):
+        for i, (s, h1, h2, confident, fills) in enumerate(scales):
             if n == MAX_LEVEL:
                 break  # every scale is the content's
             h, w = c_pyr[s].shape[-2:]
             out[s:] = optimise_pyramid(
                 out[s:],
-                swap_scales(h1, h2, confident, n),
+                swap_scales(h1, h2, confident, n) if fills is None else fill_scales(h1, h2, fills, n),
                 extractor,
                 lr=params.lr,
                 steps=_steps(params, c_pyr[s], last=i + 1 == len(scales)),
                 progress=progress,
                 desc=f"n={n} scale {i + 1}/{params.scales} {w}x{h}",
+                groups=groups,
             )
-        _, h1, h2, confident = scales[-1]
+        _, h1, h2, confident, fills = scales[-1]
         with torch.no_grad():
             image = content.clone() if n == MAX_LEVEL else pyramid.collapse(out).clamp(0.0, 1.0)
         if params.color and n < MAX_LEVEL:
-            image = recolor(image, style, confident, tuple(h1.shape[-2:]), tuple(h2.shape[-2:]), params)
+            finest = None if fills is None else fills[SCALES[0][0]]
+            image = recolor(image, style, confident, tuple(h1.shape[-2:]), tuple(h2.shape[-2:]), params, finest)
         alignment = Alignment(confident, tuple(h1.shape[-2:]), tuple(h2.shape[-2:]), swap_scales(h1, h2, confident, n))
         results[n] = COATResult(image, alignment, {"align": t_align, "synthesis": time.perf_counter() - t})
     return results
@@ -261,6 +297,7 @@ __all__ = [
     "align",
     "match_scales",
     "swap_scales",
+    "part_flow",
     "recolor",
     "coat",
     "coat_levels",

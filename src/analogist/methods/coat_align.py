@@ -3,7 +3,8 @@ sets of every hierarchy scale (Eq. 1-2, :mod:`analogist.matching.mutual`) and th
 texture scales (Eq. 3). Used by :mod:`analogist.methods.coat`.
 
 Not from the paper: the features a scale is matched on (see :class:`analogist.methods.coat.COATParams`'s
-``context``) and the matching of large grids on pooled cells (``max_cells``).
+``context``), the matching of large grids on pooled cells (``max_cells``) and the part fill of the
+positions outside the confident set (:mod:`analogist.methods.coat_fill`).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import torch.nn.functional as F
 
 from ..matching.hypercolumn import flatten
 from ..matching.mutual import Confident, capped_grid, confident_set, latent_swap, refine
+from .coat_fill import PartFill, fill_scale, fill_swap, part_centres, restricted_match, support_gate
 
 if TYPE_CHECKING:
     from .coat import COATParams
@@ -66,21 +68,52 @@ def match_scales(
 ) -> dict[str, Confident]:
     """Eq. 1-2 at every hierarchy scale between content hypercolumns ``(1, 2688, h1, w1)`` and style
     hypercolumns ``(1, 2688, h2, w2)``: ``{scale name: confident set}``."""
+    return align_scales(hyper_1, hyper_2, params, dtype)[0]
+
+
+def align_scales(
+    hyper_1: torch.Tensor,
+    hyper_2: torch.Tensor,
+    params: COATParams,
+    dtype: torch.dtype = torch.float32,
+    flow: torch.Tensor | None = None,
+    style_size: tuple[int, int] | None = None,
+) -> tuple[dict[str, Confident], dict[str, PartFill] | None]:
+    """:func:`match_scales`, and with a dense correspondence ``flow`` ``(2, H, W)`` (content -> style
+    pixels, style of ``style_size``) every scale's part fill (:mod:`analogist.methods.coat_fill`)."""
     g1, g2 = tuple(hyper_1.shape[-2:]), tuple(hyper_2.shape[-2:])
     c1, c2 = capped_grid(g1, params.max_cells), capped_grid(g2, params.max_cells)
     if (c1, c2) != (g1, g2):
         # matched on average-pooled cells, each fine position taking its cell's match (as the learned form)
-        coarse = match_scales(F.adaptive_avg_pool2d(hyper_1, c1), F.adaptive_avg_pool2d(hyper_2, c2), params, dtype)
-        return {name: refine(c, c1, c2, g1, g2) for name, c in coarse.items()}
+        pooled_1, pooled_2 = F.adaptive_avg_pool2d(hyper_1, c1), F.adaptive_avg_pool2d(hyper_2, c2)
+        coarse, fills = align_scales(pooled_1, pooled_2, params, dtype, flow, style_size)
+        confident = {name: refine(c, c1, c2, g1, g2) for name, c in coarse.items()}
+        if fills is not None:
+            # a fill carried as a confident set whose q is the weight
+            carried = {
+                k: refine(Confident(f.index, f.weight, f.weight > 0, 0), c1, c2, g1, g2) for k, f in fills.items()
+            }
+            fills = {k: PartFill(c.index, c.q) for k, c in carried.items()}
+        return confident, fills
     f1, f2 = flatten(hyper_1), flatten(hyper_2)
     reduced = [_reduce(f1[s], f2[s], params.match_dims) for s in _slices()]
     confident: dict[str, Confident] = {}
+    features = {}
     for k, (name, _, _) in enumerate(SCALES):
         parts = reduced[k:] if params.context == "pyramid" else reduced[k : k + 1]
         m1 = torch.cat([p[0] for p in parts], dim=0)
         m2 = torch.cat([p[1] for p in parts], dim=0)
         confident[name] = confident_set(m1, m2, params.threshold, chunk=params.chunk, dtype=dtype)
-    return confident
+        features[name] = (m1, m2)
+    if flow is None or style_size is None:
+        return confident, None
+    centres = part_centres(flow, g1, g2, style_size)
+    gate = support_gate(list(confident.values()), centres, g2, params.fill_support)
+    fills = {}
+    for name, (m1, m2) in features.items():
+        part = restricted_match(m1.reshape(1, -1, *g1), m2.reshape(1, -1, *g2), centres, params.fill_radius)
+        fills[name] = fill_scale(confident[name], part, gate, params.fill)
+    return confident, fills
 
 
 def swap_scales(
@@ -95,4 +128,16 @@ def swap_scales(
     return aligned
 
 
-__all__ = ["SCALES", "MAX_LEVEL", "CHANNELS", "match_scales", "swap_scales"]
+def fill_scales(
+    hyper_1: torch.Tensor, hyper_2: torch.Tensor, fills: dict[str, PartFill], texture_level: int
+) -> torch.Tensor:
+    """:func:`swap_scales` with the part fill: ``(1, 2688, h1, w1)``, every scale finer than the
+    ``texture_level`` coarsest ones moved to the style's by its :class:`PartFill`."""
+    aligned = hyper_1.clone()
+    for k, ((name, _, _), s) in enumerate(zip(SCALES, _slices())):
+        if k < MAX_LEVEL - texture_level:
+            aligned[:, s] = fill_swap(hyper_1[:, s], hyper_2[:, s], fills[name])
+    return aligned
+
+
+__all__ = ["SCALES", "MAX_LEVEL", "CHANNELS", "match_scales", "align_scales", "swap_scales", "fill_scales"]

@@ -83,16 +83,31 @@ def optimise_pyramid(
     steps: int,
     progress: Progress,
     desc: str,
+    groups: Sequence[int] | None = None,
 ) -> list[torch.Tensor]:
     """Adam on pyramid ``bands`` (finest first) so the collapsed image's hypercolumns point at
-    ``target`` ``(1, sum C_l, h, w)``; returns the optimised bands (detached)."""
-    unit = unit_rows(target, extractor.channels, extractor.dtype)
+    ``target`` ``(1, sum C_l, h, w)``; returns the optimised bands (detached).
+
+    ``groups``: consecutive layer counts (for instance ``(2, 2, 3, 3)``) whose cosine distances are
+    averaged with equal weights, so a group of small activations weighs as much as one of large ones;
+    ``None``: one group, Eq. 8.
+    """
+    channels = list(extractor.channels)
+    counts = list(groups) if groups else [len(channels)]
+    if sum(counts) != len(channels):
+        raise ValueError(f"groups {counts} must add up to the {len(channels)} layers")
+    parts, layer, chan = [], 0, 0
+    for count in counts:
+        ch = channels[layer : layer + count]
+        unit = unit_rows(target[:, chan : chan + sum(ch)], ch, extractor.dtype)
+        parts.append((layer, layer + count, ch, unit))
+        layer, chan = layer + count, chan + sum(ch)
     variables = [b.detach().clone().requires_grad_(True) for b in bands]
     opt = torch.optim.Adam(variables, lr=lr)
     for _ in progress(range(steps), total=steps, desc=desc):
         opt.zero_grad(set_to_none=True)
         rows = extractor.rows(pyramid.collapse(variables))
-        loss = HyperCosineDistance.apply(unit, extractor.channels, *rows)
+        loss = sum(HyperCosineDistance.apply(u, ch, *rows[a:b]) for a, b, ch, u in parts) / len(parts)
         loss.backward()
         opt.step()
     return [v.detach() for v in variables]
