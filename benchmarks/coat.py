@@ -17,12 +17,14 @@ process so its peak memory (``ru_maxrss``) is its own. Printed per pair and meth
   brows, nose, lips: the convex hulls of their landmarks in the content/result and in the style), the
   distance between the mean and the standard deviation of CIE Lab colour of result and style, averaged
   over parts; on objects, the same over the whole image. ``app0`` is the content's own distance.
+- ``tex`` (texture moved, lower is better): the same per-part distance on the texture statistics of
+  :func:`band_stats` (the log magnitude of four Laplacian bands of CIE L*); ``tex0`` the content's own.
 - ``s``, ``cpu_s``, ``peak_gb``: wall time, CPU seconds (user + system; contention inflates them far
   less than wall time) and peak memory of the process, at ``--size``; a second table at
   ``--timing-size`` on the first ``--timing-pairs`` pairs. COAT runs every sheet level in one call
   (matching once); its time is the matching plus the default level's synthesis (its CPU seconds
-  the process's, in that proportion). For COAT, a line more per pair gives ``app`` at every sheet level
-  ``n`` (the texture level as a control), and their means close the table.
+  the process's, in that proportion). For COAT, a line more per pair gives ``app``, ``tex`` and ``ssim``
+  at every sheet level ``n`` (the texture level as a control), and their means close the table.
 
 Contact sheets (content, style, DIA, NNST, COAT learned, COAT free at n = 0..3) go to
 ``benchmarks/out/coat/`` (gitignored: the shared images must never be committed).
@@ -252,6 +254,15 @@ def alignment(faces: int, size: int) -> None:
         print(f"{context:8} {name:7} {a[1] / a[0]:6.2f} {a[2] / max(a[1], 1):15.2f}")
 
 
+def _levels_line(rows) -> str:  # type: ignore[no-untyped-def]
+    """``app / tex / ssim`` at every sheet level, from rows ``[app, tex, ssim]`` in level order."""
+    return (
+        "at n = "
+        + ", ".join(f"{n}: {a:.2f} / {t:.3f} / {s:.3f}" for n, (a, t, s) in zip(SHEET_LEVELS, rows))
+        + " (app / tex / ssim)"
+    )
+
+
 def run_one(method: str, pair: dict, size: int, checkpoint: str | None, tag: str) -> dict | None:
     """``one`` in a fresh process; ``None`` (and a note) when it fails."""
     OUT.mkdir(parents=True, exist_ok=True)
@@ -323,7 +334,8 @@ def main() -> None:
     methods = args.methods.split(",")
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; torch threads {torch.get_num_threads()}")
     print(
-        f"{'pair':10} {'method':8} {'size':>4} {'ssim':>6} {'pck':>5} {'app':>6} {'app0':>6} {'s':>7} {'cpu_s':>7} {'peak_gb':>7}"
+        f"{'pair':10} {'method':8} {'size':>4} {'ssim':>6} {'pck':>5} {'app':>6} {'app0':>6} {'tex':>5} {'tex0':>5} "
+        f"{'s':>7} {'cpu_s':>7} {'peak_gb':>7}"
     )
     totals: dict[str, list[list[float]]] = {}
     level_apps: dict[str, list[list[float]]] = {}
@@ -336,18 +348,28 @@ def main() -> None:
             result = torch.load(r["save"])["result"].float()
             ssim, pck = structure(result, content, pair)
             app, app0 = appearance(result, content, style, pair)
-            totals.setdefault(m, []).append([ssim, pck if pck is not None else float("nan"), app, app0])
+            tex, tex0 = appearance(result, content, style, pair, band_stats)
+            totals.setdefault(m, []).append([ssim, pck if pck is not None else float("nan"), app, app0, tex, tex0])
             pck_s = f"{pck:5.2f}" if pck is not None else "    -"
             print(
-                f"{pair['name']:10} {m:8} {args.size:4d} {ssim:6.3f} {pck_s} {app:6.2f} {app0:6.2f} "
+                f"{pair['name']:10} {m:8} {args.size:4d} {ssim:6.3f} {pck_s} {app:6.2f} {app0:6.2f} {tex:5.3f} {tex0:5.3f} "
                 f"{r['seconds']:7.1f} {r['cpu_s']:7.1f} {r['peak_gb']:7.2f}",
                 flush=True,
             )
             levels = torch.load(r["save"])["levels"]
-            if levels:  # the texture level as a control: appearance distance at every sheet level
-                apps = {n: appearance(img.float(), content, style, pair)[0] for n, img in levels.items()}
-                level_apps.setdefault(m, []).append([apps[n] for n in SHEET_LEVELS])
-                print(f"{'':10} {m:8} app at n = {', '.join(f'{n}: {a:.2f}' for n, a in apps.items())}", flush=True)
+            if levels:  # the texture level as a control: both distances and SSIM at every sheet level
+                rows = []
+                for n in SHEET_LEVELS:
+                    img = levels[n].float()
+                    rows.append(
+                        [
+                            appearance(img, content, style, pair)[0],
+                            appearance(img, content, style, pair, band_stats)[0],
+                            structure(img, content, {})[0],
+                        ]
+                    )
+                level_apps.setdefault(m, []).append(rows)
+                print(f"{'':10} {m:8} {_levels_line(rows)}", flush=True)
         sheet(pair, args.size)
     import numpy as np
 
@@ -356,11 +378,10 @@ def main() -> None:
         a = np.asarray(rows)
         print(
             f"  {m:8} ssim {np.nanmean(a[:, 0]):.3f}  pck {np.nanmean(a[:, 1]):.2f}  app {a[:, 2].mean():.2f} "
-            f"(content {a[:, 3].mean():.2f})  n={len(a)}"
+            f"(content {a[:, 3].mean():.2f})  tex {a[:, 4].mean():.3f} (content {a[:, 5].mean():.3f})  n={len(a)}"
         )
     for m, rows in level_apps.items():
-        mean = np.asarray(rows).mean(0)
-        print(f"  {m:8} app at n = {', '.join(f'{n}: {a:.2f}' for n, a in zip(SHEET_LEVELS, mean))}  n={len(rows)}")
+        print(f"  {m:8} {_levels_line(np.asarray(rows).mean(0))}  n={len(rows)}")
     if args.timing_pairs:
         print(f"\ntime and peak memory at {args.timing_size} px:")
         for pair in pairs(args.faces, args.objects)[: args.timing_pairs]:

@@ -163,6 +163,8 @@ def test_cli_writes_every_output(tmp_path, capsys) -> None:
         "2",
         "--threshold",
         "0.9",
+        "--fill",
+        "0.5",
     )
     assert code == 0, err
     names = sorted(p.name for p in out.iterdir())
@@ -178,6 +180,7 @@ def test_cli_writes_every_output(tmp_path, capsys) -> None:
         ]
     )
     report = json.loads((out / "report.json").read_text())
+    assert report["params"]["fill"] == 0.5
     assert report["params"]["threshold"] == 0.9 and set(report["pairs_per_scale"]) == {
         "block1",
         "block2",
@@ -196,6 +199,8 @@ def test_cli_bad_input(tmp_path, capsys) -> None:
         capsys, "appearance", str(image), str(image), "-o", str(tmp_path / "o"), "--sheet-levels", "1,9"
     )
     assert code == 2 and "sheet-levels" in err
+    code, _, err = run_cli(capsys, "appearance", str(image), str(image), "-o", str(tmp_path / "o"), "--fill", "1.5")
+    assert code == 2 and "fill" in err and "Traceback" not in err
     code, _, err = run_cli(capsys, "appearance", str(image), str(image), "-o", str(image))
     assert code == 2 and err.startswith("error:")
     assert not (tmp_path / "o").exists()

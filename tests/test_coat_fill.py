@@ -104,7 +104,7 @@ class _Rows:
         return [f[:, :4], f[:, 4:]]
 
 
-def test_one_group_is_the_plain_loss_and_groups_must_cover_every_layer() -> None:
+def test_one_group_is_the_plain_loss_groups_cover_every_layer_and_fixed_bands_stay() -> None:
     g = torch.Generator().manual_seed(4)
     bands = pyramid.build(torch.rand(1, 3, 16, 16, generator=g), 3)
     target = torch.randn(1, 10, 16, 16, generator=g)
@@ -116,6 +116,9 @@ def test_one_group_is_the_plain_loss_and_groups_must_cover_every_layer() -> None
     assert not torch.equal(split[0], plain[0])
     with pytest.raises(ValueError):
         optimise_pyramid(bands, target, _Rows(), groups=[1], **kw)
+    fixed = optimise_pyramid(bands, target, _Rows(), fixed_from=1, **kw)
+    assert not torch.equal(fixed[0], bands[0])
+    assert all(torch.equal(a, b) for a, b in zip(fixed[1:], bands[1:]))
 
 
 @pytest.mark.slow

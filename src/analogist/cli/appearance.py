@@ -45,6 +45,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         "neighbours only, the paper; lower swaps more positions)",
     )
     p.add_argument(
+        "--fill",
+        type=float_in(0.0, 1.0),
+        default=COATParams.fill,
+        metavar="F",
+        help="free form: how far the texture scales outside the confident set take their part's style "
+        f"feature, where confident pairs agree with SAM-Net's parts (0: the paper's swap alone; default {COATParams.fill:g})",
+    )
+    p.add_argument(
         "--form",
         choices=FORMS,
         default="free",
@@ -159,6 +167,7 @@ def run(args: argparse.Namespace) -> int:
         "backbone": args.backbone,
         "weights": args.weights,
         "color": args.color,
+        "fill": args.fill,
     }
     if args.steps is not None:
         overrides["steps"] = args.steps

@@ -84,13 +84,15 @@ def optimise_pyramid(
     progress: Progress,
     desc: str,
     groups: Sequence[int] | None = None,
+    fixed_from: int | None = None,
 ) -> list[torch.Tensor]:
     """Adam on pyramid ``bands`` (finest first) so the collapsed image's hypercolumns point at
     ``target`` ``(1, sum C_l, h, w)``; returns the optimised bands (detached).
 
     ``groups``: consecutive layer counts (for instance ``(2, 2, 3, 3)``) whose cosine distances are
     averaged with equal weights, so a group of small activations weighs as much as one of large ones;
-    ``None``: one group, Eq. 8.
+    ``None``: one group, Eq. 8. ``fixed_from``: bands from this index on are kept as given (the coarse
+    ones that carry an image's shapes and shading); ``None``: every band is optimised.
     """
     channels = list(extractor.channels)
     counts = list(groups) if groups else [len(channels)]
@@ -102,8 +104,11 @@ def optimise_pyramid(
         unit = unit_rows(target[:, chan : chan + sum(ch)], ch, extractor.dtype)
         parts.append((layer, layer + count, ch, unit))
         layer, chan = layer + count, chan + sum(ch)
-    variables = [b.detach().clone().requires_grad_(True) for b in bands]
-    opt = torch.optim.Adam(variables, lr=lr)
+    free = len(bands) if fixed_from is None else max(0, min(fixed_from, len(bands)))
+    variables = [b.detach().clone().requires_grad_(i < free) for i, b in enumerate(bands)]
+    if free == 0:
+        return variables
+    opt = torch.optim.Adam(variables[:free], lr=lr)
     for _ in progress(range(steps), total=steps, desc=desc):
         opt.zero_grad(set_to_none=True)
         rows = extractor.rows(pyramid.collapse(variables))
