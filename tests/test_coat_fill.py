@@ -129,4 +129,4 @@ def test_the_texture_level_is_a_control() -> None:
     params = replace(COATParams(scales=2, steps=15, precision="fp32"), color=False)
     out = coat_levels(content, style, params, [0, 3])
     far = {n: F.mse_loss(r.image, content).item() for n, r in out.items()}
-    assert far[0] > 1.5 * far[3] > 0  # 2.1 here; 1.17 with the paper swap alone and one cosine
+    assert far[0] > 1.5 * far[3] > 0  # 4.9 here; 1.17 with the paper swap alone and one cosine
