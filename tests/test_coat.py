@@ -137,6 +137,9 @@ def test_bad_input_is_refused() -> None:
         COATParams(texture_level=5)
     with pytest.raises(InputError):
         COATParams(threshold=0.0)
+    for bad in ({"fill": 1.5}, {"fill_support": 0.0}, {"texture_bands": 0}, {"texture_bands": 1, "zero_levels": 3}):
+        with pytest.raises(InputError):
+            COATParams(**bad)
     with pytest.raises(InputError):
         coat(torch.rand(3, 32, 32), torch.rand(1, 3, 32, 32))
     with pytest.raises(InputError):

@@ -144,7 +144,10 @@ class COATParams:
                 0 <= self.fill <= 1 and self.fill_radius >= 0 and self.fill_support > 0,
                 "fill must be 0..1, fill_radius not negative and fill_support positive",
             ),
-            (self.texture_bands is None or self.texture_bands >= 1, "texture_bands must be 1 or more"),
+            (
+                self.texture_bands is None or self.texture_bands >= max(1, self.zero_levels - 1),
+                "texture_bands must be 1 or more and at least zero_levels - 1 (bands that start at zero are optimised)",
+            ),
             (
                 self.color_sigma > 0 and 0 <= self.color_luminance <= 1,
                 "color_sigma must be positive, color_luminance 0..1",
@@ -230,7 +233,7 @@ def _steps(params: COATParams, image: torch.Tensor, *, last: bool) -> int:
 def part_flow(content: torch.Tensor, style: torch.Tensor, progress: Progress = silent) -> torch.Tensor:
     """The dense correspondence the part fill follows: SAM-Net's flow ``(2, H, W)`` from ``content``
     ``(1, 3, H, W)`` to ``style`` pixels, with its default (best measured) settings."""
-    from .samnet import sam_net
+    from .samnet import sam_net  # on use: its backbone loads only when the fill is on
 
     return sam_net(content, style, progress=progress).flow
 
