@@ -22,7 +22,11 @@ def _run(a, b, opts: dict[str, Any], plan: Any, progress) -> None:
     from ..methods.coat import COATParams, coat_levels
 
     params = replace(
-        COATParams(), texture_level=opts["texture_level"], threshold=opts["threshold"], steps=opts["steps"]
+        COATParams(),
+        texture_level=opts["texture_level"],
+        threshold=opts["threshold"],
+        fill=opts["fill"],
+        steps=opts["steps"],
     )
     dev = device_of(opts)
     results = on_cpu(coat_levels(a.to(dev), b.to(dev), params, [params.texture_level], progress=progress))
@@ -71,6 +75,15 @@ def _register() -> None:
                     1e-6,
                     1.0,
                     help="1: mutual nearest neighbours only (the paper); lower swaps more positions",
+                ),
+                Option(
+                    "fill",
+                    "part fill",
+                    "float",
+                    COATParams.fill,
+                    0.0,
+                    1.0,
+                    help="how far parts outside the confident pairs take the style's texture (0: the paper's swap alone)",
                 ),
                 Option("steps", "steps per scale", "int", COATParams.steps, 0, 400),
             ),
