@@ -68,3 +68,20 @@ def test_style_of_the_same_image_changes_little() -> None:
     content = _scene((0.7, 0.5, 0.3), (0.3, 0.5, 0.6), 2)
     out = part_color(content, content, _identity(16, 16), torch.ones(256), (16, 16), (16, 16))
     assert (out - content).abs().mean() < 0.02
+
+
+def test_confined_parts_without_confident_matches_keep_their_colour() -> None:
+    """Only the left half has confident matches: confined, the right half keeps the content's grey
+    while the left half still turns red; unconfined, the right half moves too."""
+    content = _scene((0.6, 0.6, 0.6), (0.6, 0.6, 0.6), 0)
+    style = _scene((0.8, 0.2, 0.2), (0.8, 0.2, 0.2), 1)  # red everywhere
+    weight = torch.zeros(16, 16)
+    weight[:, :8] = 1.0
+    args = (content, style, _identity(16, 16), weight.reshape(-1), (16, 16), (16, 16))
+    confined = part_color(*args, sigma=1.0, confine=0.5)
+    free = part_color(*args, sigma=1.0)
+    right = (slice(None), slice(None), slice(4, 24), slice(48, 60))
+    assert (confined[right] - content[right]).abs().mean() < 0.01
+    assert (free[right] - content[right]).abs().mean() > 0.05
+    left = confined[..., 4:24, 4:20].mean((2, 3))[0]
+    assert left[0] > left[2] + 0.2

@@ -49,6 +49,7 @@ def part_color(
     strength: float = 1.0,
     luminance: float = 1.0,
     max_gain: float = 2.0,
+    confine: float | None = None,
 ) -> torch.Tensor:
     """``output`` recoloured part by part after ``style`` through a coarse correspondence.
 
@@ -64,6 +65,9 @@ def part_color(
             more of the content's shading where matches fall on a differently lit part.
         max_gain: bound on the change of local contrast (the ratio of standard deviations), so a
             flat style region does not amplify noise or a textured one wipe out edges.
+        confine: where the local mean of ``weight`` (the same Gaussian) is below this, the change
+            fades out in proportion, so parts without confident matches keep their colour; ``None``:
+            every part moves (the weights then only rank neighbouring matches).
 
     Returns:
         ``(1, 3, H, W)`` float32 RGB in [0, 1], on ``output``'s device.
@@ -95,7 +99,12 @@ def part_color(
     gain[..., 1:] = np.minimum(gain[..., 1:], 1.0)  # chroma noise of the optimisation is never amplified
     moved = (lab - o_mean) * gain + s_field[..., :3]
     moved[..., 0] -= (1.0 - luminance) * (s_field[..., 0] - o_mean[..., 0])
-    lab = lab + strength * (moved - lab)
+    amount = np.float32(strength)
+    if confine is not None:
+        density = _blur(wgt, sigma) / _blur(np.ones_like(wgt), sigma)
+        local = np.clip(density / confine, 0.0, 1.0)
+        amount = amount * cv2.resize(local, (big_w, big_h), interpolation=cv2.INTER_LINEAR)[..., None]
+    lab = lab + amount * (moved - lab)
     rgb = cv2.cvtColor(lab.astype(np.float32), cv2.COLOR_Lab2RGB)
     return _chw(rgb).clamp(0.0, 1.0).to(output.device)
 
