@@ -101,8 +101,7 @@ def part_color(
     moved[..., 0] -= (1.0 - luminance) * (s_field[..., 0] - o_mean[..., 0])
     amount = np.float32(strength)
     if confine is not None:
-        density = _blur(wgt, sigma) / _blur(np.ones_like(wgt), sigma)
-        local = np.clip(density / confine, 0.0, 1.0)
+        local = np.clip(norm[..., 0] / confine, 0.0, 1.0)  # norm: the local mean weight (reflected borders)
         amount = amount * cv2.resize(local, (big_w, big_h), interpolation=cv2.INTER_LINEAR)[..., None]
     lab = lab + amount * (moved - lab)
     rgb = cv2.cvtColor(lab.astype(np.float32), cv2.COLOR_Lab2RGB)
