@@ -117,23 +117,36 @@ def capped_grid(grid: tuple[int, ...], max_cells: int) -> tuple[int, int]:
     return h, w
 
 
+def refine_index(
+    index: torch.Tensor,
+    grid_1: tuple[int, int],
+    grid_2: tuple[int, int],
+    fine_1: tuple[int, int],
+    fine_2: tuple[int, int],
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Matches ``index`` ``(h1 * w1,)`` of a coarse grid pair ``grid_1``, ``grid_2`` carried to finer grids
+    ``fine_1``, ``fine_2`` (as fine or finer, about whole multiples): every fine position takes its
+    cell's match, at the same offset inside the matched cell. Returns the fine matches ``(H1 * W1,)``
+    and every fine position's coarse cell ``(H1 * W1,)``, to carry any per-cell value along."""
+    (h1, w1), (h2, w2) = fine_1, fine_2
+    ry, rx = max(1, h1 // grid_1[0]), max(1, w1 // grid_1[1])
+    dev = index.device
+    ys, xs = torch.arange(h1, device=dev), torch.arange(w1, device=dev)
+    cell = (ys[:, None] // ry).clamp_max(grid_1[0] - 1) * grid_1[1] + (xs[None] // rx).clamp_max(grid_1[1] - 1)
+    j = index[cell]
+    ty = ((j // grid_2[1]) * ry + ys[:, None] % ry).clamp_max(h2 - 1)
+    tx = ((j % grid_2[1]) * rx + xs[None] % rx).clamp_max(w2 - 1)
+    return (ty * w2 + tx).reshape(-1), cell.reshape(-1)
+
+
 def refine(
     conf: Confident, grid_1: tuple[int, int], grid_2: tuple[int, int], fine_1: tuple[int, int], fine_2: tuple[int, int]
 ) -> Confident:
-    """A confident set of a coarse grid pair ``grid_1``, ``grid_2`` carried to finer grids ``fine_1``,
-    ``fine_2`` (as fine or finer, about whole multiples): every fine position takes its cell's match, at
-    the same offset inside the matched cell, and its cell's ``q`` and mask; ``pairs`` counts the fine
-    positions in the set."""
-    (h1, w1), (h2, w2) = fine_1, fine_2
-    ry, rx = max(1, h1 // grid_1[0]), max(1, w1 // grid_1[1])
-    dev = conf.index.device
-    ys, xs = torch.arange(h1, device=dev), torch.arange(w1, device=dev)
-    cell = (ys[:, None] // ry).clamp_max(grid_1[0] - 1) * grid_1[1] + (xs[None] // rx).clamp_max(grid_1[1] - 1)
-    j = conf.index[cell]
-    ty = ((j // grid_2[1]) * ry + ys[:, None] % ry).clamp_max(h2 - 1)
-    tx = ((j % grid_2[1]) * rx + xs[None] % rx).clamp_max(w2 - 1)
-    mask = conf.mask[cell].reshape(-1)
-    return Confident((ty * w2 + tx).reshape(-1), conf.q[cell].reshape(-1), mask, int(mask.sum()))
+    """A confident set of a coarse grid pair carried to finer grids (:func:`refine_index`), with its
+    cell's ``q`` and mask; ``pairs`` counts the fine positions in the set."""
+    index, cell = refine_index(conf.index, grid_1, grid_2, fine_1, fine_2)
+    mask = conf.mask[cell]
+    return Confident(index, conf.q[cell], mask, int(mask.sum()))
 
 
 def latent_swap(feat_1: torch.Tensor, feat_2: torch.Tensor, conf: Confident) -> torch.Tensor:
@@ -145,4 +158,4 @@ def latent_swap(feat_1: torch.Tensor, feat_2: torch.Tensor, conf: Confident) -> 
     return torch.where(conf.mask[None], moved, f1).reshape(feat_1.shape)
 
 
-__all__ = ["soft_mutual", "Confident", "confident_set", "capped_grid", "refine", "latent_swap"]
+__all__ = ["soft_mutual", "Confident", "confident_set", "capped_grid", "refine_index", "refine", "latent_swap"]

@@ -9,13 +9,14 @@ positions outside the confident set (:mod:`analogist.methods.coat_fill`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 
 from ..matching.hypercolumn import flatten
-from ..matching.mutual import Confident, capped_grid, confident_set, latent_swap, refine
+from ..matching.mutual import Confident, capped_grid, confident_set, latent_swap, refine, refine_index
 from .coat_fill import PartFill, fill_scale, fill_swap, part_centres, restricted_match, support_gate
 
 if TYPE_CHECKING:
@@ -89,11 +90,8 @@ def align_scales(
         coarse, fills = align_scales(pooled_1, pooled_2, params, dtype, flow, style_size)
         confident = {name: refine(c, c1, c2, g1, g2) for name, c in coarse.items()}
         if fills is not None:
-            # a fill carried as a confident set whose q is the weight
-            carried = {
-                k: refine(Confident(f.index, f.weight, f.weight > 0, 0), c1, c2, g1, g2) for k, f in fills.items()
-            }
-            fills = {k: PartFill(c.index, c.q) for k, c in carried.items()}
+            carried = {k: refine_index(f.index, c1, c2, g1, g2) for k, f in fills.items()}
+            fills = {k: PartFill(index, fills[k].weight[cell]) for k, (index, cell) in carried.items()}
         return confident, fills
     f1, f2 = flatten(hyper_1), flatten(hyper_2)
     reduced = [_reduce(f1[s], f2[s], params.match_dims) for s in _slices()]
@@ -116,16 +114,27 @@ def align_scales(
     return confident, fills
 
 
+def _texture_scales(
+    hyper_1: torch.Tensor,
+    hyper_2: torch.Tensor,
+    texture_level: int,
+    swap: Callable[[torch.Tensor, torch.Tensor, str], torch.Tensor],
+) -> torch.Tensor:
+    """``hyper_1`` ``(1, 2688, h1, w1)`` with every scale finer than the ``texture_level`` coarsest ones
+    replaced by ``swap(content scale, style scale, scale name)``."""
+    aligned = hyper_1.clone()
+    for k, ((name, _, _), s) in enumerate(zip(SCALES, _slices())):
+        if k < MAX_LEVEL - texture_level:
+            aligned[:, s] = swap(hyper_1[:, s], hyper_2[:, s], name)
+    return aligned
+
+
 def swap_scales(
     hyper_1: torch.Tensor, hyper_2: torch.Tensor, confident: dict[str, Confident], texture_level: int
 ) -> torch.Tensor:
     """Eq. 3 on the texture scales: ``(1, 2688, h1, w1)``, the content's hypercolumns with every scale
     finer than the ``texture_level`` coarsest ones swapped to the style's on its confident set."""
-    aligned = hyper_1.clone()
-    for k, ((name, _, _), s) in enumerate(zip(SCALES, _slices())):
-        if k < MAX_LEVEL - texture_level:
-            aligned[:, s] = latent_swap(hyper_1[:, s], hyper_2[:, s], confident[name])
-    return aligned
+    return _texture_scales(hyper_1, hyper_2, texture_level, lambda f1, f2, name: latent_swap(f1, f2, confident[name]))
 
 
 def fill_scales(
@@ -133,11 +142,7 @@ def fill_scales(
 ) -> torch.Tensor:
     """:func:`swap_scales` with the part fill: ``(1, 2688, h1, w1)``, every scale finer than the
     ``texture_level`` coarsest ones moved to the style's by its :class:`PartFill`."""
-    aligned = hyper_1.clone()
-    for k, ((name, _, _), s) in enumerate(zip(SCALES, _slices())):
-        if k < MAX_LEVEL - texture_level:
-            aligned[:, s] = fill_swap(hyper_1[:, s], hyper_2[:, s], fills[name])
-    return aligned
+    return _texture_scales(hyper_1, hyper_2, texture_level, lambda f1, f2, name: fill_swap(f1, f2, fills[name]))
 
 
 __all__ = ["SCALES", "MAX_LEVEL", "CHANNELS", "match_scales", "align_scales", "swap_scales", "fill_scales"]
