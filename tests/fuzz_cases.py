@@ -14,11 +14,13 @@ import io as _io
 import itertools
 import os
 import struct
+import time
 import traceback
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -189,6 +191,8 @@ class Case:
     expect: tuple[int, ...] = (2,)
     #: context the run happens in, e.g. a patch that interrupts it (Ctrl-C) at a chosen moment
     around: Callable[[], contextlib.AbstractContextManager] | None = None
+    #: files a run that does not fail may leave (a concurrent writer's complete output), checked by ``verify``
+    verify: Callable[[Path], list[str]] | None = None
 
     def problems(self, root: Path) -> tuple[Outcome, list[str]]:
         with self.around() if self.around else contextlib.nullcontext():
@@ -199,13 +203,15 @@ class Case:
             found.append("traceback: " + out.traceback.strip().splitlines()[-1])
         elif out.code not in self.expect:
             found.append(f"exit {out.code}, expected {self.expect}: {out.first_line}")
-        if out.code not in (0, None) and not out.first_line.startswith(("error: ", "interrupted")):
+        if out.code not in (0, None) and not out.first_line.startswith(("error: ", "interrupted", "terminated")):
             found.append(f"first line {out.first_line!r}")
         if out.code not in (0, None) and len(out.stderr.strip().splitlines()) != 1:
             found.append(f"{len(out.stderr.strip().splitlines())} lines on stderr")
-        if out.modified:
+        if out.modified and self.verify is None:
             found.append(f"modified {out.modified}")
-        if out.leftovers:
+        if self.verify is not None:
+            found += self.verify(root)
+        elif out.leftovers:
             found.append(f"left behind {out.leftovers}")
         return out, found
 
@@ -597,4 +603,153 @@ def web_cases() -> list[Case]:
 
 
 def all_cases() -> list[Case]:
-    return targeted_cases() + link_cases() + eval_cases() + odd_image_cases() + web_cases() + interrupt_cases()
+    return (
+        targeted_cases()
+        + link_cases()
+        + eval_cases()
+        + odd_image_cases()
+        + web_cases()
+        + interrupt_cases()
+        + replace_cases()
+    )
+
+
+# ------------------------------------------------------------------------ earlier outputs at -o
+
+
+#: Each command's argv (after the two inputs) and the files an earlier run of it left at its output.
+EARLIER_RUNS = {
+    "features": (["--backbone", "efficientnet-lite0", "--layer", "stage2"], ["out.png"]),
+    "stylize": (["--preset", "fast", "--steps", "2", "-q"], ["out.png"]),  # -q: its note on the preset
+    "analogy": ([], [f"out/{n}" for n in FOLDER_OUTPUTS["analogy"]]),
+    # a longer earlier morph: its frames beyond the new run's six must not survive a successful re-run
+    "morph": (
+        ["--frames", "6", "--search-size", "64"],
+        [f"out/frames/frame_{i:03d}.png" for i in range(9)] + ["out/morph.gif", "out/morph.mp4"],
+    ),
+}
+
+
+def _earlier_run(root: Path, cmd: str) -> list[str]:
+    """A workspace with an earlier run's outputs (distinct bytes each) at the output path; the argv."""
+    files = workspace(root)
+    extra, earlier = EARLIER_RUNS[cmd]
+    for i, rel in enumerate(earlier):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_bytes(f"earlier run, file {i}\n".encode())
+    out = str(root / ("out.png" if cmd in FILE_COMMANDS else "out"))
+    inputs = [str(files["a"])] if cmd == "features" else [str(files["a"]), str(files["b"])]
+    return [cmd, *inputs, "-o", out, "--size", "48", *extra]
+
+
+def _on_write(call: int, action: Callable[[], None]) -> Callable[[], contextlib.AbstractContextManager]:
+    """Patch every writer of ``analogist.io`` so that ``action`` runs at the ``call``-th write."""
+    from contextlib import ExitStack
+    from unittest import mock
+
+    def around() -> contextlib.AbstractContextManager:
+        import analogist.io as aio
+
+        calls = [0]
+        stack = ExitStack()
+        for name in ("save_image", "save_text", "save_animation", "write_flo"):
+            real = getattr(aio, name)
+
+            def fake(*args: object, _real=real, **kwargs: object) -> object:
+                calls[0] += 1
+                if calls[0] == call:
+                    action()
+                return _real(*args, **kwargs)
+
+            stack.enter_context(mock.patch.object(aio, name, fake))
+        return stack
+
+    return around
+
+
+def _disk_full() -> None:
+    import errno
+
+    raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def _signal(sig: int) -> Callable[[], None]:
+    def send() -> None:
+        os.kill(os.getpid(), sig)
+        time.sleep(0.5)  # the handler raises here, at the next bytecode
+
+    return send
+
+
+def _two_writers(cmd: str) -> Case:
+    """A second, complete run of the same command lands while the first is writing; the first is then
+    interrupted. What remains must be the second run's output, whole."""
+    state: dict[str, Any] = {}
+
+    def second_then_ctrl_c() -> None:
+        with contextlib.redirect_stderr(_io.StringIO()):
+            state["code"] = main(list(state["argv"]))
+        state["after"] = snapshot(state["root"])
+        raise KeyboardInterrupt
+
+    def build(root: Path) -> list[str]:
+        state["root"], state["argv"] = root, _earlier_run(root, cmd)
+        return list(state["argv"])
+
+    def verify(root: Path) -> list[str]:
+        if state.get("code") != 0:
+            return [f"the second writer exited {state.get('code')}"]
+        # the first writer was still staging when the second finished: its hidden folder must be gone now
+        now = snapshot(root)
+        after = {k: v for k, v in state["after"].items() if ".analogist-" not in k}
+        changed = sorted(k for k in set(now) | set(after) if now.get(k) != after.get(k))
+        return [f"the finished writer's output changed: {changed}"] if changed else []
+
+    return Case(
+        f"{cmd}: two writers, the finished one's output remains",
+        build,
+        (130,),
+        _on_write(1, second_then_ctrl_c),
+        verify,
+    )
+
+
+def _refused_over(name: str, argv: Callable[[dict[str, Path], Path], list[str]]) -> Callable[[Path], list[str]]:
+    def build(root: Path) -> list[str]:
+        files = workspace(root)
+        (root / name).write_text("the user's notes\n")
+        return argv(files, root / name)
+
+    return build
+
+
+def replace_cases() -> list[Case]:
+    """An earlier file at the output path survives byte for byte a refused, failing or interrupted run
+    (exit 2, 1, 130 on SIGINT, 143 on SIGTERM), and of two writers the finished one's output remains."""
+    import signal
+
+    cases = [
+        Case(
+            "features: -o an existing notes.txt (refused extension)",
+            _refused_over("notes.txt", lambda f, o: ["features", str(f["a"]), "-o", str(o), "--size", "32"]),
+        ),
+        Case(
+            "stylize: -o an existing README (no extension)",
+            _refused_over("README", lambda f, o: ["stylize", str(f["a"]), str(f["b"]), "-o", str(o), "--size", "32"]),
+        ),
+    ]
+    for cmd in EARLIER_RUNS:
+
+        def build(root: Path, cmd: str = cmd) -> list[str]:
+            return _earlier_run(root, cmd)
+
+        at = 1 if cmd in FILE_COMMANDS else 2  # in a set: after the first file has been written
+
+        cases.append(
+            Case(f"{cmd}: disk full while writing keeps the earlier output", build, (1,), _on_write(at, _disk_full))
+        )
+        for sig, code in ((signal.SIGINT, 130), (signal.SIGTERM, 143)):
+            name = f"{cmd}: {signal.Signals(sig).name} while writing keeps the earlier output"
+            cases.append(Case(name, build, (code,), _on_write(at, _signal(sig))))
+        cases.append(_two_writers(cmd))
+    return cases

@@ -119,3 +119,22 @@ def test_ctrl_c_during_imports_is_a_clean_exit(tmp_path):
     if proc.returncode == 0:
         pytest.skip("the imports finished before the signal arrived")
     assert proc.returncode == 130 and "Traceback" not in err, err
+
+
+def test_eval_prints_no_pillow_warning_for_a_large_image(tmp_path):
+    from fuzz_cases import pairs_file
+
+    # a valid header of 100 MP: over Pillow's warning threshold (89 MP), under analogist's 120 MP limit
+    csv_path = pairs_file(tmp_path, ["s.png,t.png,1,1;5;9,1;5;9,2;6;9,2;6;9", "big.png,t.png,1,1,1,1,1"])
+    from fuzz_cases import png_header
+
+    (tmp_path / "big.png").write_bytes(png_header(10_000, 10_000))
+    for quiet in ([], ["-q"]):
+        done = subprocess.run(
+            [sys.executable, "-m", "analogist", *quiet, "eval", "--dataset", "pairs-csv", str(csv_path)]
+            + ["--method", "nn", "--size", "32"],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+        )
+        assert done.returncode == 0 and "Warning" not in done.stderr, done.stderr

@@ -112,3 +112,91 @@ def test_impossible_location_is_a_one_line_error(tmp_path):
         plan = OutputPlan.folder("/proc/analogist-test", ["a.png"])
         with plan:
             plan.save_image("a.png", np.zeros((4, 4, 3), np.uint8))
+
+
+def _hashes(folder, staged=True):
+    files = (p for p in sorted(folder.rglob("*")) if p.is_file() and (staged or ".analogist-" not in str(p)))
+    return {str(p.relative_to(folder)): p.read_bytes() for p in files}
+
+
+def test_an_existing_output_is_replaced_only_by_a_complete_new_one(tmp_path):
+    out = tmp_path / "out"
+    _image(out / "a.png", 1)
+    (out / "report.json").write_text("earlier")
+    before = _hashes(out)
+    plan = OutputPlan.folder(out, ["a.png", "report.json"])
+    for exc in (RuntimeError, KeyboardInterrupt, OSError):
+        with pytest.raises(exc), plan:
+            plan.save_image("a.png", np.zeros((4, 4, 3), np.uint8))
+            assert _hashes(out, staged=False) == before  # staged, not yet in place
+            raise exc()
+        assert _hashes(out) == before
+    with plan:
+        plan.save_image("a.png", np.zeros((4, 4, 3), np.uint8))
+        plan.write_json("report.json", {"new": True})
+    after = _hashes(out)
+    assert set(after) == {"a.png", "report.json"} and after["report.json"] != before["report.json"]
+
+
+def test_a_refused_image_name_touches_nothing(tmp_path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    with pytest.raises(InputError, match="extension"):
+        OutputPlan.file(notes, image=True)
+    assert notes.read_text() == "mine" and sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+def test_a_shorter_series_replaces_the_earlier_one_whole(tmp_path):
+    out = tmp_path / "out"
+    for i in range(5):
+        _image(out / "frames" / f"frame_{i:03d}.png", i)
+    _image(out / "frames" / "mine.png")
+    (out / "morph.mp4").write_text("earlier")
+    names = [f"frames/frame_{i:03d}.png" for i in range(2)] + ["morph.gif"]
+    plan = OutputPlan.folder(out, names, replaces=["frames/frame_*.png", "morph.gif", "morph.mp4"])
+    with pytest.raises(KeyboardInterrupt), plan:
+        plan.save_image(names[0], np.zeros((4, 4, 3), np.uint8))
+        raise KeyboardInterrupt
+    assert len(list((out / "frames").glob("frame_*.png"))) == 5 and (out / "morph.mp4").exists()
+    with plan:
+        for name in names[:2]:
+            plan.save_image(name, np.zeros((4, 4, 3), np.uint8))
+        plan.save_animation("morph.gif", [np.zeros((4, 4, 3), np.uint8)] * 2)
+    assert sorted(_hashes(out)) == ["frames/frame_000.png", "frames/frame_001.png", "frames/mine.png", "morph.gif"]
+
+
+def test_of_two_writers_the_finished_one_stays(tmp_path):
+    target = tmp_path / "o.png"
+    first, second = OutputPlan.file(target, image=True), OutputPlan.file(target, image=True)
+    with pytest.raises(KeyboardInterrupt), first:
+        first.save_image(None, np.zeros((4, 4, 3), np.uint8))
+        with second:
+            second.save_image(None, np.full((4, 4, 3), 200, np.uint8))
+        raise KeyboardInterrupt
+    assert np.asarray(Image.open(target)).min() == 200
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.png"]  # no staging folder of either is left
+
+
+def test_sigterm_is_cleaned_up_like_ctrl_c(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    target = tmp_path / "o.png"
+    target.write_bytes(b"earlier")
+    script = (
+        "import os, signal, time, numpy as np\n"
+        "from analogist.cli import _sigterm_as_exception\n"
+        "from analogist.outputs import OutputPlan\n"
+        f"plan = OutputPlan.file({str(target)!r}, image=True)\n"
+        "with _sigterm_as_exception(), plan:\n"
+        "    plan.save_image(None, np.zeros((4, 4, 3), np.uint8))\n"
+        "    print('staged', flush=True)\n"
+        "    time.sleep(60)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "staged"
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=60)
+    assert proc.returncode != 0 and target.read_bytes() == b"earlier"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.png"]

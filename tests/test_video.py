@@ -316,3 +316,49 @@ def test_cli_stylises_keyframes_with_nnst(capsys, tmp_path: Path, scene: torch.T
     key = load_image(tmp_path / "frames" / "frame_00002.png")  # keyframe 1 of 1 sits in the middle
     assert key.shape[-2:] == (32, 48)
     assert (key - resize_longer(_pan(scene, 4)[2], 48)).abs().mean() > 0.05  # restyled, not copied
+
+
+@pytest.mark.parametrize("failure", ["corrupt frame", "ctrl-c"])
+def test_a_failed_rerun_keeps_the_earlier_video_and_frames(
+    capsys, tmp_path: Path, scene: torch.Tensor, monkeypatch: pytest.MonkeyPatch, failure: str
+) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i, f in enumerate(_pan(scene, 5)):
+        save_image(folder / f"f{i}.png", f)
+
+    def interrupt_second(content: torch.Tensor, style: torch.Tensor, params: object, progress: object = None):
+        if failure == "ctrl-c" and content.sum() != interrupt_second.first:  # a later keyframe
+            raise KeyboardInterrupt
+        interrupt_second.first = content.sum()
+        return paint(content)
+
+    interrupt_second.first = None
+    if failure == "corrupt frame":
+        (folder / "f3.png").write_bytes((folder / "f3.png").read_bytes()[:60])  # truncated mid-stream
+    monkeypatch.setattr(pipeline, "stylize", interrupt_second)
+    monkeypatch.setattr(cli_video, "stylize", interrupt_second, raising=False)
+    out = tmp_path / "out"
+    (out / "frames").mkdir(parents=True)
+    (out / "v.mp4").write_bytes(b"the earlier run's video")
+    (out / "frames" / "frame_00000.png").write_bytes(b"the earlier run's frame")
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    code, _, err = run_cli(
+        capsys,
+        "video",
+        str(folder),
+        str(example_path("swirls.jpg")),
+        "-o",
+        str(out / "v.mp4"),
+        "--size",
+        "64",
+        "--keyframes",
+        "0,4",
+        "--fps",
+        "8",
+        "--frames-dir",
+        str(out / "frames"),
+    )
+    assert code == (2 if failure == "corrupt frame" else 130), err
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert sorted(p.name for p in out.rglob("*")) == ["frame_00000.png", "frames", "v.mp4"]

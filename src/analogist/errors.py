@@ -27,3 +27,7 @@ class OutputError(AnalogistError, OSError):
 
 class WeightsNotFoundError(AnalogistError, FileNotFoundError):
     """Pretrained weights for a backbone are absent and cannot be fetched."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that every clean-up that undoes an interrupted run also runs for it."""

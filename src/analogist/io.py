@@ -65,9 +65,21 @@ def check_image(image: object, name: str, *, min_side: int = 1) -> torch.Tensor:
         raise InputError(f"{name} must be an RGB image tensor (1, 3, H, W), got {shape}")
     if min(image.shape[-2:]) < min_side:
         raise InputError(
-            f"{name} is {image.shape[-1]}x{image.shape[-2]} pixels: at least {min_side} are needed on each side"
+            f"{name} is {image.shape[-1]}x{image.shape[-2]} pixels: at least {min_side} are needed on each side "
+            "(give a larger --size or a less elongated image)"
         )
     return image
+
+
+@contextlib.contextmanager
+def open_quietly(path: PathLike) -> Iterator[Image.Image]:
+    """``Image.open`` without Pillow's warnings: analogist's own :data:`MAX_PIXELS` decides what is too large,
+    and a valid 100-megapixel file must not print Pillow's DecompressionBombWarning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        im = Image.open(path)
+    with im:
+        yield im
 
 
 def _open_checked(path: Path) -> Image.Image:
@@ -223,14 +235,21 @@ def atomic_path(path: PathLike) -> Iterator[Path]:
         raise
 
 
-def save_image(path: PathLike, image: torch.Tensor | np.ndarray) -> Path:
-    """Write an RGB image atomically; the format follows the file extension."""
+def image_format(path: PathLike) -> str:
+    """Pillow's format name for the extension of ``path``; an unknown extension is an :class:`InputError`."""
     path = Path(path)
-    arr = to_uint8(image)
-    im = Image.fromarray(arr if arr.ndim == 3 else arr, mode=None)
     fmt = Image.registered_extensions().get(path.suffix.lower())
     if fmt is None:
         raise InputError(f"unknown image extension {path.suffix!r} for {path}: use .png, .jpg, .webp, .tif or .bmp")
+    return fmt
+
+
+def save_image(path: PathLike, image: torch.Tensor | np.ndarray) -> Path:
+    """Write an RGB image atomically; the format follows the file extension."""
+    path = Path(path)
+    fmt = image_format(path)
+    arr = to_uint8(image)
+    im = Image.fromarray(arr if arr.ndim == 3 else arr, mode=None)
     with atomic_path(path) as tmp:
         im.save(tmp, format=fmt)
     return path

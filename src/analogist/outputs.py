@@ -3,9 +3,14 @@
 A command first declares every path it will write (an :class:`OutputPlan`); the plan refuses, before
 anything is computed or written, any path that resolves (symlinks and hard links followed) to one of the
 command's inputs or to an existing file inside an input folder, a file where a folder must go and the
-reverse, and a location the user cannot write. Writing then happens inside ``with plan:``: each file is
-written atomically, and if the block fails or is interrupted every file and folder this run created is
-removed again, so a failed run leaves nothing behind.
+reverse, a file name whose extension the command cannot write, and a location the user cannot write.
+
+Writing then happens inside ``with plan:``, into a hidden staging folder beside the outputs. When the
+block succeeds every staged file is moved onto its final path by one rename each (signals held back, the
+folder locked against a concurrent commit), so a file that was there before is replaced only by a
+complete new one. When the block fails or is interrupted (an error, Ctrl-C, SIGTERM turned into an
+exception by the CLI) the staging folder and the folders this run created are removed, and nothing that
+existed before the run is touched.
 
 Example::
 
@@ -18,11 +23,15 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
+import shutil
+import signal
 import tempfile
-from collections.abc import Iterable, Sequence
+import threading
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path, PurePosixPath
 from types import TracebackType
 from typing import Any
@@ -87,28 +96,47 @@ class OutputPlan:
     (a command writing one file), then write through it inside ``with plan:``.
     """
 
-    def __init__(self, root: PathLike, names: Iterable[str | None], inputs: Sequence[PathLike], *, single: bool):
+    def __init__(
+        self,
+        root: PathLike,
+        names: Iterable[str | None],
+        inputs: Sequence[PathLike],
+        *,
+        single: bool,
+        replaces: Sequence[str] = (),
+        image: bool = False,
+    ):
         if not os.fspath(root).strip():
             raise InputError("the output path is empty: give a file or folder name")
         self.root = Path(root)
         self.single = single
         self.inputs = [Path(p) for p in inputs if p is not None]
+        self.replaces = tuple(replaces)
         self._files: dict[str | None, Path] = {}
         self._created_dirs: list[Path] = []
-        self._written: list[Path] = []
-        self._active = False
+        self._written: list[str | None] = []
+        self._staging: Path | None = None
+        if image:
+            io.image_format(self.root)  # a name that cannot be an image is refused before any work
         self._check_root()
         self.add(names)
 
     @classmethod
-    def folder(cls, outdir: PathLike, names: Iterable[str], inputs: Sequence[PathLike] = ()) -> OutputPlan:
-        """Plan files ``names`` (relative, ``/``-separated) inside the folder ``outdir``."""
-        return cls(outdir, names, inputs, single=False)
+    def folder(
+        cls, outdir: PathLike, names: Iterable[str], inputs: Sequence[PathLike] = (), replaces: Sequence[str] = ()
+    ) -> OutputPlan:
+        """Plan files ``names`` (relative, ``/``-separated) inside the folder ``outdir``.
+
+        ``replaces``: glob patterns (relative to ``outdir``) of this command's set, e.g. numbered frames;
+        on success, matching files the new run did not write (an earlier, longer run's) are removed, so the
+        folder holds one run's set.
+        """
+        return cls(outdir, names, inputs, single=False, replaces=replaces)
 
     @classmethod
-    def file(cls, path: PathLike, inputs: Sequence[PathLike] = ()) -> OutputPlan:
-        """Plan the single file ``path``; write it with name ``None``."""
-        return cls(path, [None], inputs, single=True)
+    def file(cls, path: PathLike, inputs: Sequence[PathLike] = (), image: bool = False) -> OutputPlan:
+        """Plan the single file ``path``; write it with name ``None``. ``image``: its extension must be an image's."""
+        return cls(path, [None], inputs, single=True, image=image)
 
     # ------------------------------------------------------------------------------------- checks
 
@@ -175,18 +203,33 @@ class OutputPlan:
 
     @property
     def paths(self) -> list[Path]:
-        """Every planned file path."""
+        """Every planned file path (where it lands once the run succeeds)."""
         return list(self._files.values())
 
+    @property
+    def work_root(self) -> Path:
+        """Where the planned files are while the run writes them (the final place outside ``with plan:``)."""
+        if self._staging is None:
+            return self.root if not self.single else self.root.parent
+        return self._staging
+
     def path(self, name: str | None = None) -> Path:
-        """The planned path of ``name``; writing a path that was not planned is a bug."""
+        """The path to write ``name`` to: inside ``with plan:`` a staged path, moved into place on success."""
         if name not in self._files:
             raise KeyError(f"{name!r} is not a planned output of this command")
-        path = self._files[name]
-        if self._active:
-            self._make_dirs(path.parent)
-            self._written.append(path)
-        return path
+        if self._staging is None:
+            return self._files[name]
+        staged = self._staged(name)
+        staged.parent.mkdir(parents=True, exist_ok=True)
+        if name not in self._written:
+            self._written.append(name)
+        return staged
+
+    def _staged(self, name: str | None) -> Path:
+        assert self._staging is not None
+        if name is None:
+            return self._staging / self.root.name
+        return self._staging.joinpath(*PurePosixPath(name).parts)
 
     def _make_dirs(self, folder: Path) -> None:
         missing = []
@@ -204,42 +247,89 @@ class OutputPlan:
             self._created_dirs.append(d)
 
     def __enter__(self) -> OutputPlan:
-        self._active = True
-        self._make_dirs(self.root.parent if self.single else self.root)
+        base = self.root.parent if self.single else self.root
+        self._make_dirs(base)
+        prefix = f".{self.root.name[:40]}.analogist-" if self.single else ".analogist-"
+        try:
+            self._staging = Path(tempfile.mkdtemp(prefix=prefix, suffix=".part", dir=base))
+        except OSError as exc:
+            self._remove_created_dirs()
+            raise os_error("write to", base, exc) from None
         return self
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._active = False
         if exc_type is not None:
             self.discard()
+            return
+        try:
+            self._commit()
+        except BaseException:
+            self.discard()
+            raise
 
-    def discard(self) -> None:
-        """Remove what this run wrote and the folders it created (those left empty)."""
-        for path in reversed(self._written):
-            try:
-                path.unlink()
-            except OSError:
-                pass
-        for d in reversed(self._created_dirs):
-            try:
-                d.rmdir()
-            except OSError:
-                pass
+    def _commit(self) -> None:
+        """Move every staged file onto its final path, each by one rename, under a lock on the folder."""
+        base = self.root.parent if self.single else self.root
+        # blocked signals wait until the set is in place: a Ctrl-C here would leave half old, half new
+        with _signals_deferred(), _folder_lock(base):
+            for name in self._written:
+                staged, final = self._staged(name), self._files[name]
+                if not os.path.lexists(staged):
+                    continue
+                self._make_dirs(final.parent)
+                try:
+                    os.replace(staged, final)
+                except OSError as exc:
+                    raise os_error("write", final, exc) from None
+            self._remove_stale()
+        self._remove_staging()
         self._written.clear()
         self._created_dirs.clear()
 
+    def _remove_stale(self) -> None:
+        """Remove an earlier run's members of this command's set that the new run did not write."""
+        if self.single or not self.replaces:
+            return
+        new = {_resolve(p) for p in self._files.values()}
+        for pattern in self.replaces:
+            for old in self.root.glob(pattern):
+                if _resolve(old) in new or not old.is_file() or any(_same_file(old, i) for i in self.inputs):
+                    continue
+                with contextlib.suppress(OSError):
+                    old.unlink()
+
+    def discard(self) -> None:
+        """Forget this run's writes: its staged files and the folders it created; nothing else is touched."""
+        self._remove_staging()
+        self._remove_created_dirs()
+        self._written.clear()
+
+    def _remove_staging(self) -> None:
+        if self._staging is not None:
+            shutil.rmtree(self._staging, ignore_errors=True)
+            self._staging = None
+
+    def _remove_created_dirs(self) -> None:
+        for d in reversed(self._created_dirs):
+            try:
+                d.rmdir()  # only if empty: another run may have written into it meanwhile
+            except OSError:
+                pass
+        self._created_dirs.clear()
+
     def _write(self, action: str, name: str | None, fn: Any, *args: Any, **kwargs: Any) -> Path:
-        if not self._active:
+        if self._staging is None:
             raise RuntimeError("write outputs inside `with plan:`")
         path = self.path(name)
         try:
-            return fn(path, *args, **kwargs)
+            fn(path, *args, **kwargs)
         except OutputError:
             raise
         except OSError as exc:
-            raise os_error(action, path, exc) from None
+            raise os_error(action, self._files[name], exc) from None
+        return self._files[name]
 
     def save_image(self, name: str | None, image: torch.Tensor | np.ndarray) -> Path:
         return self._write("write", name, io.save_image, image)
@@ -255,3 +345,34 @@ class OutputPlan:
 
     def save_animation(self, name: str | None, frames: Sequence[np.ndarray | torch.Tensor], fps: float = 12.0) -> Path:
         return self._write("write", name, io.save_animation, frames, fps)
+
+
+@contextlib.contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back for the few renames of a commit (main thread, POSIX only)."""
+    blockable = hasattr(signal, "pthread_sigmask") and threading.current_thread() is threading.main_thread()
+    held = {signal.SIGINT, signal.SIGTERM}
+    if blockable:
+        old = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        if blockable:
+            signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+@contextlib.contextmanager
+def _folder_lock(folder: Path) -> Iterator[None]:
+    """An exclusive lock on ``folder`` itself, so two runs committing into it do not interleave their sets."""
+    try:
+        import fcntl
+
+        fd = os.open(folder, os.O_RDONLY)
+    except (ImportError, OSError):  # no fcntl (Windows) or a folder that cannot be opened: commit unlocked
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)

@@ -7,16 +7,19 @@ below raises :class:`analogist.errors.AnalogistError` instead of printing.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import logging
 import resource
+import signal
 import sys
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from .. import __version__
-from ..errors import AnalogistError
+from ..errors import AnalogistError, Terminated
 from ..progress import Progress, silent, terminal, timed
 
 #: Subcommand modules of this package, in the order ``--help`` lists them. Each defines
@@ -40,6 +43,7 @@ COMMANDS = (
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a killed command
 
 _log = logging.getLogger("analogist")
 
@@ -50,7 +54,8 @@ exit status:
   0    success
   1    a failure while running: out of memory, an output that cannot be written, a batch job failed
   2    bad arguments or inputs (one `error:` line says which)
-  130  interrupted (Ctrl-C); nothing half-written is left behind
+  130  interrupted (Ctrl-C); nothing half-written is left behind, earlier outputs are untouched
+  143  terminated (SIGTERM); the same
 """
 
 
@@ -111,8 +116,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; user errors become one ``error:`` line and an exit status, never a traceback.
 
     Exit statuses: 0 success, 1 a failure while running (unwritable output, out of memory), 2 bad
-    arguments or inputs, 130 interrupted (Ctrl-C), also during the imports of the first seconds.
+    arguments or inputs, 130 interrupted (Ctrl-C), also during the imports of the first seconds, 143
+    terminated (SIGTERM; the same clean-up as Ctrl-C).
     """
+    with _sigterm_as_exception():
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     try:
         parser = build_parser()  # imports torch and every method: Ctrl-C may land here
         args = parser.parse_args(argv)
@@ -131,8 +142,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AnalogistError as exc:
         sys.stderr.write(f"error: {_one_line(exc)}\n")
         return exc.exit_code
+    except Terminated:
+        sys.stderr.write("terminated: no partial output was left behind, earlier outputs are untouched\n")
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
-        sys.stderr.write("interrupted: no partial output was left behind\n")
+        sys.stderr.write("interrupted: no partial output was left behind, earlier outputs are untouched\n")
         return EXIT_INTERRUPTED
     except MemoryError:
         sys.stderr.write("error: out of memory: try a smaller --size\n")
@@ -143,6 +157,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             sys.stderr.write("error: out of memory: try a smaller --size\n")
             return EXIT_FAILURE
         raise
+
+
+@contextlib.contextmanager
+def _sigterm_as_exception() -> Iterator[None]:
+    """SIGTERM raises :class:`Terminated` for the command's duration, so its outputs are cleaned up as on Ctrl-C."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
 
 
 def _progress(quiet: bool, verbose: bool) -> Progress:

@@ -181,7 +181,7 @@ def run_timelapse(args: argparse.Namespace) -> int:
     src = load_image(args.source, args.size)
     refs = [load_image(r, args.size) for r in args.references]
     names = [f"frame_{i:03d}.png" for i in range(len(refs))] + ["timelapse.gif", "report.json"]
-    plan = OutputPlan.folder(args.output, names, [args.source, *args.references])
+    plan = OutputPlan.folder(args.output, names, [args.source, *args.references], replaces=["frame_*.png"])
     params = _params(args, "photo2photo")
     dev = args.device
     frames = timelapse(

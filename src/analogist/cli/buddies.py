@@ -127,14 +127,20 @@ def _params(args: argparse.Namespace) -> BuddiesParams:
     )
 
 
-def _load(args: argparse.Namespace, names: Sequence[str]) -> tuple[OutputPlan, torch.Tensor, torch.Tensor]:
+def _load(
+    args: argparse.Namespace, names: Sequence[str], replaces: Sequence[str] = ()
+) -> tuple[OutputPlan, torch.Tensor, torch.Tensor]:
     a, b = load_image(args.image_a, args.size), load_image(args.image_b, args.size)
-    return OutputPlan.folder(args.output, names, [args.image_a, args.image_b]), a, b  # only for good inputs
+    plan = OutputPlan.folder(args.output, names, [args.image_a, args.image_b], replaces=replaces)
+    return plan, a, b  # only for good inputs
 
 
 def _search(
     a: torch.Tensor, b: torch.Tensor, params: BuddiesParams, progress: Progress, device: torch.device | str = "cpu"
 ) -> BuddiesResult:
+    for label, image in (("image A", a), ("image B", b)):
+        if float(image.amax() - image.amin()) < 1 / 255:  # a 1-pixel image, once resized, is one of these
+            raise InputError(f"{label} is a single flat colour: best buddies need structure to match in both images")
     # the search runs on the chosen device; the warps and writers that follow work on the CPU copy
     result = on_cpu(neural_best_buddies(a.to(device), b.to(device), params, progress=progress))
     if result.points.shape[0] == 0:
@@ -165,6 +171,9 @@ def points_csv(points: torch.Tensor, ranks: torch.Tensor) -> str:
 BUDDIES_OUTPUTS = ("points.csv", "all_points.csv", "points.json", "buddies.png")
 ALIGN_OUTPUTS = ("aligned_a.png", "aligned_b.png", "blend.png", "flow.flo", "flow.png", "points.csv")
 HYBRID_OUTPUTS = ("hybrid.png", "mask.png", "aligned_a.png", "aligned_b.png")
+
+
+MORPH_SET = ("frames/frame_*.png", "morph.gif", "morph.mp4")
 
 
 def morph_outputs(frames: int, mp4: bool = True, folder: str = "") -> list[str]:
@@ -264,7 +273,8 @@ def run_hybrid(args: argparse.Namespace) -> int:
 
 
 def run_morph(args: argparse.Namespace) -> int:
-    plan, a, b = _load(args, morph_outputs(args.frames, not args.no_mp4))
+    # an earlier run's longer frame series or its MP4 would not belong to this run's set
+    plan, a, b = _load(args, morph_outputs(args.frames, not args.no_mp4), MORPH_SET)
     params = _params(args)
     result = _search(a, b, params, args.progress, args.device)
     seq = morph(a, b, result.points[_drivers(result, args.k)], args.frames, args.kind, progress=args.progress)

@@ -274,7 +274,7 @@ def demo(outdir: Path, progress) -> list[Path]:
     plan = OutputPlan.folder(outdir, names)
     with plan:
         written = write_synthetic_tss(plan)
-        pairs = tss_pairs(plan.root / "tss-synthetic")
+        pairs = tss_pairs(plan.work_root / "tss-synthetic")  # read back before the move into place
         data = load_tss_pair(pairs[0])
         gt = torch.from_numpy(data.flow1)
         top = float(gt[:, (gt.abs() < 1e9).all(0)].norm(dim=0).max())

@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    plan = OutputPlan.file(args.output, [args.image])
+    plan = OutputPlan.file(args.output, [args.image], image=True)
     image = load_image(args.image, args.size)
     net = get_backbone(args.backbone, args.weights, device=args.device)
     layer = net.check_layer(args.layer or net.default_layers[-1])

@@ -115,15 +115,15 @@ def run(args: argparse.Namespace) -> int:
     if (args.content_guide is None) != (args.style_guide is None):
         raise InputError("--content-guide and --style-guide go together")
     inputs = [args.content, args.style] + [g for g in (args.content_guide, args.style_guide) if g]
-    plan = OutputPlan.file(args.output, inputs)
+    plan = OutputPlan.file(args.output, inputs, image=True)
     content = load_image(args.content, args.size)
     style = load_image(args.style, args.size)
-    params = params_from_args(args)  # after the inputs: its note on the preset is not printed for a refused run
     guides = {}
     if args.content_guide:
         # label maps must line up with their images whatever their own resolution
         guides["content_guide"] = F.interpolate(load_image(args.content_guide), size=content.shape[-2:], mode="nearest")
         guides["style_guide"] = F.interpolate(load_image(args.style_guide), size=style.shape[-2:], mode="nearest")
+    params = params_from_args(args)  # after every input: its note on the preset is not printed for a refused run
     dev = args.device
     guides = {k: g.to(dev) for k, g in guides.items()}
     result = stylize(content.to(dev), style.to(dev), params, progress=args.progress, **guides).cpu()

@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     inputs = [args.input, args.style]
     plan = OutputPlan.file(out, inputs)
     names = [f"frame_{i:05d}.png" for i in range(count)]
-    frames_plan = OutputPlan.folder(args.frames_dir, names, inputs) if args.frames_dir else None
+    frames_plan = OutputPlan.folder(args.frames_dir, names, inputs, ["frame_*.png"]) if args.frames_dir else None
     if source.has_audio:
         log.info("%s has an audio track: it is dropped, the output is video only", Path(args.input).name)
     with (

@@ -28,10 +28,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from ..errors import InputError
-from ..io import load_image, read_flo
+from ..io import load_image, open_quietly, read_flo
 
 #: TSS subset folder names, in the order the papers' tables use.
 TSS_SUBSETS = ("FG3DCar", "JODS", "PASCAL")
@@ -162,7 +161,7 @@ def read_mask(path: str | Path) -> np.ndarray:
     """A foreground mask file as bool ``(H, W)``: any nonzero value (0/255 greyscale or 0/1 palette)."""
     path = Path(path)
     try:
-        with Image.open(path) as im:
+        with open_quietly(path) as im:
             arr = np.asarray(im)
     except (OSError, ValueError) as exc:
         raise InputError(f"cannot read mask {path}: {exc}") from None
@@ -229,7 +228,7 @@ def _image_size(path: Path) -> tuple[int, int] | None:
     if not path.is_file():
         return None
     try:
-        with Image.open(path) as im:
+        with open_quietly(path) as im:
             return im.size
     except Exception:  # unreadable or oversized images are reported (and skipped) when the pair is loaded
         return None

@@ -10,7 +10,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import InputError
-from ..io import read_image_array
+from ..io import open_quietly, read_image_array
 
 #: Decoded, resized images kept in memory per folder (bytes of uint8 pixels); beyond it images are
 #: decoded again on every use. 256 MB holds about 1,000 photos at a 160 px shorter side.
@@ -29,7 +29,7 @@ def image_files(root: str | os.PathLike) -> list[Path]:
     files = []
     for path in sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")):
         try:
-            with Image.open(path):  # reads the header only
+            with open_quietly(path):  # reads the header only
                 files.append(path)
         except (UnidentifiedImageError, OSError, ValueError):
             continue
