@@ -110,6 +110,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for i, case in enumerate(cases):
             root = Path(tmp) / f"c{i}"
+            root.mkdir()  # some cases build no workspace (e.g. `web --work-dir /proc/...`) but run inside one
             out, problems = case.problems(root)
             totals["runs"] += 1
             totals["tracebacks"] += out.traceback is not None
