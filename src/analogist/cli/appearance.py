@@ -67,9 +67,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--sheet-levels",
-        default="0,1,2,3",
+        default="",
         metavar="N,N,...",
-        help="texture levels of the contact sheet (default 0,1,2,3; empty: no sheet)",
+        help="also write sheet.png: content, style and the result at these texture levels, e.g. 0,1,2,3 "
+        "(each level is one more synthesis; default: no sheet, one synthesis)",
     )
     p.add_argument(
         "--steps",

@@ -6,7 +6,8 @@ centred on their own means (the paper's Eq. 1), optionally mixed with a guidance
 
 Unlike :func:`analogist.matching.nearest.nearest_neighbours` (plain cosine, keys normalised on every
 call) the keys here are prepared once (:class:`Keys`) because the splitting phase queries the same style
-set after every optimisation step, the products may run in bfloat16 (AMX on recent CPUs), and the score
+set after every optimisation step, the products may run in bfloat16 or int8 (where the machine measures
+them faster, :mod:`analogist.features.precision`), and the score
 can carry a guidance term.
 """
 

@@ -1,8 +1,8 @@
 """Cosine products in int8, for nearest-neighbour searches over thousands of 2688-channel vectors.
 
-On a CPU without bfloat16 units (no AMX, no AVX512-BF16) a bfloat16 product is emulated and slower
-than float32, but int8 products run on the VNNI instructions most x86 CPUs since 2019 have: about
-3x faster than float32 here (a (2048, 2688) @ (2688, 4096) product, one thread). Each unit vector is
+On a CPU with AVX512-VNNI an int8 product is about 3x faster than float32 (a (2048, 2688) @
+(2688, 4096) product, one thread); on one without it torch runs a plain loop over 100x slower than
+float32. So it is used only where :mod:`analogist.features.precision` measured it faster. Each unit vector is
 stored as int8 times its own scale (largest component to 127); the argmax of the products picks the
 float32 nearest neighbour or one whose cosine is within the quantisation error of it
 (``tests/test_hypercolumn_int8.py`` measures both on VGG16 hypercolumns).

@@ -72,7 +72,8 @@ def confident_set(
         feat_1, feat_2: features of the content and of the style at one scale (same ``C``).
         threshold: ``t`` in (0, 1]; 1 keeps the mutual nearest neighbours (Eq. 2 exactly).
         chunk: rows of ``S`` per matrix product; memory is about ``chunk * N2`` floats.
-        dtype: dtype of the products (``torch.bfloat16`` is several times faster on AMX CPUs).
+        dtype: dtype of the products (``torch.bfloat16`` is several times faster on CPUs with bf16
+            instructions and far slower on others: callers take it from :mod:`analogist.features.precision`).
 
     Returns:
         :class:`Confident` on ``feat_1``'s device.

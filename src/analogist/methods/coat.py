@@ -34,7 +34,8 @@ from ..synthesis.hyperopt import optimise_pyramid
 from ..synthesis.part_color import part_color
 from .coat_align import MAX_LEVEL, SCALES, align_scales, fill_scales, match_scales, swap_scales
 from .coat_fill import PartFill
-from .stylize import BACKBONES, Extractor, _use_bf16
+from .stylize import BACKBONES
+from .stylize_features import extractor_for, product_dtype
 
 #: Optimisation scales with a longer side of at least this many pixels take ``fine_steps`` Adam steps.
 FINE_SIDE = 256
@@ -62,7 +63,8 @@ class COATParams:
         levels, zero_levels: Laplacian pyramid levels of the output, and how many of the finest start
             at zero (the rest start as the content's).
         backbone, weights: VGG16 weights (see :data:`analogist.methods.stylize.BACKBONES`).
-        precision: ``"auto"``, ``"fp32"`` or ``"bf16"`` (network and products).
+        precision: ``"auto"`` (network and similarity products each on the path this machine measures
+            fastest, :mod:`analogist.features.precision`), ``"fp32"`` or ``"bf16"`` (forced).
         chunk: rows of ``S`` per matrix product (memory about ``chunk * positions`` floats); 256 rows
             of 4,096 stay in the cache: the confident sets took 30 % less time than with 2,048.
         fine_steps: Adam steps at the finest optimisation scale and at every scale of at least
@@ -281,7 +283,9 @@ def coat_levels(
         replace(params, texture_level=n)  # validates n
     t0 = time.perf_counter()
     dev = content.device  # the method follows its inputs' device
-    extractor = Extractor(get_backbone(params.backbone, params.weights, device=dev), _use_bf16(params.precision, dev))
+    extractor = extractor_for(get_backbone(params.backbone, params.weights, device=dev), params.precision, "conv-train")
+    # the soft mutual consistency reads the similarities' values, so no int8 here
+    sim_dtype = product_dtype(params.precision, dev, ("fp32", "bf16"))
     content, style = content.float().detach(), style.float().detach().to(dev)
     flow = part_flow(content, style, progress) if params.fill > 0 and min(levels) < MAX_LEVEL else None
     c_pyr = pyramid.build(content, params.levels)
@@ -291,7 +295,7 @@ def coat_levels(
         with torch.no_grad():
             h1 = extractor.hyper(pyramid.collapse(c_pyr[s:]))
             h2 = extractor.hyper(pyramid.collapse(s_pyr[s:]))
-            scales.append((s, h1, h2, *align_scales(h1, h2, params, extractor.dtype, flow, tuple(style.shape[-2:]))))
+            scales.append((s, h1, h2, *align_scales(h1, h2, params, sim_dtype, flow, tuple(style.shape[-2:]))))
     t_align = time.perf_counter() - t0
     groups = [b - a for _, a, b in SCALES] if params.equal_scales else None
     results = {}

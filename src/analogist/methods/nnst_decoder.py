@@ -26,7 +26,8 @@ from ..progress import Progress, silent
 from ..synthesis import color, pyramid
 from ..synthesis.decoder import Decoder, DecoderConfig
 from ..training import find_checkpoint, load_checkpoint, resolve_checkpoint
-from .stylize import Extractor, StylizeParams, _grid_size, _guide_at, _use_bf16, style_samples
+from .stylize import StylizeParams, _grid_size, _guide_at, style_samples
+from .stylize_features import extractor_for, product_dtype
 
 TASK = "nnst-d"
 #: File name of the decoder checkpoint in ``$ANALOGIST_WEIGHTS_DIR`` and in the package.
@@ -75,9 +76,8 @@ def stylize_decoder(
 ) -> torch.Tensor:
     """NNST-D on checked inputs (see :func:`analogist.methods.stylize.stylize`): ``(1, 3, H, W)`` in [0, 1]."""
     dev = content.device  # follows the inputs' device
-    extractor = Extractor(
-        get_backbone(params.backbone, params.weights, device=dev), _use_bf16(params.precision, dev), channels_last=True
-    )
+    extractor = extractor_for(get_backbone(params.backbone, params.weights, device=dev), params.precision, "conv")
+    key_dtype = product_dtype(params.precision, dev)
     generator = torch.Generator().manual_seed(params.seed)
     c_pyr = pyramid.build(content, params.levels)
     s_pyr = pyramid.build(style, params.levels)
@@ -101,9 +101,7 @@ def stylize_decoder(
             generator=generator,
             guide=pyramid.collapse(g_pyr[s:]).clamp(0, 1) if g_pyr else None,
         )
-        keys = Keys.build(
-            styles.feats, styles.guide, dtype=torch.int8 if params.precision == "int8" else extractor.dtype
-        )
+        keys = Keys.build(styles.feats, styles.guide, dtype=key_dtype)
         # the decoder's first layer is per column: embed the style samples once, then gather the
         # embeddings of the matches (4x fewer columns than the target map at the finest scale)
         embedded = decoder.embed(styles.feats[None, :, None, :])[0, :, 0]  # (reduce, N)

@@ -34,7 +34,8 @@ from ..matching.hypercolumn import Keys, flatten, match
 from ..synthesis import pyramid
 from ..synthesis.decoder import LRELU_GAIN, Decoder, DecoderConfig, EqualConv2d, EqualLinear
 from ..training import ImageFolder, TrainTask, load_checkpoint, save_checkpoint, slim
-from .stylize import BACKBONES, Extractor, _use_bf16
+from .stylize import BACKBONES, Extractor
+from .stylize_features import extractor_for
 
 TASK = "nnst-d"
 SCALES = (64, 128, 256, 512)
@@ -137,7 +138,7 @@ class NNSTDecoderTask(TrainTask):
 
     def build(self, device: torch.device) -> dict[str, nn.Module]:
         backbone = get_backbone(self.settings.backbone, self.weights, device=device)  # the per-device copy
-        self.extractor = Extractor(backbone, _use_bf16(self.settings.precision, device))
+        self.extractor = extractor_for(backbone, self.settings.precision, "conv-train")
         return {
             "decoder": Decoder(self.settings.decoder).to(device),
             "critic": CooccurrenceCritic(self.settings.critic_width).to(device),

@@ -13,8 +13,9 @@ zeroed; the query at each scale after the first mixes the content with the previ
 the content's band at that scale; rotated style features are extra samples; the splitting phase
 subsamples large maps on a grid with a random offset per step.
 
-Speed on a CPU comes from running the network and the matching products in bfloat16 where the CPU has
-AMX tiles (``precision="auto"``), from an optimisation step whose only large costs are the network's
+Speed on a CPU comes from running the network and the matching products on the fastest path the
+machine measures (``precision="auto"``, :mod:`analogist.features.precision`: bfloat16, int8 products or
+channels-last where they beat float32 there), from an optimisation step whose only large costs are the network's
 convolutions (the hypercolumn is read off the channels-last maps without copying them, its gradient
 added in place, and Eq. 8 has a closed-form backward pass), from caching the style features per scale,
 and from bounding the number of style samples and splitting-phase queries (seeded subsampling, see
@@ -42,16 +43,17 @@ from .stylize_features import (
     LAYERS,
     Extractor,
     StyleSet,
+    extractor_for,
     grid_size,
     guide_at,
     nearest_targets,
+    product_dtype,
     style_samples,
-    use_bf16,
 )
 from .stylize_split import split_phase
 
 #: the names NNST-D, COAT and NNST-D's training import from here
-_use_bf16, _guide_at, _grid_size = use_bf16, guide_at, grid_size
+_guide_at, _grid_size = guide_at, grid_size
 
 
 @dataclass(frozen=True)
@@ -81,9 +83,10 @@ class StylizeParams:
             (authors: 128**2; ours is smaller because every step pays for it on a CPU).
         split_style_samples: style samples per layer in the splitting phase (seeded random subset).
         backbone: one of :data:`BACKBONES`; ``weights``: explicit weight file or ``None``.
-        precision: ``"fp32"``, ``"bf16"`` (network and matching products in bfloat16) or ``"auto"``
-            (bf16 where the CPU has AMX tiles, else fp32); ``"int8"``: network in fp32, NNST-D's
-            nearest-neighbour products in int8 (:mod:`analogist.matching.int8`; NNST-Opt runs it as fp32).
+        precision: ``"auto"``: network and matching products each on the path this machine measures
+            fastest (:mod:`analogist.features.precision`; ``ANALOGIST_PRECISION`` overrides it);
+            ``"fp32"``, ``"bf16"`` (network and products in bfloat16) or ``"int8"`` (network in fp32,
+            nearest-neighbour products in int8, :mod:`analogist.matching.int8`) force one.
         chunk: queries per matching product (memory about ``chunk * style samples`` floats).
         color_radius: guided-filter radius in pixels at 512 px (scaled with the image).
     """
@@ -148,9 +151,10 @@ class StylizeParams:
 PRESETS: dict[str, StylizeParams] = {
     "paper": StylizeParams(),
     "fast": StylizeParams(steps=24, split_steps=10, lr=4e-3, max_style_samples=16384),
-    # NNST-D: 4,096 style samples and int8 matching products (VNNI; bf16 is emulated without AMX), and no
-    # feedback pass: with the bundled decoder it cost 6 CPU s at 512 px and lowered both quality figures
-    "decoder": StylizeParams(method="decoder", feedback=0, max_style_samples=4096, precision="int8", turns=2),
+    # NNST-D: 4,096 style samples, and no feedback pass: with the bundled decoder it cost 6 CPU s at
+    # 512 px and lowered both quality figures. Its products' precision is measured like every other
+    # (int8 was 3x faster than fp32 on a VNNI CPU and 175x slower on one without)
+    "decoder": StylizeParams(method="decoder", feedback=0, max_style_samples=4096, turns=2),
 }
 
 
@@ -201,8 +205,10 @@ def stylize(
     # everything runs on the content's device; random choices come from a CPU generator, so one seed
     # gives the same style samples and splitting grids on every device
     device = content.device
-    net = get_backbone(params.backbone, params.weights, device=device)
-    extractor = Extractor(net, use_bf16(params.precision, device))
+    extractor = extractor_for(
+        get_backbone(params.backbone, params.weights, device=device), params.precision, "conv-train"
+    )
+    key_dtype = product_dtype(params.precision, device)
     generator = torch.Generator().manual_seed(params.seed)
     content, style = content.float().detach(), style.float().detach().to(device)
     if content_guide is not None:
@@ -231,7 +237,7 @@ def stylize(
                 generator=generator,
                 guide=pyramid.collapse(g_pyr[s:]).clamp(0, 1) if g_pyr else None,
             )
-            keys = Keys.build(styles.feats, styles.guide, dtype=extractor.dtype)
+            keys = Keys.build(styles.feats, styles.guide, dtype=key_dtype)
             qf = extractor.hyper(query)
             qguide = guide_at(content_guide, qf.shape[-2:]) if content_guide is not None else None
             target = nearest_targets(qf, styles, keys, query_guide=qguide, params=params)
@@ -249,6 +255,7 @@ def stylize(
             styles,
             extractor,
             params,
+            key_dtype,
             qguide,
             generator,
             progress,

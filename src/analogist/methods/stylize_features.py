@@ -17,6 +17,7 @@ from torch import nn
 
 from ..errors import InputError
 from ..features import Backbone
+from ..features.precision import choose
 from ..matching.hypercolumn import Keys, flatten, grid_rows, hypercolumns, match, resize_bilinear, tap_rows
 
 if TYPE_CHECKING:
@@ -31,19 +32,20 @@ BACKBONES = ("vgg16-hed", "vgg16")
 HYPER_STRIDE = 4
 
 
-def use_bf16(precision: str, device: torch.device | str = "cpu") -> bool:
-    """Whether ``precision`` (``"auto"``, ``"bf16"``, ``"fp32"``) means bfloat16 on ``device``.
+def extractor_for(backbone: Backbone, precision: str, kind: str = "conv") -> Extractor:
+    """The :class:`Extractor` of ``backbone`` on the path ``kind`` (``"conv"``: forward passes only,
+    ``"conv-train"``: with backward passes) takes on its device under ``precision`` (``"auto"``:
+    measured, see :mod:`analogist.features.precision`)."""
+    path = choose(kind, precision, backbone.mean.device)
+    return Extractor(backbone, path.dtype == torch.bfloat16, channels_last=path.channels_last)
 
-    ``"auto"``: on a CPU only where it has AMX tiles (elsewhere bf16 convolutions are slower than
-    fp32); on CUDA where the GPU computes in bf16 natively (Ampere and later).
-    """
-    if precision != "auto":
-        return precision == "bf16"
-    device = torch.device(device)
-    if device.type == "cuda":  # tensor cores compute bf16 from Ampere (compute capability 8) on
-        return torch.cuda.get_device_capability(device)[0] >= 8
-    probe = getattr(torch.cpu, "_is_amx_tile_supported", None)
-    return bool(probe and probe())
+
+def product_dtype(
+    precision: str, device: torch.device | str, allowed: tuple[str, ...] = ("fp32", "bf16", "int8")
+) -> torch.dtype:
+    """dtype of the nearest-neighbour products on ``device`` under ``precision``, among ``allowed``
+    (int8 only where just the argmax is read, :class:`~analogist.matching.hypercolumn.Keys`)."""
+    return choose("product", precision, device, allowed=allowed).dtype
 
 
 #: The network copies of :class:`Extractor`, per (backbone, weights, bf16, device)
@@ -54,10 +56,10 @@ _NETS_LOCK = threading.Lock()
 class Extractor:
     """The VGG16 layers of :data:`LAYERS` as a function of an RGB image, in fp32 or bfloat16.
 
-    The bfloat16 copy (channels-last, which oneDNN runs on AMX and cuDNN on tensor cores) is made
-    once per backbone and device, and kept. The network runs on the backbone's device.
-    ``channels_last`` asks for that layout in float32 too (a copy made and kept the same way): oneDNN's
-    fp32 convolutions are about 12 % faster in it on a CPU, and rows read off it need no copy.
+    The bfloat16 copy (channels-last, the layout oneDNN's and cuDNN's bf16 kernels read) is made once
+    per backbone and device, and kept. The network runs on the backbone's device. ``channels_last``
+    asks for that layout in float32 too (a copy made and kept the same way), and rows read off it need
+    no copy. Which of these is fastest depends on the CPU: :func:`extractor_for` measures it.
     """
 
     def __init__(self, backbone: Backbone, bf16: bool, *, channels_last: bool = False) -> None:

@@ -25,20 +25,21 @@ def split_phase(
     style: StyleSet,
     extractor: Extractor,
     params: StylizeParams,
+    key_dtype: torch.dtype,
     content_guide: torch.Tensor | None,
     generator: torch.Generator,
     progress: Progress,
     desc: str,
 ) -> list[torch.Tensor]:
-    """Final phase: every layer matched separately against the current output after each update."""
-    dtype = extractor.dtype
+    """Final phase: every layer matched separately against the current output after each update, the
+    products in ``key_dtype`` (see :class:`~analogist.matching.hypercolumn.Keys`)."""
     keep = subsample(style.feats.shape[1], params.split_style_samples, generator, style.feats.device)
     feats = style.feats if keep is None else style.feats.index_select(1, keep)
     guide = style.guide if keep is None or style.guide is None else style.guide.index_select(1, keep)
     bounds = torch.tensor([0, *extractor.channels]).cumsum(0).tolist()
     slices = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
     layer_feats = [feats[s] for s in slices]
-    layer_keys = [Keys.build(f, guide, dtype=dtype) for f in layer_feats]
+    layer_keys = [Keys.build(f, guide, dtype=key_dtype) for f in layer_feats]
     layer_units = [F.normalize(f, dim=0).T.contiguous() for f in layer_feats]  # (N, C_l) targets
 
     variables = [b.detach().clone().requires_grad_(True) for b in bands]
