@@ -88,14 +88,14 @@ def commands(tmp: Path) -> dict[str, list[str]]:
     astro, swirls = _example("astronaut.jpg"), _example("swirls.jpg")
     face_a, face_b = _coat_pair()
     o = str(tmp / "out")
-    return {
+    return {  # the three targets first
+        "nnst-d-512": ["stylize", astro, swirls, "-o", o + ".png", "--size", "512", "--preset", "decoder"],
+        "coat-free-512": ["appearance", face_a, face_b, "-o", o, "--size", "512"],
+        "nnst-fast-256": ["stylize", astro, swirls, "-o", o + ".png", "--size", "256", "--preset", "fast"],
         "dia-224": ["analogy", cat, painting, "-o", o, "--size", "224"],
         "nbb-224": ["buddies", cat, painting, "-o", o, "--size", "224"],
-        "nnst-fast-256": ["stylize", astro, swirls, "-o", o + ".png", "--size", "256", "--preset", "fast"],
         "nnst-fast-512": ["stylize", astro, swirls, "-o", o + ".png", "--size", "512", "--preset", "fast"],
-        "nnst-d-512": ["stylize", astro, swirls, "-o", o + ".png", "--size", "512", "--preset", "decoder"],
         "samnet-448": ["samnet", cat, painting, "-o", o, "--size", "448"],
-        "coat-free-512": ["appearance", face_a, face_b, "-o", o, "--size", "512"],
         "coat-learned-512": ["appearance", face_a, face_b, "-o", o, "--size", "512", "--form", "learned"],
         "video-256": ["video", _clip(tmp / "clip"), swirls, "-o", o + ".mp4", "--size", "256"],
     }
@@ -159,12 +159,12 @@ def main() -> int:
                         "paths": runs[0]["paths"],
                     }
                     rows.append(row)
+                    OUT.mkdir(parents=True, exist_ok=True)
+                    (OUT / "portability.json").write_text(json.dumps({"cpu": model, "rows": rows}, indent=1))
                     print(
                         f"  {name:<17} {forced:<5} {row['s']:7.1f} s  {row['mb']:6.0f} MB  {', '.join(row['paths']) or '-'}",
                         flush=True,
                     )
-    OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "portability.json").write_text(json.dumps({"cpu": model, "rows": rows}, indent=1))
     print("\ncommand            " + "".join(f"{s:>26}" for s in args.settings.split(",")))
     for name in names:
         cells = []

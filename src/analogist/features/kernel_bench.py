@@ -26,10 +26,9 @@ CANDIDATES: dict[str, tuple[str, ...]] = {
 }
 #: A candidate whose tiny-probe rate is below this fraction of float32's is not timed further.
 PROBE_DROP = 0.67
-#: Timed rounds per kind (interleaved over the candidates, so a burst of other load hits them all).
-ROUNDS = 3
-#: A kind stops adding rounds after this many seconds (the first round always completes).
-BUDGET_S = 0.25
+#: Timings of each probe, and timed rounds per kind (interleaved over the candidates, so a burst of
+#: other load hits them all); after ``MIN_ROUNDS`` a kind stops adding rounds once ``BUDGET_S`` is spent.
+PROBES, MIN_ROUNDS, ROUNDS, BUDGET_S = 3, 2, 5, 0.3
 
 Op = Callable[[], object]
 
@@ -103,7 +102,7 @@ def measure_rates(kind: str, device: torch.device) -> dict[str, float]:
         try:
             probe, macs = _ops(kind, name, full=False)
             probe()  # first call: kernel creation and JIT, not timed
-            rates[name] = macs / _seconds(probe) / 1e9
+            rates[name] = macs / min(_seconds(probe) for _ in range(PROBES)) / 1e9
         except (RuntimeError, NotImplementedError):
             rates[name] = 0.0
     base = rates[CANDIDATES[kind][0]]
@@ -114,7 +113,7 @@ def measure_rates(kind: str, device: torch.device) -> dict[str, float]:
     times: dict[str, list[float]] = {name: [] for name in ops}
     start = time.perf_counter()
     for r in range(ROUNDS):
-        if r and time.perf_counter() - start > BUDGET_S:
+        if r >= MIN_ROUNDS and time.perf_counter() - start > BUDGET_S:
             break
         for name, (op, _) in ops.items():
             times[name].append(_seconds(op))
