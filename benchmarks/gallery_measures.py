@@ -112,25 +112,15 @@ def ghosting(a: np.ndarray, b: np.ndarray, mix: np.ndarray) -> float:
     return float(1 - _contrast(mix) / max((_contrast(fit(a, shape)) + _contrast(fit(b, shape))) / 2, 1e-6))
 
 
-def border_artefacts(frames: list[np.ndarray], width: int = 2) -> float:
-    """Step across each frame's outermost ``width``-pixel strips over the same step inside the frame:
-    about 1 for clean frames, well above 1 where stripes run along the borders."""
+def border_artefacts(frames: list[np.ndarray], depth: int = 8) -> float:
+    """Step between each frame's outermost row (or column) and the next, over the median step between
+    the following rows inward, averaged over the four sides: about 1 for clean frames, well above 1 where
+    stripes run along the borders (median over frames)."""
     ratios = []
     for f in frames:
         g = _gray(f)
-        w = width
-        outer = [
-            g[:w] - g[w : 2 * w],
-            g[-w:] - g[-2 * w : -w],
-            g[:, :w] - g[:, w : 2 * w],
-            g[:, -w:] - g[:, -2 * w : -w],
-        ]
-        mid_r, mid_c = g.shape[0] // 2, g.shape[1] // 2
-        inner = [
-            g[mid_r : mid_r + w] - g[mid_r + w : mid_r + 2 * w],
-            g[:, mid_c : mid_c + w] - g[:, mid_c + w : mid_c + 2 * w],
-        ]
-        ratios.append(
-            np.mean([np.abs(x).mean() for x in outer]) / max(np.mean([np.abs(x).mean() for x in inner]), 1e-4)
-        )
-    return float(np.median(ratios))
+        sides = [g, g[::-1], g.T, g.T[::-1]]  # each side as the first rows of an array
+        for side in sides:
+            steps = np.abs(np.diff(side[: depth + 1], axis=0)).mean(1)
+            ratios.append(steps[0] / max(float(np.median(steps[1:])), 1e-4))
+    return float(np.median(np.array(ratios).reshape(len(frames), 4).mean(1)))
