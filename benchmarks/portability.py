@@ -1,7 +1,8 @@
 """Every method's headline command on this CPU as it is and as a CPU with AVX2 only (no AVX-512, VNNI, bf16).
 
-    python benchmarks/portability.py [--settings native,avx2] [--only nnst-d,coat-free] [--repeat 1]
+    python benchmarks/portability.py [--settings native,avx2] [--only nnst-d-512,coat-free-512] [--repeat 1]
                                      [--forced fp32,bf16]
+    python benchmarks/portability.py --isa-check    # does the emulation slow int8 and bf16 down?
 
 Each command runs in a fresh process (``analogist ... -v``), so its time includes the imports and the
 weights' loading a user waits for, its peak memory is that process's (``wait4``'s ``ru_maxrss``), and
@@ -49,7 +50,10 @@ torch._int_mm = _no_vnni
 """
 #: The command's process: the shim, the CLI, and its peak resident memory printed as it exits.
 RUN = """import atexit, resource, sys
-atexit.register(lambda: print(f"peak_mb {{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f}}", file=sys.stderr))
+def _report():
+    u = resource.getrusage(resource.RUSAGE_SELF)
+    print(f"peak_mb {{u.ru_maxrss / 1024:.0f}} cpu_s {{u.ru_utime + u.ru_stime:.2f}}", file=sys.stderr)
+atexit.register(_report)
 {shim}
 from analogist.cli import main
 sys.exit(main(sys.argv[1:]))"""
@@ -109,9 +113,38 @@ def run(argv: list[str], env: dict[str, str], emulate: bool) -> dict[str, object
     seconds = time.perf_counter() - start
     if proc.returncode != 0:
         raise RuntimeError(f"{argv[0]} failed ({proc.returncode}): {proc.stderr.strip().splitlines()[-1:]}")
-    peak = re.findall(r"peak_mb (\d+)", proc.stderr)
+    peak = re.findall(r"peak_mb (\d+) cpu_s (\S+)", proc.stderr)
+    mb, cpu = (float(peak[-1][0]), float(peak[-1][1])) if peak else (float("nan"), float("nan"))
     paths = sorted(set(re.findall(r"kernels: (\S+) runs (\S+)", proc.stderr)))
-    return {"s": seconds, "mb": float(peak[-1]) if peak else float("nan"), "paths": [f"{k} {p}" for k, p in paths]}
+    return {"s": seconds, "cpu_s": cpu, "mb": mb, "paths": [f"{k} {p}" for k, p in paths], "load": os.getloadavg()[0]}
+
+
+#: ``--isa-check``: one (256, 2688) @ (2688, 1024) product per precision, best of 3, in GMAC/s.
+ISA_CHECK = """
+import time, torch
+a, b = torch.randn(256, 2688), torch.randn(2688, 1024)
+ops = {"fp32": (a, b, torch.mm), "bf16": (a.bfloat16(), b.bfloat16(), torch.mm),
+       "int8": (a.mul(20).to(torch.int8), b.mul(20).to(torch.int8), lambda x, y: torch._int_mm(x, y))}
+out = []
+for name, (x, y, f) in ops.items():
+    f(x, y)
+    t = min(-time.perf_counter() + (f(x, y), time.perf_counter())[1] for _ in range(3))
+    out.append(f"{name} {256 * 2688 * 1024 / t / 1e9:6.1f}")
+print("   ".join(out), "  VNNI per torch.cpu:", torch.cpu._is_vnni_supported())
+"""
+
+
+def isa_check() -> None:
+    """Product rates natively, under the two variables alone, and with the int8 shim too."""
+    for label, env, shim in (
+        ("native", {}, ""),
+        ("ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2", AVX2_ENV, ""),
+        ("the same and torch._int_mm without oneDNN", AVX2_ENV, AVX2_SHIM),
+    ):
+        proc = subprocess.run(
+            [sys.executable, "-c", shim + ISA_CHECK], env={**os.environ, **env}, capture_output=True, text=True
+        )
+        print(f"{label:<50} GMAC/s: {proc.stdout.strip() or proc.stderr.strip()[-200:]}")
 
 
 def main() -> int:
@@ -120,6 +153,7 @@ def main() -> int:
     ap.add_argument("--only", default="", help="comma-separated command names (default all)")
     ap.add_argument("--repeat", type=int, default=1, help="runs per command and setting (median printed)")
     ap.add_argument("--forced", default="", help="also run with ANALOGIST_PRECISION set to each of these")
+    ap.add_argument("--isa-check", action="store_true", help="only the emulation check of the products")
     args = ap.parse_args()
     model = platform.processor() or platform.machine()
     try:
@@ -127,6 +161,9 @@ def main() -> int:
     except (OSError, StopIteration):
         pass
     print(f"CPU: {model}, {os.cpu_count()} logical cores; load average {os.getloadavg()[0]:.1f} at the start")
+    if args.isa_check:
+        isa_check()
+        return 0
     rows: list[dict[str, object]] = []
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
@@ -155,23 +192,26 @@ def main() -> int:
                         "setting": setting,
                         "precision": forced,
                         "s": statistics.median(r["s"] for r in runs),
+                        "cpu_s": statistics.median(r["cpu_s"] for r in runs),
                         "mb": max(r["mb"] for r in runs),
                         "paths": runs[0]["paths"],
+                        "load": max(r["load"] for r in runs),
                     }
                     rows.append(row)
                     OUT.mkdir(parents=True, exist_ok=True)
                     (OUT / "portability.json").write_text(json.dumps({"cpu": model, "rows": rows}, indent=1))
                     print(
-                        f"  {name:<17} {forced:<5} {row['s']:7.1f} s  {row['mb']:6.0f} MB  {', '.join(row['paths']) or '-'}",
+                        f"  {name:<17} {forced:<5} {row['s']:7.1f} s {row['cpu_s']:7.1f} CPU s {row['mb']:6.0f} MB"
+                        f"  load {row['load']:4.1f}  {', '.join(row['paths']) or '-'}",
                         flush=True,
                     )
-    print("\ncommand            " + "".join(f"{s:>26}" for s in args.settings.split(",")))
+    print("\ncommand            " + "".join(f"{s:>34}" for s in args.settings.split(",")))
     for name in names:
         cells = []
         for setting in args.settings.split(","):
             r = [x for x in rows if x["command"] == name and x["setting"] == setting and x["precision"] == "auto"]
-            cells.append(f"{r[0]['s']:7.1f} s {r[0]['mb']:5.0f} MB" if r else "")
-        print(f"{name:<19}" + "".join(f"{c:>26}" for c in cells))
+            cells.append(f"{r[0]['s']:6.1f} s {r[0]['cpu_s']:6.1f} CPU s {r[0]['mb']:5.0f} MB" if r else "")
+        print(f"{name:<19}" + "".join(f"{c:>34}" for c in cells))
     return 0
 
 

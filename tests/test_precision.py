@@ -41,12 +41,16 @@ def fake(
     return measure
 
 
+def idle() -> bool:
+    return False
+
+
 def test_fastest_candidate_wins_only_by_the_margin(tmp_path: Path) -> None:
-    choice = KernelChoice(tmp_path / "k.json", fake(FAST_BF16))
+    choice = KernelChoice(tmp_path / "k.json", busy=idle, measure=fake(FAST_BF16))
     assert choice.choose("conv").name == "bf16-cl"
     assert choice.choose("product").name == "int8"
     assert choice.choose("product", allowed=("fp32", "bf16")).name == "bf16"  # values wanted: no int8
-    slow = KernelChoice(tmp_path / "s.json", fake(AVX2))
+    slow = KernelChoice(tmp_path / "s.json", busy=idle, measure=fake(AVX2))
     assert slow.choose("conv").name == "fp32"  # channels-last 12 % faster: inside the margin
     assert slow.choose("product").name == "fp32"
     path = slow.choose("product")
@@ -66,8 +70,8 @@ def test_a_candidate_made_slow_loses() -> None:
 def test_rates_are_cached_on_disk_and_reused(tmp_path: Path) -> None:
     calls: list[str] = []
     file = tmp_path / "kernels.json"
-    KernelChoice(file, fake(FAST_BF16, calls)).choose("product")
-    again = KernelChoice(file, fake(AVX2, calls))  # a new process: reads the file, measures nothing
+    KernelChoice(file, busy=idle, measure=fake(FAST_BF16, calls)).choose("product")
+    again = KernelChoice(file, busy=idle, measure=fake(AVX2, calls))  # a new process: reads the file, measures nothing
     assert again.choose("product").name == "int8" and calls == ["product"]
     again.choose("conv")
     assert calls == ["product", "conv"]  # each kind measured the first time it is needed
@@ -78,10 +82,10 @@ def test_rates_are_cached_on_disk_and_reused(tmp_path: Path) -> None:
 def test_cache_is_invalidated_when_its_key_changes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
     file = tmp_path / "kernels.json"
-    choice = KernelChoice(file, fake(FAST_BF16, calls))
+    choice = KernelChoice(file, busy=idle, measure=fake(FAST_BF16, calls))
     choice.choose("product")
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")  # what oneDNN may use changed: measured again
-    assert KernelChoice(file, fake(AVX2, calls)).choose("product").name == "fp32"
+    assert KernelChoice(file, busy=idle, measure=fake(AVX2, calls)).choose("product").name == "fp32"
     threads = torch.get_num_threads()
     try:
         torch.set_num_threads(threads + 1)  # another thread count
@@ -90,15 +94,25 @@ def test_cache_is_invalidated_when_its_key_changes(tmp_path: Path, monkeypatch: 
         torch.set_num_threads(threads)
     assert calls == ["product"] * 3
     monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
-    KernelChoice(file, fake(AVX2, calls)).choose("product")  # the first key again: from the file
+    KernelChoice(file, busy=idle, measure=fake(AVX2, calls)).choose("product")  # the first key again: from the file
     assert len(calls) == 3 and len(json.loads(file.read_text())) == 3
+
+
+def test_rates_measured_on_a_busy_machine_are_not_cached(tmp_path: Path) -> None:
+    calls: list[str] = []
+    file = tmp_path / "kernels.json"
+    busy = KernelChoice(file, busy=lambda: True, measure=fake(FAST_BF16, calls))
+    assert busy.choose("product").name == "int8" and busy.choose("product").name == "int8"
+    assert calls == ["product"] and not file.exists()  # kept for the process, not written
+    KernelChoice(file, busy=idle, measure=fake(FAST_BF16, calls)).choose("product")
+    assert calls == ["product", "product"] and file.is_file()  # a quieter run measures and writes
 
 
 def test_unreadable_cache_is_measured_again(tmp_path: Path) -> None:
     file = tmp_path / "kernels.json"
     file.write_text("{not json")
     calls: list[str] = []
-    assert KernelChoice(file, fake(FAST_BF16, calls)).choose("conv").name == "bf16-cl"
+    assert KernelChoice(file, busy=idle, measure=fake(FAST_BF16, calls)).choose("conv").name == "bf16-cl"
     assert calls == ["conv"] and json.loads(file.read_text())
 
 

@@ -39,8 +39,12 @@ from .kernel_bench import CANDIDATES, measure_rates
 MARGIN = 1.2
 PRECISIONS = ("auto", "fp32", "bf16", "int8")
 ENV_PRECISION = "ANALOGIST_PRECISION"
-#: Rates measured by hand are rerun when this changes (a new candidate, a different probe).
+#: Cached rates are measured again when this changes (a new candidate, a different probe).
 VERSION = 1
+#: Rates measured while the load average is over this many times the cores are not written to the
+#: cache: other work then decides the timings (on 2 cores at load 8 one candidate measured 2x-9x off),
+#: and a wrong choice cached would stay; they serve the one process and a quieter run measures again.
+BUSY_LOAD = 1.5
 
 _log = logging.getLogger("analogist")
 Measure = Callable[[str, torch.device], dict[str, float]]
@@ -110,6 +114,18 @@ def machine_key(device: torch.device | str = "cpu") -> dict[str, str]:
     }
 
 
+def machine_busy() -> bool:
+    """Whether other work loads the CPU too much for timings to be trusted (see :data:`BUSY_LOAD`)."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    try:
+        return os.getloadavg()[0] > BUSY_LOAD * cores
+    except (AttributeError, OSError):  # no load average (Windows): trust the timings
+        return False
+
+
 def _digest(key: dict[str, str]) -> str:
     return hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:20]
 
@@ -117,15 +133,20 @@ def _digest(key: dict[str, str]) -> str:
 class KernelChoice:
     """Rates per kind (memory, then the disk cache, then measured) and the path chosen from them.
 
-    ``measure`` (default :func:`measure_rates`) and ``cache_path`` (default ``cache_dir()/kernels.json``;
-    ``None`` where it should stay in memory) can be replaced, so tests inject timings.
+    ``measure`` (default :func:`measure_rates`), ``busy`` (default :func:`machine_busy`) and
+    ``cache_path`` (default ``cache_dir()/kernels.json``; ``None`` where it should stay in memory) can be
+    replaced, so tests inject timings.
     """
 
     def __init__(
-        self, cache_path: Path | None | str = "default", measure: Measure = measure_rates, margin: float = MARGIN
+        self,
+        cache_path: Path | None | str = "default",
+        measure: Measure = measure_rates,
+        margin: float = MARGIN,
+        busy: Callable[[], bool] = machine_busy,
     ) -> None:
         self.cache_path = cache_dir() / "kernels.json" if cache_path == "default" else cache_path
-        self.measure, self.margin = measure, margin
+        self.measure, self.margin, self.busy = measure, margin, busy
         self._memo: dict[tuple[str, str], dict[str, float]] = {}
         self._lock = threading.Lock()
 
@@ -166,7 +187,10 @@ class KernelChoice:
                     start = time.perf_counter()
                     cached = self.measure(kind, torch.device(device))
                     _log.debug(f"kernels: measured {kind} in {time.perf_counter() - start:.2f} s")
-                    self._write(digest, key, kind, cached)
+                    if self.busy():
+                        _log.debug("kernels: the machine is busy, so these rates serve this process only")
+                    else:
+                        self._write(digest, key, kind, cached)
                 self._memo[(digest, kind)] = {k: float(v) for k, v in cached.items()}
             return self._memo[(digest, kind)]
 
