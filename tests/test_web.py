@@ -270,7 +270,7 @@ def _multipart(fields: dict[str, str], files: dict[str, Path]) -> tuple[bytes, s
 def test_decoder_preset_needs_a_checkpoint(monkeypatch):
     from analogist.errors import InputError
     from analogist.methods import nnst_decoder
-    from analogist.tasks import builtin
+    from analogist.tasks import stylize as builtin
 
     monkeypatch.setattr(nnst_decoder, "find_decoder", lambda explicit=None: None)
     opts = {"preset": "decoder", "alpha": 0.25, "color": True, "seed": 0, "steps": 0}

@@ -132,13 +132,22 @@ def test_bad_upload_shows_the_cli_message(page, tmp_path):
     assert "Error" not in text and "\n" not in text
 
 
-def test_cancel_stops_a_running_job(page):
-    _configure(page, "stylize", size=256)
-    page.select_option("#opt_preset", "paper")
+def _start_stylize(page, size: int, **settings: str) -> None:
+    """Start a stylize job on the bundled pair and wait until it reports progress."""
+    _configure(page, "stylize", size=size)
+    for name, value in settings.items():
+        if name == "preset":
+            page.select_option("#opt_preset", value)
+        else:
+            page.fill(f"#opt_{name}", value)
     page.click("#example")
     page.wait_for_function("() => document.querySelector('#drop_a .hint').textContent === 'astronaut.jpg'")
     page.click("#go")
     page.wait_for_function("() => document.querySelector('#status').textContent.includes('%')")
+
+
+def test_cancel_stops_a_running_job(page):
+    _start_stylize(page, 256, preset="paper")
     page.click("#cancel")
     page.wait_for_function("() => document.querySelector('#status').textContent === 'cancelled'", timeout=120_000)
     assert page.is_enabled("#go") and page.is_hidden("#results")
@@ -164,3 +173,41 @@ def test_usable_at_phone_width(browser, server):
     box_a, box_b = pg.locator("#drop_a").bounding_box(), pg.locator("#drop_b").bounding_box()
     assert box_b["y"] > box_a["y"] + box_a["height"] - 1  # drop zones stacked, not squeezed side by side
     context.close()
+
+
+def _box(page, selector: str) -> dict:
+    return page.locator(selector).bounding_box()
+
+
+def test_a_job_survives_a_reload_and_stays_private(browser, server, page, tmp_path):
+    _start_stylize(page, 128, steps="24")
+    page.reload()  # mid-job: the page finds the job again from its cookie
+    page.wait_for_selector("#jobs li")
+    assert page.locator("#jobs li").count() == 1
+    assert "Neural Neighbor Style Transfer" in page.inner_text("#jobs li")
+    page.click("#tabs button[data-name=buddies]")  # another tab: the job's progress is not shown there
+    assert page.is_hidden("#progress_panel") and page.is_hidden("#results")
+    page.click("#jobs li button")  # open it: back to its own tab
+    assert page.get_attribute("#tabs button[data-name=stylize]", "aria-selected") == "true"
+    page.wait_for_selector("#results:not([hidden])")
+    assert "done in" in page.inner_text("#status") and page.is_hidden("#error")
+    page.wait_for_function("() => document.querySelector('#compare_after').naturalWidth > 0")
+    page.wait_for_function("() => document.querySelector('#compare_frame').style.width !== ''")
+    page.wait_for_timeout(800)  # the smooth scroll to the results
+    assert 0 <= _box(page, "#results")["y"] < page.viewport_size["height"] / 2  # scrolled into view
+    before, after, slider = _box(page, "#compare_before"), _box(page, "#compare_after"), _box(page, "#compare_slider")
+    assert before == after  # one frame: features line up
+    assert after["y"] + after["height"] <= slider["y"]  # the slider is below the picture, not under it
+    caption = page.inner_text("#gallery figure.main figcaption")
+    assert "128×" in caption and "enlarged" in caption  # a 128 px result is not silently stretched
+    assert page.locator("#gallery figure.input img").count() == 1  # the style image beside the result
+    page.screenshot(path=str(tmp_path / "reloaded.png"), full_page=True)
+
+    stranger = browser.new_context()  # another browser: its own cookie, none of these jobs
+    other = stranger.new_page()
+    other.goto(server[0])
+    other.wait_for_selector("#tabs button")
+    other.wait_for_timeout(500)
+    assert other.is_hidden("#jobs_panel") and other.locator("#jobs li").count() == 0
+    assert other.evaluate("async () => (await (await fetch('api/jobs')).json()).jobs.length") == 0
+    stranger.close()

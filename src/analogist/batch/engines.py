@@ -9,39 +9,39 @@ only deal with processes that die. On Ray a killed worker process is retried by 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import logging
 import multiprocessing
-import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from ..errors import InputError
+from ..threads import child_threads, limit_threads, threads_for
 
+log = logging.getLogger("analogist")
 ENGINES = ("local", "ray")
 #: Times Ray reruns a call whose worker process died (killed, out of memory, node lost).
 RAY_RETRIES = 3
 
 
-def _threads_for(workers: int) -> int:
-    return max(1, (os.cpu_count() or 1) // max(1, workers))
+def map_local(
+    fn: Callable[..., Any], calls: Sequence[tuple], workers: int, threads: int | None = None
+) -> Iterator[tuple[int, Any]]:
+    """``(index, fn(*calls[index]))`` in completion order; in this process when ``workers`` is 1.
 
-
-def _init_local(threads: int) -> None:
-    import torch
-
-    torch.set_num_threads(threads)
-
-
-def map_local(fn: Callable[..., Any], calls: Sequence[tuple], workers: int) -> Iterator[tuple[int, Any]]:
-    """``(index, fn(*calls[index]))`` in completion order; in this process when ``workers`` is 1."""
+    Each worker's torch gets ``threads`` threads (default: the cores shared out, see
+    :func:`analogist.threads.threads_for`)."""
+    threads = threads or threads_for(workers)
     if workers <= 1 or len(calls) <= 1:
+        limit_threads(threads)
         for i, args in enumerate(calls):
             yield i, fn(*args)
         return
     ctx = multiprocessing.get_context("spawn")  # no forked copies of torch's thread pools
     with cf.ProcessPoolExecutor(
-        max_workers=workers, mp_context=ctx, initializer=_init_local, initargs=(_threads_for(workers),)
+        max_workers=workers, mp_context=ctx, initializer=limit_threads, initargs=(threads,)
     ) as pool:
-        futures = {pool.submit(fn, *args): i for i, args in enumerate(calls)}
+        with child_threads(threads):  # spawned workers start at submission: their pools are sized before torch loads
+            futures = {pool.submit(fn, *args): i for i, args in enumerate(calls)}
         try:
             for fut in cf.as_completed(futures):
                 yield futures[fut], fut.result()
@@ -62,11 +62,29 @@ def connect_ray(address: str | None, workers: int) -> tuple[Any, bool]:
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
     if address is None:  # a private cluster on loopback, sized to the jobs
         kwargs.update(num_cpus=workers, _node_ip_address="127.0.0.1")
+    quiet = _PrivateClusterNotices() if address is None else None
+    auth = logging.getLogger("ray._private.authentication.authentication_token_setup")
+    if quiet:
+        auth.addFilter(quiet)
     try:
         ray.init(address=address, **kwargs)
     except ConnectionError as exc:
         raise InputError(f"cannot reach the Ray cluster at {address}: {exc}") from None
+    finally:
+        if quiet:
+            auth.removeFilter(quiet)
     return ray, True
+
+
+class _PrivateClusterNotices(logging.Filter):
+    """Ray warns that a cluster it starts has no token authentication; ours listens on loopback only, so the
+    notice goes to the debug log instead of into the progress bar's line."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if "oken authentication" in record.getMessage():
+            log.debug("ray: %s", record.getMessage())
+            return False
+        return True
 
 
 def map_ray(
@@ -79,9 +97,21 @@ def map_ray(
     """Like :func:`map_local` on a Ray cluster, at most ``workers`` calls in flight (one CPU each).
 
     Without ``address`` a local cluster is started (and stopped at the end); inputs and outputs
-    must be paths every node sees (a shared file system).
+    must be paths every node sees (a shared file system). The cluster is reached before this returns,
+    so whatever Ray prints on connecting comes before the caller draws a progress bar.
     """
     ray, started = connect_ray(address, workers)
+    return _ray_results(ray, started, fn, calls, workers, on_lost)
+
+
+def _ray_results(
+    ray: Any,
+    started: bool,
+    fn: Callable[..., Any],
+    calls: Sequence[tuple],
+    workers: int,
+    on_lost: Callable[[int, str], Any] | None,
+) -> Iterator[tuple[int, Any]]:
     try:
         remote = ray.remote(num_cpus=1, max_retries=RAY_RETRIES)(fn)
         todo = list(enumerate(calls))[::-1]
@@ -112,12 +142,14 @@ def map_unordered(
     workers: int = 1,
     address: str | None = None,
     on_lost: Callable[[int, str], Any] | None = None,
+    threads: int | None = None,
 ) -> Iterator[tuple[int, Any]]:
-    """``(index, fn(*calls[index]))`` for every call, in completion order, on ``engine``."""
+    """``(index, fn(*calls[index]))`` for every call, in completion order, on ``engine``; ``threads``: torch
+    threads per local worker (Ray gives each call one CPU and sets its threads itself)."""
     if engine not in ENGINES:
         raise InputError(f"unknown engine {engine!r}: choose one of {', '.join(ENGINES)}")
     if engine == "local":
         if address is not None:
             raise InputError("--address applies to --engine ray only")
-        return map_local(fn, calls, workers)
+        return map_local(fn, calls, workers, threads)
     return map_ray(fn, calls, workers, address, on_lost)

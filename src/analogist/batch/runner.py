@@ -13,6 +13,7 @@ from pathlib import Path
 from ..outputs import OutputPlan
 from ..progress import Progress, silent
 from .engines import map_unordered
+from .progress import Watcher
 from .spec import BatchJob
 from .worker import JobResult, finished, run_job
 
@@ -52,10 +53,14 @@ def results_csv(results: Sequence[JobResult]) -> str:
 
 
 def _sweep(outdir: Path, ids: Sequence[str]) -> None:
-    """Remove temporary job folders that workers killed mid-job (or out of retries) left behind."""
+    """Remove temporary job folders and progress files that workers killed mid-job (or out of retries)
+    left behind."""
     for job_id in ids:
-        for stale in outdir.glob(f".{job_id}.part-*"):
-            shutil.rmtree(stale, ignore_errors=True)
+        for stale in [*outdir.glob(f".{job_id}.part-*"), *outdir.glob(f".{job_id}.progress*")]:
+            if stale.is_dir():
+                shutil.rmtree(stale, ignore_errors=True)
+            else:
+                stale.unlink(missing_ok=True)
 
 
 def run_batch(
@@ -66,16 +71,18 @@ def run_batch(
     workers: int = 1,
     address: str | None = None,
     device: str = "cpu",
+    threads: int | None = None,
     progress: Progress = silent,
 ) -> BatchReport:
     """Run ``jobs`` into ``plan.root``; ``results.csv`` is written at the end, also after Ctrl-C.
 
     Finished jobs (see :func:`analogist.batch.worker.finished`) are skipped, so a rerun after a crash
-    or an interruption does nothing twice and loses nothing.
+    or an interruption does nothing twice and loses nothing; their rows keep the earlier run's outputs,
+    seconds and host. ``threads``: torch threads per local worker (default: the cores shared out).
     """
     outdir = plan.root
     start = time.perf_counter()
-    results = [JobResult(j.id, j.method, "skipped" if finished(j, outdir) else "pending") for j in jobs]
+    results = [finished(j, outdir) or JobResult(j.id, j.method, "pending") for j in jobs]
     todo = [i for i, r in enumerate(results) if r.status == "pending"]
     calls = [(jobs[i], str(outdir), 0, str(device)) for i in todo]
 
@@ -85,9 +92,15 @@ def run_batch(
     with plan:
         pass  # creates the output folder; each job writes through its own plan, so none undoes another's
     try:
-        done = map_unordered(run_job, calls, engine=engine, workers=workers, address=address, on_lost=lost)
-        for k, result in progress(done, total=len(calls), desc=f"batch ({engine}, {workers} worker(s))"):
-            results[todo[k]] = result
+        done = map_unordered(
+            run_job, calls, engine=engine, workers=workers, address=address, on_lost=lost, threads=threads
+        )
+        bar = progress(done, total=len(calls), desc=f"batch ({engine}, {workers} worker(s))")
+        waiting, ended = [jobs[i].id for i in todo], set()
+        with Watcher(bar, outdir, lambda: [i for i in waiting if i not in ended], lambda: len(ended)):
+            for k, result in bar:
+                results[todo[k]] = result
+                ended.add(result.id)
     finally:
         _sweep(outdir, [jobs[i].id for i in todo])
         # written even when interrupted: the finished jobs are on disk and listed

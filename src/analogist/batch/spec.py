@@ -63,7 +63,7 @@ def _row_job(row: dict[str, str], job_id: str, root: Path) -> BatchJob:
         if stray:
             raise InputError(f"{', '.join(stray)} {'does' if len(stray) == 1 else 'do'} not apply to {method}")
         fields = {k: (v or "").strip() for k, v in row.items() if k in own}
-        size, options = task.parse(fields, size_range=(MIN_SIZE, MAX_SIZE))
+        size, options = task.parse(fields, size_range=(MIN_SIZE, MAX_SIZE), columns=True)
     except InputError as exc:
         return BatchJob(job_id, method, paths[0], paths[1], error=str(exc))
     return BatchJob(job_id, method, paths[0], paths[1], size, tuple(sorted(options.items())))

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from ..errors import AnalogistError
 from ..outputs import OutputPlan
-from ..progress import silent
 from ..tasks import get_task
+from .progress import FileProgress, progress_file
 from .spec import BatchJob
 
 log = logging.getLogger("analogist")
@@ -50,14 +50,24 @@ class JobResult:
         }
 
 
-def finished(job: BatchJob, outdir: str | Path) -> bool:
-    """Whether ``job`` already has a complete result under ``outdir`` (same method, inputs and options)."""
+def finished(job: BatchJob, outdir: str | Path) -> JobResult | None:
+    """``job``'s earlier result (status ``skipped``, with the outputs, seconds and host it recorded) when it
+    already has a complete one under ``outdir`` (same method, inputs and options); None otherwise."""
     record = Path(outdir) / job.id / RECORD
     try:
         saved = json.loads(record.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return False
-    return {k: saved.get(k) for k in job.record()} == json.loads(json.dumps(job.record()))
+        if {k: saved.get(k) for k in job.record()} != json.loads(json.dumps(job.record())):
+            return None
+        return JobResult(
+            job.id,
+            job.method,
+            "skipped",
+            seconds=float(saved.get("seconds") or 0.0),
+            outputs=[str(n) for n in saved.get("outputs") or []],
+            host=str(saved.get("host") or ""),
+        )
+    except (OSError, ValueError, TypeError, AttributeError):
+        return None
 
 
 def _one_line(exc: BaseException) -> str:
@@ -67,11 +77,12 @@ def _one_line(exc: BaseException) -> str:
 
 def run_job(job: BatchJob, outdir: str, threads: int = 0, device: str = "cpu") -> JobResult:
     """Run ``job`` and move its outputs into ``outdir/<id>``; errors become a failed result, never an exception.
-    ``device``: where the job's method computes (``cpu``, ``cuda``, ``cuda:N``)."""
+    ``device``: where the job's method computes (``cpu``, ``cuda``, ``cuda:N``); ``threads``: torch's
+    threads (0: as the engine set them). The job's stage and fraction go to its progress file meanwhile."""
     if threads:
-        import torch
+        from ..threads import limit_threads
 
-        torch.set_num_threads(threads)
+        limit_threads(threads)
     start = time.perf_counter()
     result = JobResult(job.id, job.method, "failed", host=socket.gethostname())
     if job.error is not None:
@@ -82,14 +93,16 @@ def run_job(job: BatchJob, outdir: str, threads: int = 0, device: str = "cpu") -
     for stale in Path(outdir).glob(f".{job.id}.part-*"):
         shutil.rmtree(stale, ignore_errors=True)
     tmp = Path(outdir) / f".{job.id}.part-{secrets.token_hex(4)}"
+    progress = None
     try:
         task = get_task(job.method)
         options = dict(job.options)
+        progress = FileProgress(task.stages(job.size, options), progress_file(outdir, job.id))
         a, b = task.load_inputs(Path(job.a), Path(job.b), job.size)
         names = job.outputs()
         plan = OutputPlan.folder(tmp, [*names, RECORD], inputs=[job.a, job.b])
         with plan:
-            task.run(a, b, {**options, "device": device}, plan, silent)
+            task.run(a, b, {**options, "device": device}, plan, progress)
             result.seconds = round(time.perf_counter() - start, 3)
             plan.write_json(
                 RECORD,
@@ -98,6 +111,7 @@ def run_job(job: BatchJob, outdir: str, threads: int = 0, device: str = "cpu") -
                     "outputs": names,
                     "seconds": result.seconds,
                     "host": result.host,
+                    "warnings": progress.warnings,
                     "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                 },
             )
@@ -114,6 +128,8 @@ def run_job(job: BatchJob, outdir: str, threads: int = 0, device: str = "cpu") -
         result.error = f"internal error: {_one_line(exc)}"
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+        if progress is not None:
+            progress.remove()
     result.seconds = round(time.perf_counter() - start, 3)
     return result
 

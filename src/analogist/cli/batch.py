@@ -43,6 +43,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=1,
         help="jobs running at once (local: processes sharing the cores; ray: one CPU each); default 1",
     )
+    p.add_argument(
+        "--threads",
+        type=int_in(1, 1024),
+        default=None,
+        help="torch threads per local worker (default: the cores divided among the workers, so they do not "
+        "oversubscribe them; Ray gives each job one CPU)",
+    )
     add_device(p)
     p.set_defaults(func=run)
 
@@ -79,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         address=args.address,
         device=str(args.device),
+        threads=args.threads,
         progress=args.progress,
     )
     if not args.quiet or report.count("failed"):  # quiet: the summary only to list failed jobs

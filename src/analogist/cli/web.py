@@ -31,6 +31,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=3,
         help="jobs one browser may have waiting or running at once (default 3)",
     )
+    p.add_argument(
+        "--threads",
+        type=int_in(1, 1024),
+        default=None,
+        help="torch threads for the job that runs (default: every core this process may use)",
+    )
     add_device(p)
     p.set_defaults(func=run)
 
@@ -51,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
         max_megapixels=args.max_megapixels,
         per_owner=args.per_user,
         device=str(args.device),
+        threads=args.threads,
     )
     if args.quiet:  # werkzeug logs every request on stderr
         logging.getLogger("werkzeug").setLevel(logging.ERROR)

@@ -55,6 +55,7 @@ def _register() -> None:
             outputs=_outputs,
             run=_run,
             stages=_stages,
+            estimates=False,  # matching and synthesis shares change several-fold with size and load
             compare="result.png",
             size=(160, 64, 512),
             options=(

@@ -1,4 +1,4 @@
-"""Tasks of Deep Image Analogy, Neural Best-Buddies (and align, hybrid, morph) and NNST.
+"""Tasks of Deep Image Analogy and Neural Best-Buddies (and align, hybrid, morph); NNST's is in :mod:`.stylize`.
 
 Each runs the same library calls as its command, at a small default size so that a first click on
 the page gives a result in seconds.
@@ -15,6 +15,7 @@ from ..matching.flow import flow_to_color
 from ..matching.mls import KINDS
 from ..progress import Progress
 from ..training.device import on_cpu
+from .confidence import ADVICE, buddies_note, note
 from .registry import Option, Task, device_of, register
 
 # ------------------------------------------------------------------------------------------- analogy
@@ -56,6 +57,8 @@ register(
         ],
         run=_analogy,
         compare="a_prime.png",
+        advice=ADVICE,
+        estimates=False,  # its five levels' shares of the time change several-fold with the size
         size=(128, 64, 448),
         options=(
             Option(
@@ -76,6 +79,9 @@ register(
 
 # ------------------------------------------------------------------------------------------- buddies
 
+#: The buddies search's progress weights per level, coarse to fine (each level about twice the last; a
+#: small image skips the coarsest), summing to one.
+_SEARCH = [0.04, 0.08, 0.16, 0.32, 0.40]
 _SPARSE = (Option("gamma", "activation threshold", "float", 0.05, 0.0, 0.99, help="Eq. 8; lower keeps more pairs"),)
 _DEFORM = (
     Option("k", "driving pairs", "int", 15, 3, 100, help="consistent, spread pairs that drive the warp"),
@@ -97,6 +103,7 @@ def _search(a: torch.Tensor, b: torch.Tensor, opts: dict[str, Any], plan: Any, p
             "size): try a larger size or a lower activation threshold"
         )
     plan.save_image("buddies.png", draw_buddies(a, b, result))
+    note(progress, buddies_note(int(result.points.shape[0])))
     return result
 
 
@@ -105,6 +112,7 @@ def _drivers(a, b, opts, plan, progress):
 
     result = _search(a, b, opts, plan, progress, opts["k"])
     idx = select_pairs(result.points, result.ranks, opts["k"])
+    note(progress, buddies_note(int(result.points.shape[0]), int(idx.numel()), opts["k"]))
     if idx.numel() < 3:
         raise InputError(
             f"only {idx.numel()} consistent best buddies were found: a warp needs 3; "
@@ -172,6 +180,7 @@ register(
         inputs=_PAIR,
         examples=_CATS,
         run=_buddies,
+        stages=lambda s, o: [_SEARCH],
         outputs=lambda o: [("buddies.png", "main"), ("points.csv", "file")],
         options=(Option("k", "pairs shown", "int", 10, 1, 200),) + _SPARSE,
     )
@@ -184,7 +193,8 @@ register(
         inputs=_PAIR,
         examples=_CATS,
         run=_align,
-        stages=lambda s, o: [1.0, 0.3],
+        advice=ADVICE,
+        stages=lambda s, o: [_SEARCH, 0.3],
         outputs=lambda o: [
             ("blend.png", "main"),
             ("buddies.png", "image"),
@@ -204,7 +214,8 @@ register(
         inputs=_PAIR,
         examples=_CATS,
         run=_hybrid,
-        stages=lambda s, o: [1.0, 2.0 + 0.3 * o["iters"]],
+        advice=ADVICE,
+        stages=lambda s, o: [_SEARCH, 2.0 + 0.3 * o["iters"]],
         outputs=lambda o: [("hybrid.png", "main"), ("mask.png", "image"), ("buddies.png", "image")],
         options=_DEFORM + _SPARSE + (Option("iters", "L-BFGS iterations", "int", 5, 0, 50),),
     )
@@ -217,84 +228,13 @@ register(
         inputs=_PAIR,
         examples=_CATS,
         run=_morph,
-        stages=lambda s, o: [1.0, 0.05 * o["frames"]],
+        advice=ADVICE,
+        stages=lambda s, o: [_SEARCH, 0.015 * o["frames"]],  # a frame's warp is cheap next to the search
         outputs=lambda o: (
             [("morph.gif", "main")] + ([("morph.mp4", "video")] if _has_mp4() else []) + [("buddies.png", "image")]
         ),
         options=_DEFORM
         + _SPARSE
         + (Option("frames", "frames", "int", 12, 2, 60), Option("fps", "frames per second", "float", 8.0, 1, 30)),
-    )
-)
-
-# ------------------------------------------------------------------------------------------- stylize
-
-
-def _decoder():
-    """The NNST-D checkpoint, if one is installed (the decoder preset is offered only then)."""
-    from ..methods.nnst_decoder import find_decoder
-
-    return find_decoder()
-
-
-def _stylize_params(opts: dict[str, Any]):
-    from ..methods.stylize import preset
-
-    overrides: dict[str, Any] = {"alpha": opts["alpha"], "color": opts["color"], "seed": opts["seed"]}
-    if opts["preset"] == "decoder":
-        found = _decoder()
-        if found is None:
-            raise InputError("no NNST-D decoder checkpoint is installed: choose the fast or paper preset")
-        return preset("decoder", decoder=str(found), **overrides)
-    if opts["steps"]:
-        overrides["steps"] = overrides["split_steps"] = opts["steps"]
-    return preset(opts["preset"], **overrides)
-
-
-def _stylize(a, b, opts, plan, progress) -> None:
-    from ..methods.stylize import stylize
-
-    dev = device_of(opts)
-    plan.save_image("stylized.png", stylize(a.to(dev), b.to(dev), _stylize_params(opts), progress=progress).cpu())
-
-
-def _stylize_stages(size: int, opts: dict[str, Any]) -> list[float]:
-    """Each scale costs about its pixel count times its steps; the splitting phase runs at full size."""
-    p = _stylize_params(opts)
-    if p.method == "decoder":
-        return [1.0]
-    return [p.steps * 4.0 ** -(p.scales - 1 - i) for i in range(p.scales)] + (
-        [p.split_steps * 1.5] if p.split_steps else []
-    )
-
-
-register(
-    Task(
-        name="stylize",
-        title="Neural Neighbor Style Transfer",
-        description="The content image rendered in the style of the other (Kolkin et al. 2022).",
-        inputs=("content", "style"),
-        examples=("astronaut.jpg", "swirls.jpg"),
-        run=_stylize,
-        stages=_stylize_stages,
-        outputs=lambda o: [("stylized.png", "main")],
-        compare="stylized.png",
-        size=(128, 64, 512),
-        options=(
-            Option(
-                "preset",
-                "preset",
-                "choice",
-                "fast",
-                choices=("fast", "paper") + (("decoder",) if _decoder() else ()),
-                help="paper: 200 steps per scale (slow); decoder: NNST-D, feed-forward (where a checkpoint is installed)",
-            ),
-            Option(
-                "alpha", "stylisation (alpha)", "float", 0.25, 0.0, 1.0, help="weight of the previous output per scale"
-            ),
-            Option("color", "colour post-processing", "bool", True),
-            Option("steps", "steps per scale", "int", 0, 0, 400, help="0: the preset's"),
-            Option("seed", "seed", "int", 0, 0, 2**31 - 1),
-        ),
     )
 )

@@ -32,22 +32,24 @@ class Option:
     choices: tuple[str, ...] = ()
     help: str = ""
 
-    def parse(self, raw: str | None) -> Any:
-        """The form's text -> a checked value; a missing field gives the default."""
+    def parse(self, raw: str | None, column: bool = False) -> Any:
+        """The form's text -> a checked value; a missing field gives the default. Errors call the value by
+        its label, or by its name where it came from a csv ``column``."""
+        who = self.name if column else self.label
         if raw is None or raw == "":
             return self.default
         if self.kind == "bool":
             return raw.lower() in ("1", "true", "on", "yes")
         if self.kind == "choice":
             if raw not in self.choices:
-                raise InputError(f"{self.label} must be one of {', '.join(self.choices)}, got {raw[:40]!r}")
+                raise InputError(f"{who} must be one of {', '.join(self.choices)}, got {raw[:40]!r}")
             return raw
         try:
             value = int(raw) if self.kind == "int" else float(raw)
         except ValueError:
-            raise InputError(f"{self.label} must be a number, got {raw[:40]!r}") from None
+            raise InputError(f"{who} must be a number, got {raw[:40]!r}") from None
         if value != value or (self.lo is not None and value < self.lo) or (self.hi is not None and value > self.hi):
-            raise InputError(f"{self.label} must be between {self.lo:g} and {self.hi:g}, got {value:g}")
+            raise InputError(f"{who} must be between {self.lo:g} and {self.hi:g}, got {value:g}")
         return value
 
     def public(self) -> dict[str, Any]:
@@ -87,9 +89,14 @@ class Task:
         outputs: ``options -> [(file name, role)]`` where role is ``main`` (shown large; an image or a
             GIF), ``image``, ``video`` or ``file`` (download only). Every file the run writes is listed.
         run: see :data:`Runner`.
-        stages: ``options -> weights`` of the top-level progress stages the run goes through, in
+        stages: ``options -> weights`` of the top-level progress stages the run goes through (a weight, or
+            one per step of a loop whose steps differ in cost), in
             order, so the page shows one overall bar; a run with more stages clamps at 99 %.
         compare: the output shown in a before/after slider over input A, if any.
+        advice: what the two images must have in common for a good result, said where they are chosen.
+        estimates: whether ``stages`` predicts the run's time well enough for the page to show the time
+            left (False where the stages' relative costs change with size and load beyond a factor 2:
+            the page then shows the stage and the fraction only).
         size: default, smallest and largest longer side in pixels.
     """
 
@@ -100,21 +107,25 @@ class Task:
     examples: tuple[str, str]
     outputs: Callable[[dict[str, Any]], list[tuple[str, str]]]
     run: Runner
-    stages: Callable[[int, dict[str, Any]], list[float]] = lambda size, opts: [1.0]
+    stages: Callable[[int, dict[str, Any]], list[float | list[float]]] = lambda size, opts: [1.0]
     options: tuple[Option, ...] = ()
     compare: str | None = None
+    advice: str = ""
+    estimates: bool = True
     size: tuple[int, int, int] = (160, 64, 512)
     min_side: int = 16
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def parse(self, form: Mapping[str, str], size_range: tuple[int, int] | None = None) -> tuple[int, dict[str, Any]]:
+    def parse(
+        self, form: Mapping[str, str], size_range: tuple[int, int] | None = None, columns: bool = False
+    ) -> tuple[int, dict[str, Any]]:
         """The job's size and options from text fields (a form, a csv row); ``size_range`` overrides the
-        page's limits (a batch may run larger)."""
+        page's limits (a batch may run larger); ``columns``: errors name the csv column, not the label."""
         default, lo, hi = self.size
         if size_range is not None:
             lo, hi = size_range
         size = Option("size", "size", "int", default, lo, hi).parse(form.get("size"))
-        return size, {o.name: o.parse(form.get(o.name)) for o in self.options}
+        return size, {o.name: o.parse(form.get(o.name), columns) for o in self.options}
 
     def load_inputs(self, path_a: Path, path_b: Path, size: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Both images at ``size`` (longer side), refused in one sentence if a side ends up too short."""
@@ -140,6 +151,7 @@ class Task:
             "options": [o.public() for o in self.options],
             "size": {"default": default, "min": lo, "max": hi},
             "compare": self.compare,
+            "advice": self.advice,
         }
 
 

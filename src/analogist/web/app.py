@@ -2,9 +2,11 @@
 
 ``GET /api/methods`` -> the runnable tasks (:mod:`analogist.tasks`); ``POST /api/jobs`` (multipart:
 ``method``, ``image_a``, ``image_b``, ``size`` and the task's options) -> ``202`` and the job's status;
-``GET /api/jobs/<id>`` -> state, overall progress, stage, time estimate, queue position, outputs or a
-one-line error; ``POST /api/jobs/<id>/cancel``; ``GET /api/jobs/<id>/files/<name>[?download=1]``;
-``GET /api/examples/<name>`` -> a bundled example image.
+``GET /api/jobs`` -> this browser's jobs (waiting, running, finished until they expire), so a reload or
+a new tab finds them; ``GET /api/jobs/<id>`` -> state, overall progress, stage, time estimate, queue
+position, jobs ahead, notes on the result, outputs or a one-line error; ``POST /api/jobs/<id>/cancel``;
+``GET /api/jobs/<id>/files/<name>[?download=1]``; ``GET /api/jobs/<id>/inputs/<a|b>`` -> the job's two
+images; ``GET /api/examples/<name>`` -> a bundled example image.
 
 A browser is known by a random secret cookie; a job id that is unknown, malformed or another
 browser's gives the same 404. Uploads are stored under names the server chooses.
@@ -44,6 +46,7 @@ def create_app(
     per_owner: int = 3,
     max_queued: int = 32,
     device: str = "cpu",
+    threads: int | None = None,
 ) -> Flask:
     """Build the app. Results live under ``work_dir``; without one, a temporary folder removed on shutdown
     (``app.extensions["analogist_jobs"].close()``, also run at interpreter exit)."""
@@ -51,7 +54,9 @@ def create_app(
     app.config["MAX_CONTENT_LENGTH"] = max_upload_mb * 1024 * 1024
     temporary = work_dir is None
     root = Path(tempfile.mkdtemp(prefix="analogist-web-")) if temporary else Path(work_dir)
-    store = JobStore(root, per_owner=per_owner, max_queued=max_queued, remove_root=temporary, device=device)
+    store = JobStore(
+        root, per_owner=per_owner, max_queued=max_queued, remove_root=temporary, device=device, threads=threads
+    )
     app.extensions["analogist_jobs"] = store
     atexit.register(store.close)
     max_pixels = int(max_megapixels * 1_000_000)
@@ -121,14 +126,13 @@ def create_app(
             return error(f"upload two images ({view.inputs[0]} and {view.inputs[1]})")
         folder = store.new_folder()
         try:
-            inputs = []
+            inputs, names = [], []
             for key, upload in zip("ab", uploads):
                 path = folder / f"{key}.upload"
                 upload.save(path)
-                inputs.append(
-                    check_upload(path, display_name(upload.filename, f"image {key.upper()}"), max_pixels=max_pixels)
-                )
-            job = store.submit(g.owner, view, size, options, (inputs[0], inputs[1]), folder)
+                names.append(display_name(upload.filename, f"image {key.upper()}"))
+                inputs.append(check_upload(path, names[-1], max_pixels=max_pixels))
+            job = store.submit(g.owner, view, size, options, (inputs[0], inputs[1]), folder, (names[0], names[1]))
         except Busy as exc:
             shutil.rmtree(folder, ignore_errors=True)
             return error(str(exc), 429)
@@ -150,6 +154,13 @@ def create_app(
         job = own_job(job_id)
         store.cancel(job)
         return jsonify(store.status(job))
+
+    @app.get("/api/jobs/<job_id>/inputs/<key>")
+    def inputs(job_id: str, key: str) -> Response:
+        job = own_job(job_id)  # the page shows them beside the result, also after a reload
+        if key not in ("a", "b"):
+            abort(404)
+        return send_file(job.inputs["ab".index(key)], max_age=3600)
 
     @app.get("/api/jobs/<job_id>/files/<name>")
     def files(job_id: str, name: str) -> Response:

@@ -1,7 +1,7 @@
 """Background jobs of the web app: a fair queue in front of one worker, owned by the browser that made them.
 
-Jobs run one at a time (each method already uses every core). The next job is taken from the owner
-that has had the fewest jobs started, so one user's queue does not starve another's. A job is only
+Jobs run one at a time, each with as many torch threads as cores are free when it starts (see
+:mod:`analogist.threads`). The next job is taken from the owner that has had the fewest jobs started, so one user's queue does not starve another's. A job is only
 ever removed by its owner, by its age (``ttl`` after it finished) or at shutdown; a full queue
 refuses new work instead of dropping old work.
 """
@@ -22,6 +22,7 @@ from ..errors import AnalogistError
 from ..io import atomic_path
 from ..outputs import OutputPlan
 from ..tasks import Task, output_names
+from ..threads import limit_threads, threads_for
 from .progress import Cancelled, JobProgress
 
 log = logging.getLogger("analogist")
@@ -50,12 +51,16 @@ class Job:
     finished_at: float | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
     progress: JobProgress | None = None
+    names: tuple[str, str] = ("A", "B")  # the uploads' file names, for the page's list of jobs
+    created: float = field(default_factory=time.time)  # wall-clock seconds, for the page to show
 
     @property
     def out(self) -> Path:
         return self.folder / "out"
 
-    def public(self, position: int | None) -> dict[str, Any]:
+    def public(self, position: int | None, ahead: int | None) -> dict[str, Any]:
+        """The job as the page sees it; ``position`` in the queue (1: next) and ``ahead``, the jobs that
+        will run before it, the running one included."""
         p = self.progress
         eta = p.eta() if p and self.state == "running" else None
         return {
@@ -65,6 +70,10 @@ class Job:
             "options": self.options,
             "state": self.state,
             "position": position,
+            "ahead": ahead,
+            "names": list(self.names),
+            "created": round(self.created, 1),
+            "warnings": list(p.warnings) if p else [],
             "stage": p.label if p else "",
             "fraction": 1.0 if self.state == "done" else (p.fraction if p else 0.0),
             "eta": None if eta is None else round(eta, 1),
@@ -95,8 +104,10 @@ class JobStore:
         ttl: float = 6 * 3600,
         remove_root: bool = False,
         device: str = "cpu",
+        threads: int | None = None,
     ) -> None:
         self.root = Path(root)
+        self.threads = threads  # None: each job takes the cores free when it starts (one job at a time)
         self.device = str(device)  # where the methods compute (the web command's --device)
         self.root.mkdir(parents=True, exist_ok=True)
         self.per_owner, self.max_queued, self.max_stored = per_owner, max_queued, max_stored
@@ -117,7 +128,14 @@ class JobStore:
         return folder
 
     def submit(
-        self, owner: str, view: Task, size: int, options: dict[str, Any], inputs: tuple[Path, Path], folder: Path
+        self,
+        owner: str,
+        view: Task,
+        size: int,
+        options: dict[str, Any],
+        inputs: tuple[Path, Path],
+        folder: Path,
+        names: tuple[str, str] = ("A", "B"),
     ) -> Job:
         with self._cond:
             self._expire()
@@ -129,7 +147,7 @@ class JobStore:
             if len(self._jobs) >= self.max_stored:  # refuse new work rather than drop someone's results
                 raise Busy("the server holds as many results as it keeps: try again later")
             self._seq += 1
-            job = Job(secrets.token_urlsafe(18), owner, view, size, options, inputs, folder, self._seq)
+            job = Job(secrets.token_urlsafe(18), owner, view, size, options, inputs, folder, self._seq, names=names)
             self._jobs[job.id] = job
             self._cond.notify_all()
         return job
@@ -144,7 +162,8 @@ class JobStore:
         with self._cond:
             order = self._queue_order()
             position = order.index(job) + 1 if job in order else None
-        return job.public(position)
+            running = sum(1 for j in self._jobs.values() if j.state == "running")
+        return job.public(position, None if position is None else position - 1 + running)
 
     def cancel(self, job: Job) -> None:
         """Stop a queued or running job (a running one stops at its next progress step)."""
@@ -156,8 +175,12 @@ class JobStore:
                 job.cancel.set()
 
     def jobs_of(self, owner: str) -> list[Job]:
+        """``owner``'s jobs, oldest first: waiting, running and finished ones until they expire."""
         with self._cond:
-            return [j for j in self._jobs.values() if secrets.compare_digest(j.owner, owner)]
+            self._expire()
+            return sorted(
+                (j for j in self._jobs.values() if secrets.compare_digest(j.owner, owner)), key=lambda j: j.seq
+            )
 
     def wait(self, job: Job, timeout: float) -> None:
         """Block until ``job`` has finished (tests and scripts)."""
@@ -185,11 +208,14 @@ class JobStore:
                     return
                 job = self._queue_order()[0]
                 self._started[job.owner] = self._started.get(job.owner, 0) + 1
-                job.progress = JobProgress(job.view.stages(job.size, job.options), job.cancel)
+                job.progress = JobProgress(
+                    job.view.stages(job.size, job.options), job.cancel, estimate=job.view.estimates
+                )
                 job.state = "running"
             self._run(job)
 
     def _run(self, job: Job) -> None:
+        limit_threads(self.threads or threads_for(1))
         start = time.perf_counter()
         try:
             a, b = job.view.load_inputs(job.inputs[0], job.inputs[1], job.size)
@@ -199,7 +225,7 @@ class JobStore:
                 job.view.run(a, b, {**job.options, "device": self.device}, plan, job.progress)
                 with atomic_path(plan.path(ZIP_NAME)) as tmp, zipfile.ZipFile(tmp, "w") as zf:
                     for name, _ in outputs:
-                        zf.write(job.out / name, name)
+                        zf.write(plan.path(name), name)  # where the run wrote it (staged until the plan commits)
             job.outputs = outputs + [(ZIP_NAME, "file")]
             job.state = "done"
         except Cancelled:

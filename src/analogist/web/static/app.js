@@ -1,7 +1,8 @@
 "use strict";
-// The page: one tab per registered view, two drop zones, the view's options, one job at a time.
+// The page: one tab per registered view, two drop zones and the view's options; jobs.js lists and shows jobs.
 const $ = (id) => document.getElementById(id);
-const state = { views: [], view: null, files: { a: null, b: null }, job: null, timer: null };
+const state = { views: [], view: null, files: { a: null, b: null }, jobs: new Map(), open: null, shown: null,
+                timer: null, scrollUntil: 0 };
 
 function el(tag, props = {}, ...children) {
   const node = Object.assign(document.createElement(tag), props);
@@ -12,6 +13,10 @@ function el(tag, props = {}, ...children) {
 function showError(text) {
   $("error").textContent = text || "";
   $("error").hidden = !text;
+}
+
+function viewOf(name) {
+  return state.views.find((x) => x.name === name);
 }
 
 function setFile(key, file) {
@@ -41,17 +46,21 @@ function optionField(o) {
 }
 
 function selectView(name) {
-  const v = state.views.find((x) => x.name === name) || state.views[0];
+  const v = viewOf(name) || state.views[0];
   state.view = v;
   for (const b of $("tabs").children) b.setAttribute("aria-selected", String(b.dataset.name === v.name));
   $("description").textContent = v.description;
   $("label_a").textContent = v.inputs[0];
   $("label_b").textContent = v.inputs[1];
+  $("pairing").textContent = v.advice || "";
+  $("pairing").hidden = !v.advice;
   const size = $("size");
   size.min = v.size.min; size.max = v.size.max; size.value = v.size.default;
   $("size_out").textContent = size.value;
   $("method_options").replaceChildren(...v.options.map(optionField));
   history.replaceState(null, "", `#${v.name}`);
+  showError("");
+  render();  // the open job's progress and results belong to its own tab only
 }
 
 async function loadExamples() {
@@ -77,84 +86,22 @@ function formData() {
   return fd;
 }
 
-function busy(running) {
-  $("go").disabled = running;
-  $("cancel").hidden = !running;
-  $("progress_panel").hidden = false;
-}
-
 async function run() {
   showError("");
   if (!state.files.a || !state.files.b) { showError("choose two images first (or try the example images)"); return; }
-  $("results").hidden = true;
-  busy(true);
+  $("go").disabled = true;
+  $("progress_panel").hidden = false;
   $("bar_fill").style.width = "0";
   $("status").textContent = "uploading...";
   let res;
   try { res = await fetch("api/jobs", { method: "POST", body: formData() }); }
-  catch (e) { busy(false); showError("the server cannot be reached"); return; }
+  catch (e) { render(); showError("the server cannot be reached"); return; }
   const body = await res.json().catch(() => ({ error: `the server answered ${res.status}` }));
-  if (!res.ok) { busy(false); $("progress_panel").hidden = true; showError(body.error); return; }
-  state.job = body.id;
-  poll();
-}
-
-function describe(job) {
-  if (job.state === "queued") return job.position > 1 ? `waiting: ${job.position - 1} job(s) ahead of yours` : "starting...";
-  if (job.state === "running") {
-    const eta = job.eta == null ? "" : ` · about ${Math.max(1, Math.round(job.eta))} s left`;
-    return `${job.stage || "working"} · ${Math.round(job.fraction * 100)} %${eta}`;
-  }
-  if (job.state === "done") return `done in ${job.seconds} s`;
-  return job.state;
-}
-
-async function poll() {
-  clearTimeout(state.timer);
-  if (!state.job) return;
-  const res = await fetch(`api/jobs/${state.job}`);
-  if (!res.ok) { busy(false); showError("this job is gone (the server was restarted?)"); return; }
-  const job = await res.json();
-  $("bar_fill").style.width = `${Math.round(job.fraction * 100)}%`;
-  $("status").textContent = describe(job);
-  if (job.state === "queued" || job.state === "running") { state.timer = setTimeout(poll, 500); return; }
-  busy(false);
-  state.job = null;
-  if (job.state === "done") showResults(job);
-  else if (job.state === "failed") showError(job.error);
-}
-
-function fileUrl(job, name, download = false) {
-  return `api/jobs/${job.id}/files/${encodeURIComponent(name)}${download ? "?download=1" : ""}`;
-}
-
-function showResults(job) {
-  const gallery = $("gallery"), downloads = $("downloads");
-  gallery.replaceChildren(); downloads.replaceChildren();
-  const stamp = `t=${Date.now()}`;
-  for (const { name, role } of job.outputs) {
-    const url = fileUrl(job, name);
-    if (role !== "file") {
-      const media = role === "video"
-        ? el("video", { src: url, controls: true, loop: true, muted: true, autoplay: true, playsInline: true })
-        : el("img", { src: `${url}?${stamp}`, alt: name });
-      gallery.append(el("figure", { className: role === "main" ? "main" : "" }, media, el("figcaption", { textContent: name })));
-    }
-    const link = el("a", { href: fileUrl(job, name, true), textContent: name === "results.zip" ? "everything (zip)" : name });
-    link.setAttribute("download", name);
-    downloads.append(el("li", {}, link));
-  }
-  const v = state.views.find((x) => x.name === job.method);
-  $("compare").hidden = !(v && v.compare);
-  if (v && v.compare) {
-    $("compare_before").src = $("preview_a").src;
-    $("compare_after").src = fileUrl(job, v.compare);
-  }
-  $("results").hidden = false;
-}
-
-async function cancel() {
-  if (state.job) await fetch(`api/jobs/${state.job}/cancel`, { method: "POST" });
+  if (!res.ok) { render(); showError(body.error); return; }
+  state.jobs.set(body.id, body);
+  state.open = body.id;
+  render();
+  refresh();
 }
 
 function wireDrop(key) {
@@ -178,7 +125,6 @@ async function init() {
     b.addEventListener("click", () => selectView(v.name));
     $("tabs").append(b);
   }
-  selectView(location.hash.slice(1));
   wireDrop("a"); wireDrop("b");
   $("size").addEventListener("input", () => { $("size_out").textContent = $("size").value; });
   $("example").addEventListener("click", loadExamples);
@@ -187,5 +133,7 @@ async function init() {
   $("compare_slider").addEventListener("input", (e) => {
     $("compare_after").style.clipPath = `inset(0 0 0 ${e.target.value}%)`;
   });
+  selectView(location.hash.slice(1));
+  await resume();
 }
-init();
+window.addEventListener("DOMContentLoaded", init);
