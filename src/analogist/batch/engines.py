@@ -62,17 +62,19 @@ def connect_ray(address: str | None, workers: int) -> tuple[Any, bool]:
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
     if address is None:  # a private cluster on loopback, sized to the jobs
         kwargs.update(num_cpus=workers, _node_ip_address="127.0.0.1")
-    quiet = _PrivateClusterNotices() if address is None else None
-    auth = logging.getLogger("ray._private.authentication.authentication_token_setup")
-    if quiet:
-        auth.addFilter(quiet)
+    # a notice may come from any of Ray's loggers: filter where the records are written
+    quiet = _PrivateClusterNotices()
+    handlers = [*logging.getLogger("ray").handlers, *logging.getLogger().handlers, logging.lastResort]
+    handlers = [h for h in handlers if h is not None] if address is None else []
+    for h in handlers:
+        h.addFilter(quiet)
     try:
         ray.init(address=address, **kwargs)
     except ConnectionError as exc:
         raise InputError(f"cannot reach the Ray cluster at {address}: {exc}") from None
     finally:
-        if quiet:
-            auth.removeFilter(quiet)
+        for h in handlers:
+            h.removeFilter(quiet)
     return ray, True
 
 
