@@ -36,7 +36,7 @@ FOLDER_OUTPUTS = {
     "hybrid": ["hybrid.png", "mask.png"],
     "morph": ["frames/frame_000.png", "morph.gif"],
     "samnet": ["flow.flo", "stylised.png", "report.json"],
-    "appearance": ["result.png", "sheet.png"],
+    "appearance": ["result.png", "report.json"],  # sheet.png only with --sheet-levels
 }
 FILE_COMMANDS = ("features", "stylize")
 SMALL = ["--size", "32"]
