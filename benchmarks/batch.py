@@ -105,11 +105,12 @@ def main() -> None:
                 for n, (engine, workers, threads) in enumerate(runs):
                     out = Path(tmp) / f"out-{load}-{n}"
                     plan = plan_outputs(jobs, out, [jobs_csv])
+                    # what the default gives now, as the run is about to ask (cores other work leaves free)
+                    shown = threads or (1 if engine == "ray" else threads_for(workers))
                     report = run_batch(jobs, plan, engine=engine, workers=workers, threads=threads)
                     failed = [r for r in report.results if r.status != "done"]
                     if failed:
                         raise SystemExit(f"{engine}:{workers}: {len(failed)} jobs did not finish: {failed[0].error}")
-                    shown = threads or (1 if engine == "ray" else threads_for(workers))
                     job_s = statistics.median(r.seconds for r in report.results)
                     walls[(load, engine if threads is None else "1-thread", workers)] = report.seconds
                     print(

@@ -84,7 +84,9 @@ def run_batch(
     start = time.perf_counter()
     results = [finished(j, outdir) or JobResult(j.id, j.method, "pending") for j in jobs]
     todo = [i for i, r in enumerate(results) if r.status == "pending"]
-    calls = [(jobs[i], str(outdir), 0, str(device)) for i in todo]
+    # a Ray job has one CPU: one torch thread (threads that wait on a busy machine's other work made a
+    # job 17x slower); local workers take the threads their engine gives them (0)
+    calls = [(jobs[i], str(outdir), 1 if engine == "ray" else 0, str(device)) for i in todo]
 
     def lost(k: int, message: str) -> JobResult:
         return JobResult(jobs[todo[k]].id, jobs[todo[k]].method, "failed", error=message)
