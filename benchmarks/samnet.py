@@ -40,6 +40,8 @@ FORMS = {
     "training-free init buddies": {"init": "buddies"},
     "training-free init buddies no attribute transfer": {"init": "buddies", "attribute": False},
     "training-free init identity": {"init": "identity"},
+    # the finer last step (SAMNetParams.refine) off: the default before it
+    "training-free no refine": {"refine": ""},
 }
 #: (label, method, backbone, size) of the other matchers, each at its documented default size
 BASELINES = [
@@ -56,6 +58,7 @@ from analogist.eval.datasets import pairs_csv, tss_pairs
 from analogist.eval.runner import EvalConfig, evaluate
 from analogist.methods.samnet import SAMNetParams, sam_net
 opts, method, backbone, size, faces, iters = {opts!r}, {method!r}, {backbone!r}, {size}, {faces}, {iters!r}
+norm = {norm!r}
 cache = {{}}
 if method == "samnet-all":
     # one 10-iteration run per pair and direction, every iteration's flow kept
@@ -69,7 +72,7 @@ if method == "samnet-all":
 out = {{}}
 for it in (iters if method == "samnet-all" else [None]):
     o = dict(opts, pick=it) if it else dict(opts)
-    cfg = EvalConfig(method, backbone, size, options=tuple(sorted(o.items())))
+    cfg = EvalConfig(method, backbone, size, options=tuple(sorted(o.items())), pck_norm=norm)
     row = {{}}
     if faces:
         r = evaluate("pairs-csv", pairs_csv("{data}/faces-dev/pairs.csv")[{skip}:{skip} + faces], cfg)
@@ -117,6 +120,12 @@ def main() -> None:
     ap.add_argument("--forms", default=",".join(FORMS), help="comma-separated SAM-Net rows ('' for none)")
     ap.add_argument("--no-tss", action="store_true", help="leave out the TSS sample (faces-dev only)")
     ap.add_argument("--json", default=None, metavar="PATH", help="also write every row, per-pair PCK@0.1 included")
+    ap.add_argument(
+        "--pck-norm",
+        choices=("bbox", "image"),
+        default="bbox",
+        help="faces-dev PCK threshold relative to the target landmarks' box (default) or to the image",
+    )
     ap.add_argument("--timing-only", action="store_true", help="only time and memory at 224 and 448 px")
     ap.add_argument("--sizes", default="224,448", help="sizes timed (default 224,448)")
     ap.add_argument("--repeats", type=int, default=3, help="timed runs per configuration (median)")
@@ -145,6 +154,7 @@ def main() -> None:
                     tss=not args.no_tss,
                     iters=ITERS,
                     data=DATA,
+                    norm=args.pck_norm,
                 )
             )
         )
@@ -189,6 +199,7 @@ def main() -> None:
                         tss=not args.no_tss,
                         iters=ITERS,
                         data=DATA,
+                        norm=args.pck_norm,
                     )
                 )
             )
@@ -216,7 +227,8 @@ def _print(rows: list, sizes: list[int], args: argparse.Namespace) -> None:
     head = f"{'method':42s} {'iters':>5s} {'TSS':>6s} {'PCK.05':>7s} {'PCK.1':>6s}"
     head += "".join(f" {f's@{s}':>7s} {f'MB@{s}':>7s}" for s in sizes)
     print(
-        f"faces-dev: {args.faces} pairs from pair {args.skip} (baselines {args.baseline_faces or args.faces}); TSS: the six sample "
+        f"faces-dev: {args.faces} pairs from pair {args.skip} (baselines {args.baseline_faces or args.faces}), PCK "
+        f"{args.pck_norm}-normalised; TSS: the six sample "
         f"pairs, both directions; time: median of {args.repeats} on faces-dev pair 1, {args.threads} thread(s)"
     )
     print(head)

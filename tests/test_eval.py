@@ -246,7 +246,7 @@ def test_keypoint_outside_image_names_file_and_row(tmp_path, rng):
 def test_pck_image_vs_bbox_normalisation(tmp_path, rng, zero):
     """Hand-computed: pair 1 misses by 3 and 9 px, pair 2 by 0, 5 and 19 px (200x100 images)."""
     pairs = datasets.pairs_csv(keypoint_dataset(tmp_path, rng) / "pairs.csv")
-    image = evaluate("pairs-csv", pairs, EvalConfig("zero", "vgg16-hed", None, alphas=(0.05, 0.1)))
+    image = evaluate("pairs-csv", pairs, EvalConfig("zero", "vgg16-hed", None, alphas=(0.05, 0.1), pck_norm="image"))
     bbox = evaluate("pairs-csv", pairs, EvalConfig("zero", "vgg16-hed", None, alphas=(0.05, 0.1), pck_norm="bbox"))
     # image: thresholds 10 and 20 px
     assert [p.scores["pck@0.05"] for p in image.pairs] == pytest.approx([1.0, 2 / 3])

@@ -11,6 +11,7 @@ from ..batch.engines import ENGINES
 from ..errors import InputError
 from ..eval.datasets import pairs_csv, spair, tss_pairs
 from ..eval.matchers import MATCHERS, get_matcher
+from ..eval.metrics import PCK_NORM_TEXT
 from ..eval.runner import PCK_NORMS, PUBLISHED, EvalConfig, Report, evaluate
 from ..features import check_backbone
 from ..io import MAX_SIZE, MIN_SIZE
@@ -72,8 +73,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--pck-norm",
         choices=PCK_NORMS,
         default=None,
-        help="PCK threshold relative to the target image (default for pairs-csv) or to the target "
-        "bounding box (default for spair; for pairs-csv the box of the target keypoints)",
+        help="PCK threshold alpha x the longer side of the target's bounding box (bbox, the default: "
+        "SPair's box, or for pairs-csv the box of the target keypoints) or of the target image (image)",
     )
     p.add_argument("--split", default="test", help="SPair-71k annotation split folder (default test)")
     p.add_argument(
@@ -122,8 +123,8 @@ def format_table(report: Report) -> str:
     n_done = len(report.pairs) - len(report.skipped)
     title = {
         "tss": "TSS flow accuracy (error <= 5 px at 100 px, both directions)",
-        "pairs-csv": f"PCK ({c.pck_norm} normalisation)",
-        "spair": f"SPair-71k PCK ({c.pck_norm} normalisation)",
+        "pairs-csv": f"PCK ({c.pck_norm} normalisation: {PCK_NORM_TEXT[c.pck_norm]})",
+        "spair": f"SPair-71k PCK ({c.pck_norm} normalisation: {PCK_NORM_TEXT[c.pck_norm]})",
     }
     lines = [
         f"{title[report.dataset]}: method {c.method}, backbone {c.backbone}, size {c.size or 'original'} px, "
@@ -189,7 +190,7 @@ def run(args: argparse.Namespace) -> int:
         size=args.size or DEFAULT_SIZES.get((args.method, backbone), DEFAULT_SIZE),
         options=tuple(sorted(options.items())),
         alphas=alphas,
-        pck_norm=args.pck_norm or ("bbox" if kind == "spair" else "image"),
+        pck_norm=args.pck_norm or "bbox",
         use_flip=not args.no_flip,
         device=str(args.device),
     )

@@ -138,6 +138,13 @@ def pck(pred: ArrayLike, gt: ArrayLike, threshold: float | ArrayLike) -> float:
     return float(np.count_nonzero(d <= _np(threshold)) / len(p))
 
 
+#: What each PCK normalisation means, written beside every figure (eval's table and JSON).
+PCK_NORM_TEXT = {
+    "bbox": "threshold alpha x max(h, w) of the target keypoints' bounding box (SPair's box where annotated)",
+    "image": "threshold alpha x max(H, W) of the target image",
+}
+
+
 def image_threshold(alpha: float, size: tuple[int, int]) -> float:
     """PCK threshold ``alpha * max(H, W)`` of an image ``size = (H, W)`` (PF-PASCAL convention)."""
     return float(alpha * max(size))
@@ -180,6 +187,7 @@ __all__ = [
     "endpoint_error",
     "flow_accuracy",
     "pck",
+    "PCK_NORM_TEXT",
     "image_threshold",
     "bbox_threshold",
     "keypoint_bbox",

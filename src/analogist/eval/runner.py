@@ -24,6 +24,7 @@ from ..progress import Progress, silent
 from .datasets import TSS_SUBSETS, KeypointPair, TSSPair, load_tss_pair
 from .matchers import get_matcher
 from .metrics import (
+    PCK_NORM_TEXT,
     bbox_threshold,
     flow_accuracy,
     flow_to_size,
@@ -41,7 +42,7 @@ PUBLISHED: dict[str, dict[str, dict[str, float]]] = {
     },
 }
 
-PCK_NORMS = ("image", "bbox")
+PCK_NORMS = ("bbox", "image")
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,10 @@ class EvalConfig:
         size: longer side the images are resized to before matching (None: the files' size).
         options: extra keyword options of the matcher, as sorted ``(name, value)`` pairs.
         alphas: PCK thresholds (keypoint datasets).
-        pck_norm: ``"image"`` (``alpha * max(H, W)`` of the target image) or ``"bbox"`` (``alpha *``
-            the longer side of the target box: SPair's box, or the target keypoints' bounding box).
+        pck_norm: ``"bbox"`` (the default: ``alpha *`` the longer side of the target box, SPair-71k's
+            convention; SPair's annotated box, or the tight box of the target keypoints) or ``"image"``
+            (``alpha * max(H, W)`` of the target image, PF-PASCAL's; lenient wherever the object is
+            smaller than the image, e.g. a face's landmarks span about half of a faces-dev image).
         use_flip: TSS only: match flipped pairs against the mirrored image2 (as the kit's flag
             intends) and mirror the flow back before scoring.
         device: where the matcher computes (``"cpu"``, ``"cuda"``, ``"cuda:N"``); scoring is on the CPU.
@@ -66,7 +69,7 @@ class EvalConfig:
     size: int | None = None
     options: tuple[tuple[str, Any], ...] = ()
     alphas: tuple[float, ...] = (0.05, 0.1, 0.15)
-    pck_norm: str = "image"
+    pck_norm: str = "bbox"
     use_flip: bool = True
     device: str = "cpu"
 
@@ -106,6 +109,8 @@ class Report:
         d = asdict(self)
         d["config"]["options"] = dict(self.config.options)
         d["published"] = PUBLISHED.get(self.dataset, {})
+        if self.dataset != "tss":
+            d["pck_normalisation"] = PCK_NORM_TEXT[self.config.pck_norm]
         return _json_safe(d)
 
 

@@ -41,6 +41,7 @@ from ..synthesis.warp import backward_warp
 from .samnet_decoder import skip_layers
 from .samnet_init import INITS, buddies_field
 from .samnet_params import DECODERS, DEFAULT_LAYERS, FORMS, SAMNetParams, default_layer
+from .samnet_refine import refine_layers, refine_step
 
 
 @dataclass
@@ -135,9 +136,14 @@ def sam_net(
     if params.layer not in net.names:
         raise InputError(f"backbone {net.name} has no layer {params.layer!r}; layers: {', '.join(net.names)}")
     skip_names = skip_layers(params.backbone, params.layer) if dec_net is not None else ()
-    feats_s = net.extract(a, [params.layer, *skip_names])
+    fine_names = refine_layers(params.refine, params.backbone)
+    for name in fine_names:
+        if name not in net.names:
+            raise InputError(f"backbone {net.name} has no layer {name!r} to refine on: see SAMNetParams.refine")
+    feats_s = net.extract(a, list(dict.fromkeys([params.layer, *skip_names, *fine_names])))  # one pass
     fs, skips = feats_s[params.layer], [feats_s[n] for n in skip_names]
-    ft = net.extract(b, [params.layer])[params.layer]
+    feats_t = net.extract(b, list(dict.fromkeys([params.layer, *fine_names])))
+    ft = feats_t[params.layer]
     timings["features"] += time.perf_counter() - t0
     grid_s, grid_t = tuple(fs.shape[-2:]), tuple(ft.shape[-2:])
     size_s, size_t = tuple(full_s.shape[-2:]), tuple(full_t.shape[-2:])
@@ -198,6 +204,10 @@ def sam_net(
             flow = field_to_flow(aff, grid_t, size_s, size_t)
             iterations.append(SAMNetIteration(lam, _to_size(stylised, size_s), flow, _upsample(conf, size_s)))
 
+    if fine_names:
+        t = time.perf_counter()
+        aff, conf, grid_t = refine_step(aff, grid_t, feats_s, feats_t, fine_names, params)
+        timings["refine"] = time.perf_counter() - t
     t = time.perf_counter()
     flow = field_to_flow(aff, grid_t, size_s, size_t)
     warped = backward_warp(full_t, flow).clamp(0, 1)

@@ -60,7 +60,24 @@ class SAMNetParams:
             the default). Faces-dev PCK@0.1 on pairs 0-39 (tuned) / 40-79 (held out), TSS: buddies at
             2 iterations 0.732 / 0.761, 0.928; identity at 10 iterations 0.660 / 0.693, 0.920; the
             ``buddies`` matcher alone 0.676 / 0.680, 0.903.
-        keep_iterations: return every iteration's stylised image, flow and confidence.
+        refine: the finer last step (:mod:`~analogist.methods.samnet_refine`): after the loop, one
+            windowed soft-argmax and affine fit on a finer grid, on the '+'-joined layers named (the
+            first sets the grid; each L2-normalised), ``auto`` (the default: Lite0's stride-8 ``stage3`` with
+            ``stage4`` and ``stage5`` resampled to its grid; none on other backbones) or ``''`` (off).
+            Box-normalised PCK@0.1 / @0.05 on faces-dev pairs 0-19, the synthetic warps' pairs 0-9 and
+            the TSS sample (benchmarks/samnet_candidates.py, where the choice was made): off 0.446 /
+            0.203, 0.997 / 0.942, 0.928; stage3 alone at radius 2 0.496 / 0.271, -, 0.947;
+            stage3+stage4 0.526 / 0.298, 0.994 / 0.968, 0.955; stage3+stage5 0.485 / 0.267, -, 0.958;
+            stage3+stage4+stage5 0.554 / 0.306, 0.994 / 0.976, 0.960; the same at radius 3 (the default)
+            0.568 / 0.336, 0.994 / 0.973, 0.954; at radius 4 0.553 / 0.337, 0.994 / 0.964, 0.940;
+            HED-VGG relu4_1 + Lite0 stage5 (the two backbones fused) 0.550 / 0.306, -, 0.960 at four
+            times the cost; a second step on stride-4 stage2 after stage3 0.499 / 0.286 (-: measured on an
+            earlier, easier warps recipe). Confirmed on faces-dev 20-39 and 40-79 and warps 10-19:
+            off 0.388, 0.473, 0.938 / 0.793; on 0.474, 0.572, 0.926 / 0.806 (see the README).
+        refine_radius: the finer step's window is ``(2 r + 1)^2`` fine cells (3: 24 px either way at
+            stride 8, one and a half of the matched layer's cells).
+        keep_iterations: return every iteration's stylised image, flow and confidence (before the
+            finer step).
         checkpoint: weights of the learned form (otherwise found like every weight file).
     """
 
@@ -81,6 +98,8 @@ class SAMNetParams:
     skip_weight: float = 0.5
     lambda_scale: float = 0.5
     init: str = "buddies"
+    refine: str = "auto"
+    refine_radius: int = 3
     keep_iterations: bool = False
     checkpoint: str | None = None
 
@@ -99,6 +118,8 @@ class SAMNetParams:
             raise InputError("skip_weight and lambda_scale must be in [0, 1]")
         if self.init not in INITS:
             raise InputError(f"unknown start {self.init!r}: choose one of {', '.join(INITS)}")
+        if self.refine_radius < 1:
+            raise InputError(f"refine_radius must be at least 1, got {self.refine_radius}")
         if self.decode_iters < 0:
             raise InputError(f"decode_iters must not be negative, got {self.decode_iters}")
 

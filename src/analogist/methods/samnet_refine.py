@@ -1,0 +1,122 @@
+"""A finer last step for SAM-Net's field: one windowed soft-argmax on a finer feature grid.
+
+SAM-Net matches on EfficientNet-Lite0's stage5 (stride 16: a 28x28 grid at 448 px), so its matches
+are placed to within a fraction of a 16-px cell by the soft-argmax and the affine fit. Keypoint
+figures that count an eye or a jaw point as right within 5-10 % of a face box (a cell or less)
+reward placing them better. The step here carries the field to a stride-8 grid, searches a small
+window around each fine cell's current match on a hypercolumn (the fine layer and the matched layer,
+each L2-normalised per position, so that neither dominates by its scale), and fits the training-free
+G again on the fine grid so the result stays a smooth field of local affine transforms.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+import torch.nn.functional as F
+
+from ..matching.affine_field import (
+    field_targets,
+    field_to_flow,
+    fit_affine_field,
+    identity_field,
+    l2_normalize_window,
+    soft_argmax,
+    window_correlation,
+)
+
+if TYPE_CHECKING:
+    from .samnet_params import SAMNetParams
+
+#: Layers of the finer last step per backbone when ``SAMNetParams.refine`` is ``auto`` (the first sets the
+#: fine grid; see SAMNetParams.refine for the measurements); a backbone not listed gets none.
+DEFAULT_REFINE: dict[str, str] = {"efficientnet-lite0": "stage3+stage4+stage5"}
+
+
+def refine_layers(refine: str, backbone: str) -> list[str]:
+    """The layers ``SAMNetParams.refine`` names (``auto``: :data:`DEFAULT_REFINE`; ``''``: none)."""
+    spec = DEFAULT_REFINE.get(backbone, "") if refine == "auto" else refine
+    return [n for n in spec.split("+") if n]
+
+
+def hypercolumn(features: list[torch.Tensor], size: tuple[int, int], weights: list[float]) -> torch.Tensor:
+    """Features ``[(1, C_i, h_i, w_i)]`` resampled to ``size`` ``(h, w)``, each L2-normalised per position
+    and scaled by its weight, concatenated: ``(1, sum C_i, h, w)``."""
+    parts = []
+    for f, wgt in zip(features, weights):
+        if tuple(f.shape[-2:]) != tuple(size):
+            f = F.interpolate(f, size=size, mode="bilinear", align_corners=False)
+        parts.append(F.normalize(f, dim=1) * wgt)
+    return torch.cat(parts, 1)
+
+
+def carry_field(
+    field: torch.Tensor, grid_t: tuple[int, int], fine_s: tuple[int, int], fine_t: tuple[int, int]
+) -> torch.Tensor:
+    """The matches ``(2, hf, wf)`` a coarse field ``(6, h, w)`` into ``grid_t`` gives each cell of a finer
+    source grid ``fine_s``, in cells of the finer target grid ``fine_t`` (cell centres aligned)."""
+    flow = field_to_flow(field, grid_t, fine_s, fine_t)  # a fine grid is an image whose pixels are cells
+    return field_targets(identity_field(fine_s, like=field)) + flow
+
+
+def refine_field(
+    field: torch.Tensor,
+    grid_t: tuple[int, int],
+    fs: torch.Tensor,
+    ft: torch.Tensor,
+    *,
+    radius: int = 2,
+    beta: float = 50.0,
+    kernel_sigma: float = 1.0,
+    fit_radius: int = 2,
+    ridge: float = 0.1,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Refine a coarse field ``(6, h, w)`` into ``grid_t`` on fine features ``fs`` ``(1, C, hf, wf)`` and
+    ``ft`` ``(1, C, htf, wtf)``; returns the fine field ``(6, hf, wf)`` into ``(htf, wtf)`` and the
+    confidence ``(hf, wf)`` of each fine cell's match (the softmax at it, as SAM-Net's Eq. 9).
+
+    The window is ``(2 radius + 1)^2`` fine cells; the source's soft-argmax against itself is subtracted
+    (as SAM-Net's loop does) so that a perfect match stays where it is.
+    """
+    fine_s, fine_t = tuple(fs.shape[-2:]), tuple(ft.shape[-2:])
+    centres = carry_field(field, grid_t, fine_s, fine_t)
+    corr = window_correlation(fs, ft, centres, radius)
+    disp, conf, _ = soft_argmax(l2_normalize_window(corr), radius, beta, kernel_sigma)
+    own = window_correlation(fs, fs, field_targets(identity_field(fine_s, like=fs)), radius)
+    bias, _, _ = soft_argmax(l2_normalize_window(own), radius, beta, kernel_sigma)
+    scale = torch.tensor([fine_t[1] / fine_s[1], fine_t[0] / fine_s[0]], dtype=fs.dtype, device=fs.device)
+    prior = identity_field(fine_s, fine_t, like=fs)
+    fine = fit_affine_field(centres + disp - bias * scale[:, None, None], conf, fit_radius, ridge, prior=prior)
+    return fine, conf
+
+
+def refine_step(
+    field: torch.Tensor,
+    grid_t: tuple[int, int],
+    feats_s: dict[str, torch.Tensor],
+    feats_t: dict[str, torch.Tensor],
+    names: list[str],
+    params: SAMNetParams,
+) -> tuple[torch.Tensor, torch.Tensor, tuple[int, int]]:
+    """SAM-Net's finer last step on the hypercolumn of ``names`` (source and target features by layer
+    name; the first layer sets the grids): ``(fine field (6, hf, wf), confidence (hf, wf), (htf, wtf))``."""
+    grid_f, grid_ft = tuple(feats_s[names[0]].shape[-2:]), tuple(feats_t[names[0]].shape[-2:])
+    weights = [1.0] * len(names)
+    hs = hypercolumn([feats_s[n] for n in names], grid_f, weights)
+    ht = hypercolumn([feats_t[n] for n in names], grid_ft, weights)
+    fine, conf = refine_field(
+        field,
+        grid_t,
+        hs,
+        ht,
+        radius=params.refine_radius,
+        beta=params.beta,
+        kernel_sigma=params.kernel_sigma,
+        fit_radius=params.fit_radius,
+        ridge=params.ridge,
+    )
+    return fine, conf, grid_ft
+
+
+__all__ = ["DEFAULT_REFINE", "refine_layers", "hypercolumn", "carry_field", "refine_field", "refine_step"]
