@@ -54,13 +54,24 @@ def samnet_x(
     return flow
 
 
+def _code_stamp() -> bytes:
+    """The source of SAM-Net's modules: a cached result is reused only while the code that made it is unchanged."""
+    import analogist
+
+    root = Path(analogist.__file__).parent
+    files = sorted(root.glob("methods/samnet*.py")) + [root / "matching" / "affine_field.py"]
+    return hashlib.sha1(b"".join(f.read_bytes() for f in files)).digest()
+
+
 def _one(a: torch.Tensor, b: torch.Tensor, backbone: str, options: dict, **kw: Any) -> torch.Tensor:
     from analogist.features import get_backbone
     from analogist.matching.affine_field import field_to_flow
     from analogist.methods.samnet import SAMNetParams, sam_net
     from analogist.methods.samnet_refine import hypercolumn, refine_field
 
-    key = hashlib.sha1(a.numpy().tobytes() + b.numpy().tobytes() + repr(sorted(options.items())).encode()).hexdigest()
+    key = hashlib.sha1(
+        a.numpy().tobytes() + b.numpy().tobytes() + repr(sorted(options.items())).encode() + _code_stamp()
+    ).hexdigest()
     cached = CACHE / f"{key}.pt"
     if cached.is_file():  # SAM-Net's own result, shared by every refinement candidate
         res = torch.load(cached)
