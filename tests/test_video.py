@@ -362,3 +362,26 @@ def test_a_failed_rerun_keeps_the_earlier_video_and_frames(
     assert code == (2 if failure == "corrupt frame" else 130), err
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
     assert sorted(p.name for p in out.rglob("*")) == ["frame_00000.png", "frames", "v.mp4"]
+
+
+def test_the_frame_bar_counts_propagation_only(scene: torch.Tensor) -> None:
+    # a keyframe's NNST takes minutes where a propagated frame takes a second: run inside the frame bar,
+    # they made its rate, and so its time left, swing by orders of magnitude
+    events: list[str] = []
+
+    def stylizer(content: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        events.append("nnst")
+        return paint(content)
+
+    def progress(iterable, *, total=None, desc=None):
+        for item in iterable:
+            events.append(desc.split(" ")[0])
+            yield item
+
+    frames = _pan(scene, 8)
+    out = list(
+        stylize_video(iter(frames), frames[0], VideoParams(keyframes="0,4,7"), stylizer=stylizer, progress=progress)
+    )
+    assert len(out) == 8 and events.count("nnst") == 3
+    first_frame = events.index("video")
+    assert events[:first_frame].count("nnst") == 3 and "nnst" not in events[first_frame:]

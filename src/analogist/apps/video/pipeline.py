@@ -175,10 +175,11 @@ def _keyframe(store: FrameStore, i: int, style: torch.Tensor, stylizer: Stylizer
 
 
 def _frames(
-    store: FrameStore, keys: list[int], style: torch.Tensor, stylizer: Stylizer, s: propagate.Settings
+    store: FrameStore, keyframes: dict[int, propagate.Keyframe], s: propagate.Settings
 ) -> Iterator[torch.Tensor]:
-    """Output frames in order; at most two keyframes and one propagation step in memory."""
-    first = _keyframe(store, keys[0], style, stylizer)
+    """Output frames in order from the stylised ``keyframes``; one propagation step in memory."""
+    keys = sorted(keyframes)
+    first = keyframes[keys[0]]
     track = propagate.start(first)
     for t in range(keys[0] - 1, -1, -1):  # before the first keyframe: its propagation alone
         track = propagate.advance(track, store.frame(t), s)
@@ -188,7 +189,7 @@ def _frames(
     yield first.styled
     a = first
     for b_index in [*keys[1:], None]:
-        b = _keyframe(store, b_index, style, stylizer) if b_index is not None else None
+        b = keyframes[b_index] if b_index is not None else None
         end = b_index if b_index is not None else store.count
         if b is not None:
             track = propagate.start(b)
@@ -222,7 +223,7 @@ def stylize_video(
         style: ``(1, 3, Hs, Ws)`` style image in [0, 1].
         params: see :class:`VideoParams`.
         stylizer: keyframe stylizer ``(content, style) -> image``; default NNST with ``params.nnst``.
-        progress: bars for reading, NNST and the output frames.
+        progress: bars for reading, the keyframes' NNST and the output frames.
 
     Yields:
         one ``(1, 3, H, W)`` float32 frame in [0, 1] per input frame, in order. The keyframes are
@@ -241,7 +242,10 @@ def stylize_video(
         auto = spool(frames, store, params, progress)
         keys = choose_keyframes(params.keyframes, store.count, auto)
         log.info("%d frames, keyframes %s", store.count, ", ".join(map(str, keys)))
-        outputs = _frames(store, keys, style, stylizer, params)
+        # the keyframes first, under a bar of their own: interleaved with the propagation they made the
+        # frame bar's rate (and its time left) swing from minutes to milliseconds a frame
+        keyframes = {k: _keyframe(store, k, style, stylizer) for k in progress(keys, desc="keyframes (NNST)")}
+        outputs = _frames(store, keyframes, params)
         yield from progress(outputs, total=store.count, desc=f"video ({len(keys)} keyframes)")
 
 
