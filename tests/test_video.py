@@ -259,37 +259,31 @@ def test_cli_refuses_bad_videos_in_one_line(capsys, tmp_path: Path) -> None:
     assert not (tmp_path / "o.mp4").exists()
 
 
+def _video(capsys, source: Path, out: Path, *extra: str) -> tuple[int, str]:
+    """``analogist video SOURCE swirls.jpg -o OUT/v.mp4 --size 64 --frames-dir OUT/frames ...``."""
+    style = str(example_path("swirls.jpg"))
+    argv = ["video", str(source), style, "-o", str(out / "v.mp4"), "--size", "64", "--frames-dir", str(out / "frames")]
+    code, _, err = run_cli(capsys, *argv, *extra)
+    return code, err
+
+
 def test_an_interrupted_run_leaves_nothing(
-    capsys, tmp_path: Path, scene: torch.Tensor, monkeypatch: pytest.MonkeyPatch
+    capsys, tmp_path: Path, scene: torch.Tensor, monkeypatch: pytest.MonkeyPatch, stub_nnst: list[int]
 ) -> None:
     clip = _clip(tmp_path / "in.mp4", scene)
-    calls: list[int] = []
+    real, written = cli_video.Mp4Writer.write, []
 
-    def interrupt_second(content: torch.Tensor, style: torch.Tensor, params: object, progress: object = None):
-        calls.append(1)
-        if len(calls) == 2:  # frame 0 is already in the video and in the frames folder by now
+    def interrupt_third(self: object, frame: object) -> None:
+        written.append(1)
+        if len(written) == 3:  # two frames are in the video and in the frames folder by now
             raise KeyboardInterrupt
-        return paint(content)
+        real(self, frame)
 
-    monkeypatch.setattr(pipeline, "stylize", interrupt_second)
-    monkeypatch.setattr(cli_video, "stylize", interrupt_second, raising=False)
+    monkeypatch.setattr(cli_video.Mp4Writer, "write", interrupt_third)
     out = tmp_path / "out"
-    code, _, err = run_cli(
-        capsys,
-        "video",
-        str(clip),
-        str(example_path("swirls.jpg")),
-        "-o",
-        str(out / "v.mp4"),
-        "--size",
-        "64",
-        "--keyframes",
-        "0,9",
-        "--frames-dir",
-        str(out / "frames"),
-    )
+    code, err = _video(capsys, clip, out, "--keyframes", "0,9")
     assert code == 130 and "interrupted" in err
-    assert len(calls) == 2
+    assert len(written) == 3 and len(stub_nnst) == 2
     assert not out.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]
 
@@ -343,22 +337,7 @@ def test_a_failed_rerun_keeps_the_earlier_video_and_frames(
     (out / "v.mp4").write_bytes(b"the earlier run's video")
     (out / "frames" / "frame_00000.png").write_bytes(b"the earlier run's frame")
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
-    code, _, err = run_cli(
-        capsys,
-        "video",
-        str(folder),
-        str(example_path("swirls.jpg")),
-        "-o",
-        str(out / "v.mp4"),
-        "--size",
-        "64",
-        "--keyframes",
-        "0,4",
-        "--fps",
-        "8",
-        "--frames-dir",
-        str(out / "frames"),
-    )
+    code, err = _video(capsys, folder, out, "--keyframes", "0,4", "--fps", "8")
     assert code == (2 if failure == "corrupt frame" else 130), err
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
     assert sorted(p.name for p in out.rglob("*")) == ["frame_00000.png", "frames", "v.mp4"]
