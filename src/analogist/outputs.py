@@ -140,8 +140,13 @@ class OutputPlan:
 
     # ------------------------------------------------------------------------------------- checks
 
+    @property
+    def _base(self) -> Path:
+        """The folder the outputs land in: the output folder, or a single output file's parent."""
+        return self.root.parent if self.single else self.root
+
     def _check_root(self) -> None:
-        folder = self.root.parent if self.single else self.root
+        folder = self._base
         if not self.single:
             for inp in self.inputs:
                 if _same_file(folder, inp) and not inp.is_dir():
@@ -209,9 +214,7 @@ class OutputPlan:
     @property
     def work_root(self) -> Path:
         """Where the planned files are while the run writes them (the final place outside ``with plan:``)."""
-        if self._staging is None:
-            return self.root if not self.single else self.root.parent
-        return self._staging
+        return self._base if self._staging is None else self._staging
 
     def path(self, name: str | None = None) -> Path:
         """The path to write ``name`` to: inside ``with plan:`` a staged path, moved into place on success."""
@@ -247,7 +250,7 @@ class OutputPlan:
             self._created_dirs.append(d)
 
     def __enter__(self) -> OutputPlan:
-        base = self.root.parent if self.single else self.root
+        base = self._base
         self._make_dirs(base)
         prefix = f".{self.root.name[:40]}.analogist-" if self.single else ".analogist-"
         try:
@@ -271,9 +274,8 @@ class OutputPlan:
 
     def _commit(self) -> None:
         """Move every staged file onto its final path, each by one rename, under a lock on the folder."""
-        base = self.root.parent if self.single else self.root
         # blocked signals wait until the set is in place: a Ctrl-C here would leave half old, half new
-        with _signals_deferred(), _folder_lock(base):
+        with _signals_deferred(), _folder_lock(self._base):
             for name in self._written:
                 staged, final = self._staged(name), self._files[name]
                 if not os.path.lexists(staged):
