@@ -32,6 +32,7 @@ from pathlib import Path
 import torch
 
 from ..errors import InputError
+from ..threads import cores
 from .kernel_bench import CANDIDATES, measure_rates
 
 #: How many times as fast as float32 a candidate must measure to be chosen (timing noise on a busy
@@ -117,11 +118,7 @@ def machine_key(device: torch.device | str = "cpu") -> dict[str, str]:
 def machine_busy() -> bool:
     """Whether other work loads the CPU too much for timings to be trusted (see :data:`BUSY_LOAD`)."""
     try:
-        cores = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        cores = os.cpu_count() or 1
-    try:
-        return os.getloadavg()[0] > BUSY_LOAD * cores
+        return os.getloadavg()[0] > BUSY_LOAD * cores()
     except (AttributeError, OSError):  # no load average (Windows): trust the timings
         return False
 
