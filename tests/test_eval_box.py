@@ -13,6 +13,7 @@ from analogist.eval import datasets, warps
 from analogist.eval.matchers import MATCHERS, MatcherSpec
 from analogist.eval.runner import EvalConfig, evaluate
 from analogist.io import save_image
+from analogist.synthesis.warp import sample
 
 SHIFT = 6.0  # px, the offset of the shift matcher
 
@@ -102,7 +103,7 @@ def test_warp_keypoints_are_exact():
     assert len(pair.target_points) >= 20
     q, p = torch.as_tensor(pair.target_points), torch.as_tensor(pair.source_points, dtype=torch.float32)
     at_q = pair.target[0, :, q[:, 1].long(), q[:, 0].long()]
-    at_p = warps.sample(photo, p.T[:, None, :])[0, :, 0]  # bilinear read at the exact source points
+    at_p = sample(photo, p.T[:, None, :])[0, :, 0]  # bilinear read at the exact source points
     torch.testing.assert_close(at_q, at_p, atol=1e-5, rtol=0)
     np.testing.assert_allclose(pair.mapping[:, q[:, 1].long(), q[:, 0].long()].T.numpy(), pair.source_points, atol=1e-3)
 

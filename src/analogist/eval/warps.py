@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from scipy.interpolate import RBFInterpolator
 
 from ..io import load_image, resize_longer, save_image
+from ..synthesis.warp import sample
 
 #: Default strengths: a rotation of up to 15 degrees and a zoom of 0.8-1.25 about the centre, corners
 #: moved by up to 10 % of the side on top (perspective), TPS control points by up to 5 %.
@@ -116,13 +117,6 @@ def new_appearance(image: torch.Tensor, rng: np.random.Generator, strength: floa
     return x.clamp(0, 1)
 
 
-def sample(image: torch.Tensor, mapping: torch.Tensor) -> torch.Tensor:
-    """``image`` ``(1, C, h, w)`` read bilinearly at ``mapping`` ``(2, H, W)`` (x, y pixels), border held."""
-    h, w = image.shape[-2:]
-    g = torch.stack([mapping[0] * (2.0 / (w - 1)) - 1.0, mapping[1] * (2.0 / (h - 1)) - 1.0], -1)
-    return F.grid_sample(image, g[None].to(image.dtype), mode="bilinear", padding_mode="border", align_corners=True)
-
-
 def _textured(gray: np.ndarray, points: np.ndarray, radius: int = 4, min_std: float = 0.03) -> np.ndarray:
     """Which ``points`` ``(N, 2)`` have a grey-level std of at least ``min_std`` in their patch."""
     h, w = gray.shape
@@ -208,7 +202,6 @@ __all__ = [
     "homography",
     "random_mapping",
     "new_appearance",
-    "sample",
     "make_pair",
     "photo_list",
     "write_set",
