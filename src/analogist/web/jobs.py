@@ -22,8 +22,8 @@ from ..errors import AnalogistError
 from ..io import atomic_path
 from ..outputs import OutputPlan
 from ..tasks import Task, output_names
+from ..tasks.progress import Cancelled, JobProgress
 from ..threads import limit_threads, threads_for
-from .progress import Cancelled, JobProgress
 
 log = logging.getLogger("analogist")
 
