@@ -145,9 +145,8 @@ def run(method: str, pair: Pair, size: int, work: Path) -> tuple[Path, float, st
 def measure(method: str, pair: Pair, size: int, folder: Path, work: Path) -> dict[str, float]:
     kind = METHODS[method][2]
     a_path, b_path = inputs(pair, work)
-    img = lambda p: read_image_array(p)  # noqa: E731
-    a = gm.fit(img(a_path), _shape(img(a_path), size))
-    b = gm.fit(img(b_path), _shape(img(b_path), size))
+    img = read_image_array
+    a, b = (gm.fit(im, _shape(im, size)) for im in (img(a_path), img(b_path)))
     m: dict[str, float] = {}
     if kind == "analogy":
         m.update(gm.transfer(a, b, img(folder / "a_prime.png")))
