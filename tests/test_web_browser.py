@@ -95,8 +95,7 @@ def test_every_view_gives_a_result_that_downloads(page, tmp_path):
     for name in FAST:
         _configure(page, name)
         if name == "stylize":
-            page.click("#example")  # bundled astronaut and swirls, one click
-            page.wait_for_function("() => document.querySelector('#drop_a .hint').textContent === 'astronaut.jpg'")
+            _load_examples(page)  # bundled astronaut and swirls, one click
         page.click("#go")
         page.wait_for_selector("#results:not([hidden]), #error:not([hidden])")
         assert page.is_hidden("#error"), page.inner_text("#error")
@@ -132,6 +131,14 @@ def test_bad_upload_shows_the_cli_message(page, tmp_path):
     assert "Error" not in text and "\n" not in text
 
 
+def _load_examples(page) -> None:
+    """Click "Try the example images" and wait for both: the page fetches B only after A is set, and Run
+    pressed in between (a busy machine) is refused on the page with "choose two images first"."""
+    page.click("#example")
+    for key, name in (("a", "astronaut.jpg"), ("b", "swirls.jpg")):
+        page.wait_for_function(f"() => document.querySelector('#drop_{key} .hint').textContent === '{name}'")
+
+
 def _start_stylize(page, size: int, **settings: str) -> None:
     """Start a stylize job on the bundled pair and wait until it reports progress."""
     _configure(page, "stylize", size=size)
@@ -140,8 +147,7 @@ def _start_stylize(page, size: int, **settings: str) -> None:
             page.select_option("#opt_preset", value)
         else:
             page.fill(f"#opt_{name}", value)
-    page.click("#example")
-    page.wait_for_function("() => document.querySelector('#drop_a .hint').textContent === 'astronaut.jpg'")
+    _load_examples(page)
     page.click("#go")
     page.wait_for_function("() => document.querySelector('#status').textContent.includes('%')")
 
