@@ -65,8 +65,8 @@ def _parse_sets(items: list[str]) -> dict:
 
 
 def run_tss(params: AnalogyParams, size: int) -> None:
-    from analogist.eval.datasets import load_tss_pair, tss_pairs
     from analogist.eval.metrics import flow_accuracy, flow_to_size
+    from analogist.eval.tss import load_tss_pair, tss_pairs
 
     pairs = tss_pairs(SHARED / "tss-sample")
     rows, times, cpu = [], [], []

@@ -49,8 +49,8 @@ import torch
 
 from analogist.apps.align import select_pairs
 from analogist.apps.morph import morph
-from analogist.eval.datasets import load_tss_pair, tss_pairs
 from analogist.eval.metrics import image_threshold, pck
+from analogist.eval.tss import load_tss_pair, tss_pairs
 from analogist.features import get_backbone
 from analogist.io import load_image
 from analogist.matching.mls import mls_transform

@@ -98,13 +98,11 @@ def one(
     start, cpu0 = time.perf_counter(), _cpu()
     if method in ("free", "learned"):
         from analogist.methods.coat import COATParams, coat_levels
-        from analogist.methods.coat_learned import coat_learned_levels
 
         # every sheet level from one run (matching once); the time is the default level's own
-        params = COATParams()
-        run = coat_levels if method == "free" else coat_learned_levels
-        kw = {} if method == "free" else {"checkpoint": checkpoint}
-        res = run(content, style, params, list(SHEET_LEVELS) if sheet else [params.texture_level], **kw)
+        form = "training-free" if method == "free" else "learned"
+        params = COATParams(form=form, checkpoint=checkpoint if method == "learned" else None)
+        res = coat_levels(content, style, params, list(SHEET_LEVELS) if sheet else [params.texture_level])
         levels = {n: r.image for n, r in res.items()}
         result = levels[params.texture_level]
         t = res[params.texture_level].timings
@@ -115,7 +113,7 @@ def one(
 
         result = deep_image_analogy(content, style, AnalogyParams(size=None, mode="photo2photo")).a_prime
     else:
-        from analogist.methods.stylize import preset, stylize
+        from analogist.methods.nnst import preset, stylize
 
         result = stylize(content, style, preset("fast"))
     if method in ("dia", "nnst"):
@@ -221,9 +219,10 @@ def alignment(faces: int, size: int) -> None:
     import torch
 
     from analogist.features import get_backbone
+    from analogist.features.hypercolumn import Extractor
     from analogist.io import load_image
-    from analogist.methods.coat import SCALES, COATParams, match_scales
-    from analogist.methods.stylize import Extractor
+    from analogist.methods.coat import COATParams
+    from analogist.methods.coat.correspond import SCALES, match_scales
 
     ex = Extractor(get_backbone("vgg16-hed"), bf16=False)
     stats: dict[tuple[str, str], list[tuple[int, int, int]]] = {}
@@ -291,7 +290,7 @@ def sheet(pair: dict, size: int) -> None:
     import torch
 
     from analogist.io import load_image, save_image
-    from analogist.methods.coat_pictures import contact_sheet
+    from analogist.methods.coat.pictures import contact_sheet
 
     content, style = load_image(pair["content"], size), load_image(pair["style"], size)
     row = [content, style]

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import torch
 
-from analogist.synthesis.decoder import Decoder, DecoderConfig, grid_size, macs
+from analogist.features.hypercolumn import grid_size
+from analogist.synthesis.decoder import Decoder, DecoderConfig, macs
 from analogist.training import load_checkpoint
 
 OUT = Path(__file__).resolve().parent / "out" / "nnst_decoder"

@@ -24,8 +24,9 @@ from pathlib import Path
 
 import torch
 
-from analogist.eval.datasets import pairs_csv, tss_pairs
+from analogist.eval.datasets import pairs_csv
 from analogist.eval.runner import EvalConfig, evaluate
+from analogist.eval.tss import tss_pairs
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 WARPS = Path(__file__).resolve().parent / "out" / "warps-v2"

@@ -18,7 +18,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from analogist.methods.samnet_params import SAMNetParams
+from analogist.methods.samnet import SAMNetParams
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 ITERS = (1, 2, 3, 5, 10)
@@ -30,8 +30,8 @@ FORMS = {
     "learned wo/Att.": {"form": "learned", "attribute": False},
     "learned b=0.9": {"form": "learned", "skip_weight": 0.9},
     # the attribute-transfer variants compared for the default (see the README)
-    "training-free + learned decoder": {"decoder": "learned"},
-    "training-free + learned decoder b=0.9": {"decoder": "learned", "skip_weight": 0.9},
+    "training-free + learned decoder": {"transfer": "learned"},
+    "training-free + learned decoder b=0.9": {"transfer": "learned", "skip_weight": 0.9},
     # lambda_l scaled (the default is x0.5; the paper's schedule is x1)
     "training-free lambda x0.25": {"lambda_scale": 0.25},
     "training-free lambda x0.75": {"lambda_scale": 0.75},

@@ -1,7 +1,7 @@
 """Candidate changes to the default matcher (SAM-Net), measured on the three sets of pck_sets.py.
 
 Registers ``samnet-x``: SAM-Net with its defaults, then optionally a finer last step
-(:mod:`analogist.methods.samnet_refine`) and a flip ensemble, then scores it like pck_sets.py:
+(:mod:`analogist.methods.samnet.refine`) and a flip ensemble, then scores it like pck_sets.py:
 
     python benchmarks/samnet_candidates.py --opt refine="'stage3+stage5'" --sets faces-dev,warps-dev,tss
     python benchmarks/samnet_candidates.py --opt flip=True
@@ -67,7 +67,7 @@ def _one(a: torch.Tensor, b: torch.Tensor, backbone: str, options: dict, **kw: A
     from analogist.features import get_backbone
     from analogist.matching.affine_field import field_to_flow
     from analogist.methods.samnet import SAMNetParams, sam_net
-    from analogist.methods.samnet_refine import hypercolumn, refine_field
+    from analogist.methods.samnet.refine import hypercolumn, refine_field
 
     key = hashlib.sha1(
         a.numpy().tobytes() + b.numpy().tobytes() + repr(sorted(options.items())).encode() + _code_stamp()

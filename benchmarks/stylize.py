@@ -61,8 +61,9 @@ def quality(result, content, style) -> dict[str, float]:  # type: ignore[no-unty
     from skimage.metrics import structural_similarity
 
     from analogist.features import get_backbone
+    from analogist.features.hypercolumn import Extractor
     from analogist.matching.hypercolumn import Keys, flatten, match
-    from analogist.methods.stylize import Extractor, style_samples
+    from analogist.methods.nnst.samples import style_samples
 
     ex = Extractor(get_backbone("vgg16-hed"), bf16=False)
     styles = style_samples(ex, style, rotations=True, max_samples=32768, generator=torch.Generator().manual_seed(0))
@@ -97,8 +98,8 @@ def one(content_path: str, style_path: str, preset: str, size: int, save: str) -
     import torch
 
     from analogist.io import load_image
-    from analogist.methods.stylize import preset as get_preset
-    from analogist.methods.stylize import stylize
+    from analogist.methods.nnst import preset as get_preset
+    from analogist.methods.nnst import stylize
     from analogist.synthesis import color
 
     content, style = load_image(content_path, size), load_image(style_path, size)

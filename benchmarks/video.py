@@ -108,7 +108,7 @@ def one(clip: str, size: int, n: int, method: str, save: str, keys_from: str = "
 
     from analogist.apps.video import VideoParams, stylize_video
     from analogist.io import to_uint8
-    from analogist.methods.stylize import preset, stylize
+    from analogist.methods.nnst import preset, stylize
 
     frames, style = make_clip(clip, size, n), _style(size)
     params = preset("fast")

@@ -23,7 +23,7 @@ def test_import_is_light():
 
 def test_every_public_name_resolves_to_its_module_object():
     from analogist.methods.analogy import deep_image_analogy
-    from analogist.methods.stylize import preset
+    from analogist.methods.nnst import preset
 
     assert analogist.deep_image_analogy is deep_image_analogy and analogist.preset is preset
     for name in analogist.__all__:

@@ -154,8 +154,8 @@ def test_eval_on_ray_equals_local(ray_cluster, tmp_path):
     import numpy as np
     from test_eval import tss_dataset
 
-    from analogist.eval.datasets import tss_pairs
     from analogist.eval.runner import EvalConfig, evaluate
+    from analogist.eval.tss import tss_pairs
 
     pairs = tss_pairs(tss_dataset(tmp_path, np.random.default_rng(0)))
     config = EvalConfig("nn", "vgg16-hed", 64, options=(("layer", "relu3_3"),))

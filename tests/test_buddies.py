@@ -18,6 +18,7 @@ from analogist.data import example_path
 from analogist.features import get_backbone
 from analogist.io import load_image
 from analogist.matching import buddies as nbb
+from analogist.matching.pairs import pairs_flow, spread_top_k
 from analogist.methods.buddies import BuddiesParams, neural_best_buddies
 from analogist.training.device import on_cpu
 
@@ -104,13 +105,13 @@ def test_spread_top_k_takes_the_best_of_each_cluster() -> None:
     centres = np.array([[10, 10, 10, 10], [100, 10, 90, 20], [50, 90, 60, 80]], float)
     pts = torch.from_numpy(np.concatenate([c + rng.normal(0, 2, (30, 4)) for c in centres]))
     ranks = torch.from_numpy(rng.random(90))
-    idx = nbb.spread_top_k(pts, ranks, 3)
+    idx = spread_top_k(pts, ranks, 3)
     best = [int(torch.argmax(ranks[i * 30 : (i + 1) * 30])) + i * 30 for i in range(3)]
     assert sorted(idx.tolist()) == sorted(best)
     assert ranks[idx].tolist() == sorted(ranks[idx].tolist(), reverse=True)
-    assert torch.equal(idx, nbb.spread_top_k(pts, ranks, 3))  # fixed seed: deterministic
-    assert len(set(nbb.spread_top_k(pts, ranks, 40).tolist())) == 40
-    assert len(nbb.spread_top_k(pts[:5], ranks[:5], 10)) == 5
+    assert torch.equal(idx, spread_top_k(pts, ranks, 3))  # fixed seed: deterministic
+    assert len(set(spread_top_k(pts, ranks, 40).tolist())) == 40
+    assert len(spread_top_k(pts[:5], ranks[:5], 10)) == 5
 
 
 # ------------------------------------------------------------------------------------ whole method
@@ -173,7 +174,7 @@ def assert_mutual_at_every_level(a: torch.Tensor, b: torch.Tensor, params: Buddi
 
 
 def test_start_level_needs_room_for_one_neighbourhood() -> None:
-    from analogist.methods.buddies import start_level
+    from analogist.methods.buddies.core import start_level
 
     p = BuddiesParams()
     # 224 px (the paper's size): relu5_1 is 14x14, its interior 12 spans four 3x3 neighbourhoods
@@ -211,7 +212,7 @@ def test_small_images_find_mutual_buddies(cat: torch.Tensor, device: torch.devic
 
 def test_pairs_flow_takes_the_nearest_pairs_displacement() -> None:
     pts = torch.tensor([[1, 1, 3, 2], [4, 6, 4, 4]])  # (ya, xa, yb, xb)
-    flow = nbb.pairs_flow(pts, (6, 8))
+    flow = pairs_flow(pts, (6, 8))
     assert flow.shape == (2, 6, 8)
     assert flow[:, 0, 0].tolist() == [1.0, 2.0] and flow[:, 2, 2].tolist() == [1.0, 2.0]
     assert flow[:, 5, 7].tolist() == [-2.0, 0.0] and flow[:, 4, 6].tolist() == [-2.0, 0.0]
@@ -220,7 +221,7 @@ def test_pairs_flow_takes_the_nearest_pairs_displacement() -> None:
 def test_authors_common_appearance_finds_mutual_buddies(cat: torch.Tensor) -> None:
     """The authors' variant (warp B one level coarser, invert to this level, average with A): every
     pair is mutual under the features it was compared with, and a known shift is mostly recovered."""
-    from analogist.methods.buddies import authors_common_appearance
+    from analogist.methods.buddies.core import authors_common_appearance
 
     a = cat[:, :, 40:104, 40:136]
     b = cat[:, :, 48:112, 52:148]

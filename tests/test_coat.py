@@ -14,7 +14,8 @@ from analogist.data import example_path
 from analogist.errors import InputError
 from analogist.io import load_image, save_image
 from analogist.matching.mutual import confident_set, latent_swap, soft_mutual
-from analogist.methods.coat import COATParams, coat, match_scales
+from analogist.methods.coat import COATParams, coat
+from analogist.methods.coat.correspond import match_scales
 
 FAST = COATParams(scales=2, steps=15, precision="fp32")
 

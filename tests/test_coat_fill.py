@@ -12,8 +12,8 @@ from analogist.data import example_path
 from analogist.io import load_image
 from analogist.matching.mutual import Confident
 from analogist.methods.coat import COATParams, coat_levels
-from analogist.methods.coat_align import fill_scales, swap_scales
-from analogist.methods.coat_fill import fill_scale, part_centres, restricted_match, support_gate
+from analogist.methods.coat.correspond import fill_scales, swap_scales
+from analogist.methods.coat.fill import fill_scale, part_centres, restricted_match, support_gate
 from analogist.progress import silent
 from analogist.synthesis import pyramid
 from analogist.synthesis.hyperopt import optimise_pyramid

@@ -13,8 +13,8 @@ from analogist.data import example_path
 from analogist.io import load_image, save_image
 from analogist.matching.contrastive import contrastive_loss, grid_xy, hard_negatives
 from analogist.methods.coat import COATParams
-from analogist.methods.coat_learned import _restore, _to_side, coat_learned_levels, encode
-from analogist.methods.coat_train import COATTask, COATTrainSettings
+from analogist.methods.coat.learned import _restore, _to_side, encode, learned_levels
+from analogist.methods.coat.train import COATTask, COATTrainSettings
 from analogist.training import TrainConfig, fit
 
 TINY = COATTrainSettings(size=32, batch=2, lr=1e-3)
@@ -141,7 +141,7 @@ def test_restore_gives_back_the_content_for_its_own_small_copy() -> None:
 
 def test_large_images_run_at_the_working_side_with_the_content_detail() -> None:
     content, style = load_image(example_path("cat.jpg"), 96), load_image(example_path("cat_painting.jpg"), 96)
-    result = coat_learned_levels(content, style, COATParams(learned_side=48, color=False), [2])[2]
+    result = learned_levels(content, style, COATParams(learned_side=48, color=False), [2])[2]
     assert result.image.shape == content.shape
     assert max(result.alignment.grid_1) == 12  # matched on the 48-px copy's quarter-resolution grid
 

@@ -258,7 +258,8 @@ def test_info_lists_dinov2_with_every_place_it_looked(tmp_path, monkeypatch, cap
 
 
 def test_dinov2_guides_deep_image_analogy(monkeypatch, checkpoint):
-    from analogist.methods.analogy import AnalogyParams, _semantic_guide
+    from analogist.methods.analogy import AnalogyParams
+    from analogist.methods.analogy.core import _semantic_guide
 
     monkeypatch.setenv("ANALOGIST_DINOV2_S_WEIGHTS", str(checkpoint[0]))
     a = torch.rand(1, 3, 42, 64, generator=torch.Generator().manual_seed(2))

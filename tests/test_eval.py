@@ -13,7 +13,7 @@ from cli_helpers import run_cli
 from PIL import Image
 
 from analogist.errors import InputError
-from analogist.eval import datasets, metrics
+from analogist.eval import datasets, metrics, tss
 from analogist.eval.matchers import MATCHERS, MatcherSpec, nn_matcher
 from analogist.eval.runner import EvalConfig, evaluate
 from analogist.io import write_flo
@@ -182,22 +182,22 @@ def test_nn_matcher_recovers_a_shift(rng):
 
 def test_tss_reader_and_flip(tmp_path, rng):
     root = tss_dataset(tmp_path, rng)
-    pairs = datasets.tss_pairs(root)
+    pairs = tss.tss_pairs(root)
     assert [(p.name, p.subset, p.flip) for p in pairs] == [
         ("FG3DCar/s", "FG3DCar", False),
         ("PASCAL/m", "PASCAL", True),
     ]
-    d = datasets.load_tss_pair(pairs[0])
+    d = tss.load_tss_pair(pairs[0])
     assert d.image1.shape == (1, 3, 48, 64) and d.flow1.shape == (2, 48, 64)
     assert d.mask1.dtype == bool and d.mask1.sum() == 32 * 48
     np.testing.assert_allclose(d.corr, [[31.5, 23.5, 31.5, 23.5]])
     with pytest.raises(InputError, match="not a TSS folder"):
-        datasets.tss_pairs(tmp_path)
+        tss.tss_pairs(tmp_path)
 
 
 def test_tss_scores_identity_and_mirror(tmp_path, rng, zero):
     root = tss_dataset(tmp_path, rng)
-    pairs = datasets.tss_pairs(root)
+    pairs = tss.tss_pairs(root)
     report = evaluate("tss", pairs, EvalConfig("zero", "vgg16-hed", None))
     by = {p.name: p.scores for p in report.pairs}
     # identity vs a (4, 2) shift at 64 px: 4.47 px * 100/64 = 7 px > 5 -> all wrong
@@ -290,7 +290,7 @@ def test_missing_image_is_skipped(tmp_path, rng, zero):
 @pytest.mark.slow
 def test_workers_match_serial(tmp_path, rng):
     root = tss_dataset(tmp_path, rng)
-    pairs = datasets.tss_pairs(root)
+    pairs = tss.tss_pairs(root)
     cfg = EvalConfig("nn", "vgg16-hed", 64, options=(("layer", "relu3_3"),))
     serial = evaluate("tss", pairs, cfg)
     parallel = evaluate("tss", pairs, cfg, workers=2)
@@ -354,10 +354,10 @@ def test_cli_bad_input_is_one_line(tmp_path, rng, capsys, argv, needle):
 @pytest.mark.shared
 def test_tss_sample_reader_matches_corr(shared_dir):
     """On the real files: flow1 agrees with corr.txt in unmirrored coordinates, flipped pair included."""
-    pairs = datasets.tss_pairs(shared_dir / "data" / "tss-sample")
+    pairs = tss.tss_pairs(shared_dir / "data" / "tss-sample")
     assert len(pairs) == 6 and sum(p.flip for p in pairs) == 1
     for p in pairs:
-        d = datasets.load_tss_pair(p)
+        d = tss.load_tss_pair(p)
         xi = np.clip(np.round(d.corr[:, 0]).astype(int), 0, d.flow1.shape[2] - 1)
         yi = np.clip(np.round(d.corr[:, 1]).astype(int), 0, d.flow1.shape[1] - 1)
         f = d.flow1[:, yi, xi]

@@ -10,7 +10,7 @@ from analogist.errors import InputError
 from analogist.io import load_image
 from analogist.matching.hypercolumn import Keys, centre_normalise, match
 from analogist.matching.int8 import int8_product, quantise_rows
-from analogist.methods.stylize import StylizeParams, preset, stylize
+from analogist.methods.nnst import StylizeParams, preset, stylize
 
 
 def _features(c: int, n: int, seed: int) -> torch.Tensor:

@@ -11,12 +11,13 @@ from cli_helpers import run_cli
 
 from analogist.data import example_path
 from analogist.errors import InputError, WeightsNotFoundError
+from analogist.features.hypercolumn import grid_size
 from analogist.io import load_image, save_image
-from analogist.methods import nnst_decoder
-from analogist.methods.nnst_train import NNSTDecoderTask, NNSTDSettings, cycle_loss, export_decoder, laplacian_l1
-from analogist.methods.stylize import preset, stylize
+from analogist.methods.nnst import learned as nnst_decoder
+from analogist.methods.nnst import preset, stylize
+from analogist.methods.nnst.train import NNSTDecoderTask, NNSTDSettings, cycle_loss, export_decoder, laplacian_l1
 from analogist.synthesis import pyramid
-from analogist.synthesis.decoder import Decoder, DecoderConfig, grid_size
+from analogist.synthesis.decoder import Decoder, DecoderConfig
 from analogist.training import TrainConfig, fit, load_checkpoint
 
 TINY = NNSTDSettings(
@@ -105,7 +106,7 @@ def test_exported_checkpoint_round_trips(trained: Path, tmp_path: Path) -> None:
 def test_stylize_with_the_decoder(trained: Path) -> None:
     content = load_image(example_path("astronaut.jpg"), 45)
     style = load_image(example_path("swirls.jpg"), 40)
-    params = preset("decoder", decoder=str(trained), scales=2, rotations=False, precision="fp32")
+    params = preset("decoder", checkpoint=str(trained), scales=2, rotations=False, precision="fp32")
     a = stylize(content, style, params)
     assert a.shape == content.shape and 0 <= a.min() and a.max() <= 1
     assert torch.equal(a, stylize(content, style, params))

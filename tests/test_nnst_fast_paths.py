@@ -8,8 +8,9 @@ import pytest
 import torch
 
 from analogist.features import get_backbone
+from analogist.features.hypercolumn import Extractor, grid_size
 from analogist.matching.hypercolumn import flatten
-from analogist.methods.stylize_features import Extractor, grid_size, guide_at, style_samples, subsample
+from analogist.methods.nnst.samples import guide_at, style_samples, subsample
 from analogist.synthesis import pyramid
 from analogist.synthesis.decoder import Decoder, DecoderConfig
 
@@ -78,7 +79,7 @@ def test_decoder_embedding_commutes_with_the_gather() -> None:
 
 def test_turns_are_checked() -> None:
     from analogist.errors import InputError
-    from analogist.methods.stylize import preset
+    from analogist.methods.nnst import preset
 
     assert preset("decoder", turns=2).turns == 2
     for bad in (0, 5):

@@ -101,7 +101,9 @@ site, out = Path(sys.argv[1]).resolve(), Path(sys.argv[2])
 import analogist
 from analogist.cli import main
 from analogist.data import EXAMPLES, example_path
-from analogist.methods import coat_learned, nnst_decoder, samnet_learned
+from analogist.methods.coat import learned as coat_learned
+from analogist.methods.nnst import learned as nnst_decoder
+from analogist.methods.samnet import learned as samnet_learned
 from analogist.training.checkpoint import load_checkpoint, resolve_checkpoint
 
 assert Path(analogist.__file__).resolve().is_relative_to(site), analogist.__file__

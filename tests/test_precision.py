@@ -14,10 +14,10 @@ import torch
 
 from analogist.errors import InputError
 from analogist.features import get_backbone, precision
+from analogist.features.hypercolumn import extractor_for
 from analogist.features.kernel_bench import CANDIDATES, measure_rates
-from analogist.features.precision import KernelChoice, cache_dir, machine_key
-from analogist.methods.stylize import PRESETS
-from analogist.methods.stylize_features import extractor_for, product_dtype
+from analogist.features.precision import KernelChoice, cache_dir, machine_key, product_dtype
+from analogist.methods.nnst import PRESETS
 
 #: A CPU where bfloat16 and int8 are fast and channels-last helps (GMAC/s per candidate).
 FAST_BF16 = {
@@ -191,7 +191,7 @@ def test_auto_paths_stay_within_the_methods_tolerance(table: dict[str, dict[str,
     from analogist.data import example_path
     from analogist.io import load_image
     from analogist.methods.coat import COATParams, coat
-    from analogist.methods.stylize import StylizeParams, preset, stylize
+    from analogist.methods.nnst import StylizeParams, preset, stylize
 
     content, style = load_image(example_path("astronaut.jpg"), 48), load_image(example_path("swirls.jpg"), 48)
     tiny = StylizeParams(scales=2, steps=10, split_steps=3, rotations=False, color=False, precision="fp32")

@@ -27,13 +27,8 @@ from analogist.matching.affine_field import (
     window_offsets,
 )
 from analogist.matching.flow import identity_grid
-from analogist.methods.samnet import (
-    SAMNetParams,
-    decode,
-    lambda_schedule,
-    sam_net,
-    transfer_mask,
-)
+from analogist.methods.samnet import SAMNetParams
+from analogist.methods.samnet.core import invert, lambda_schedule, sam_net, transfer_mask
 from analogist.synthesis.blend import blend_weights, patch_blend
 from analogist.synthesis.warp import sample
 from analogist.training.device import on_cpu
@@ -160,7 +155,7 @@ def test_feature_inversion_decoder_moves_toward_the_target_features() -> None:
     a = load_image(example_path("cat.jpg"), 32)
     b = load_image(example_path("cat_painting.jpg"), 32)[..., : a.shape[-2], : a.shape[-1]]
     goal = net.extract(b, ["stage3"])["stage3"]
-    out = decode(net, "stage3", goal, a, 3)
+    out = invert(net, "stage3", goal, a, 3)
 
     def dist(x):
         return (net.extract(x, ["stage3"])["stage3"] - goal).pow(2).mean().item()
@@ -225,7 +220,7 @@ def test_cli_decoder_option_chooses_the_decoder(tmp_path: Path, capsys) -> None:
         code, _, err = run_cli(capsys, "samnet", *argv, "--init", "identity")
         assert code == 0, err
         report = json.loads((out / "report.json").read_text())
-        assert report["params"]["decoder"] == decoder and report["params"]["init"] == "identity"
+        assert report["params"]["transfer"] == decoder and report["params"]["init"] == "identity"
         stylised[decoder] = np.asarray(Image.open(out / "stylised.png"), dtype=np.float64)
     # the bundled learned decoder paints a different image than the image-space blend
     assert np.abs(stylised["blend"] - stylised["learned"]).mean() > 1.0
@@ -264,7 +259,7 @@ def test_window_offsets_are_row_major() -> None:
 
 
 def test_cross_entropy_is_minimal_at_the_true_offset() -> None:
-    from analogist.methods.samnet_learned import matching_loss
+    from analogist.methods.samnet.learned import matching_loss
 
     radius = 4
     off = window_offsets(radius, torch.zeros(()))
@@ -291,7 +286,7 @@ def tiny_folder(tmp_path_factory) -> Path:
 
 @pytest.mark.slow
 def test_training_lowers_the_loss_and_resumes_exactly(tiny_folder: Path, tmp_path: Path) -> None:
-    from analogist.methods.samnet_train import SAMNetTask, SAMNetTrainSettings
+    from analogist.methods.samnet.train import SAMNetTask, SAMNetTrainSettings
     from analogist.training import TrainConfig, fit, load_checkpoint
 
     settings = SAMNetTrainSettings(size=128, batch=1, unroll=2, lr=1e-2)

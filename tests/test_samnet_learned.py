@@ -14,8 +14,8 @@ from analogist.data import example_path
 from analogist.errors import InputError
 from analogist.io import load_image
 from analogist.matching.affine_field import identity_field
-from analogist.methods.samnet_decoder import AttributeDecoder, droplink
-from analogist.methods.samnet_weak import cycle_error
+from analogist.methods.samnet.transfer import AttributeDecoder, droplink
+from analogist.methods.samnet.weak import cycle_error
 from analogist.training.pairs import PairFolder, pair_files
 
 
@@ -122,7 +122,7 @@ def _fits_and_resumes(make_task, pin, loss, name: str, steps: int, tmp_path: Pat
 @pytest.mark.slow
 def test_decoder_training_lowers_its_loss_and_resumes_exactly(shifted_pairs: Path, tmp_path: Path) -> None:
     from analogist.methods.samnet import SAMNetParams, sam_net
-    from analogist.methods.samnet_train import SAMNetTask, SAMNetTrainSettings
+    from analogist.methods.samnet.train import SAMNetTask, SAMNetTrainSettings
 
     settings = SAMNetTrainSettings(size=96, batch=1, part="decoder", lr_decoder=3e-3)
     task = SAMNetTask(str(shifted_pairs), settings)
@@ -143,15 +143,15 @@ def test_decoder_training_lowers_its_loss_and_resumes_exactly(shifted_pairs: Pat
     # the learned form decodes with it, and the training-free form can borrow it
     photo = load_image(example_path("cat.jpg"), 96)
     for form, decoder in (("learned", "auto"), ("training-free", "learned")):
-        params = SAMNetParams(size=None, iters=2, form=form, decoder=decoder, checkpoint=str(ckpt))
+        params = SAMNetParams(size=None, iters=2, form=form, transfer=decoder, checkpoint=str(ckpt))
         res = sam_net(photo, photo.flip(-1), params)
         assert torch.isfinite(res.stylised).all() and res.stylised.shape == photo.shape
 
 
 @pytest.mark.slow
 def test_weak_supervision_lowers_its_loss_and_resumes_exactly(shifted_pairs: Path, tmp_path: Path) -> None:
-    from analogist.methods.samnet_train import SAMNetTask, SAMNetTrainSettings
-    from analogist.methods.samnet_weak import weak_losses
+    from analogist.methods.samnet.train import SAMNetTask, SAMNetTrainSettings
+    from analogist.methods.samnet.weak import weak_losses
     from analogist.training import TrainConfig, fit
 
     settings = SAMNetTrainSettings(size=128, batch=1, unroll=2, lr=3e-3, part="G", pairs=True)
@@ -160,7 +160,7 @@ def test_weak_supervision_lowers_its_loss_and_resumes_exactly(shifted_pairs: Pat
 
     def loss(models) -> float:
         with torch.no_grad():
-            return float(weak_losses(task, models["G"], *fixed)[0])
+            return float(weak_losses(task.net, task.settings, models["G"], *fixed)[0])
 
     def pin(t: SAMNetTask) -> None:
         t.pair_folder.sample = lambda n, generator: fixed  # type: ignore[method-assign]

@@ -15,7 +15,7 @@ from analogist.io import load_image
 from analogist.matching.affine_field import field_targets, identity_field
 from analogist.matching.flow import identity_grid
 from analogist.methods.samnet import SAMNetParams, sam_net
-from analogist.methods.samnet_refine import carry_field, hypercolumn, refine_field, refine_layers
+from analogist.methods.samnet.refine import carry_field, hypercolumn, refine_field, refine_layers
 from analogist.synthesis.warp import sample
 
 

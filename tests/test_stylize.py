@@ -12,16 +12,11 @@ from analogist.cli import main
 from analogist.data import example_path
 from analogist.errors import InputError
 from analogist.features import get_backbone
+from analogist.features.hypercolumn import Extractor
 from analogist.io import load_image, save_image
 from analogist.matching.hypercolumn import Keys, flatten, match
-from analogist.methods.stylize import (
-    Extractor,
-    StylizeParams,
-    _guide_at,
-    nearest_targets,
-    style_samples,
-    stylize,
-)
+from analogist.methods.nnst import StylizeParams, stylize
+from analogist.methods.nnst.samples import guide_at, nearest_targets, style_samples
 
 #: tiny, quick settings: two scales, few steps, fp32 so exact comparisons hold on every CPU
 TINY = StylizeParams(scales=2, steps=40, split_steps=10, rotations=False, color=False, precision="fp32")
@@ -80,7 +75,7 @@ def test_guidance_restricts_matches_to_the_same_label(extractor: Extractor) -> N
     s_guide[..., 8:, :] = green  # style: a thin red band on top, the rest green
     styles = style_samples(extractor, style, rotations=False, max_samples=10**6, generator=_gen(), guide=s_guide)
     qf = extractor.hyper(content)
-    q_guide = _guide_at(c_guide, qf.shape[-2:])
+    q_guide = guide_at(c_guide, qf.shape[-2:])
     idx = match(flatten(qf), Keys.build(styles.feats, styles.guide), query_guide=q_guide, w_cos=0.5, w_guide=0.5)
     assert torch.equal(styles.guide[:, idx], q_guide)
     unguided = match(flatten(qf), Keys.build(styles.feats))

@@ -9,6 +9,8 @@ import pytest
 import torch
 from cli_helpers import run_cli
 
+import analogist.methods.nnst  # noqa: F401  (methods.nnst below)
+from analogist import methods
 from analogist.apps.video import pipeline
 from analogist.apps.video.blend import blend, crossfade, poisson, selection
 from analogist.apps.video.propagate import Rendering, Settings
@@ -99,7 +101,7 @@ def test_decoder_preset_without_a_checkpoint_falls_back_to_fast(
 
     monkeypatch.setattr(pipeline, "stylize", fake)
     monkeypatch.setattr(cli_video, "stylize", fake, raising=False)  # where the command runs NNST itself
-    monkeypatch.setattr(cli_video, "find_decoder", lambda explicit=None: None)
+    monkeypatch.setattr(methods.nnst, "find_decoder", lambda explicit=None: None)
     folder = tmp_path / "frames"
     folder.mkdir()
     for i in range(3):
@@ -110,6 +112,6 @@ def test_decoder_preset_without_a_checkpoint_falls_back_to_fast(
         capsys, "video", str(folder), str(style), "-o", str(tmp_path / "o.mp4"), "--preset", "decoder", "--size", "64"
     )
     assert code == 0 and "using --preset fast instead" in err
-    assert seen and all(p.method != "decoder" for p in seen)  # type: ignore[attr-defined]
-    monkeypatch.setattr(cli_video, "find_decoder", lambda explicit=None: Path("d.pt"))
-    assert cli_video._nnst_params("decoder", 0).decoder == "d.pt"
+    assert seen and all(p.form != "learned" for p in seen)  # type: ignore[attr-defined]
+    monkeypatch.setattr(methods.nnst, "find_decoder", lambda explicit=None: Path("d.pt"))
+    assert methods.nnst.preset_or_fast("decoder", seed=0).checkpoint == "d.pt"

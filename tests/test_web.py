@@ -267,15 +267,16 @@ def _multipart(fields: dict[str, str], files: dict[str, Path]) -> tuple[bytes, s
     return buf.getvalue(), boundary
 
 
-def test_decoder_preset_needs_a_checkpoint(monkeypatch):
-    from analogist.errors import InputError
-    from analogist.methods import nnst_decoder
+def test_decoder_preset_falls_back_to_fast_without_a_checkpoint(monkeypatch, caplog):
+    from analogist import methods
+    from analogist.methods.nnst import PRESETS
     from analogist.tasks import stylize as builtin
 
-    monkeypatch.setattr(nnst_decoder, "find_decoder", lambda explicit=None: None)
+    monkeypatch.setattr(methods.nnst, "find_decoder", lambda explicit=None: None)
     opts = {"preset": "decoder", "alpha": 0.25, "color": True, "seed": 0, "steps": 0}
-    with pytest.raises(InputError, match="no NNST-D decoder checkpoint is installed"):
-        builtin._stylize_params(opts)
-    monkeypatch.setattr(nnst_decoder, "find_decoder", lambda explicit=None: Path("d.pt"))
+    params = builtin._stylize_params(opts)  # the rule of the command line: fast, with a warning
+    assert params.form == "training-free" and params.steps == PRESETS["fast"].steps
+    assert "no NNST-D decoder checkpoint found" in caplog.text
+    monkeypatch.setattr(methods.nnst, "find_decoder", lambda explicit=None: Path("d.pt"))
     params = builtin._stylize_params(opts)
-    assert params.method == "decoder" and params.decoder == "d.pt"
+    assert params.form == "learned" and params.checkpoint == "d.pt"

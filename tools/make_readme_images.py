@@ -62,8 +62,8 @@ def buddies() -> None:
 
 
 def stylize(name: str = "fast", file: str = "stylize.jpg") -> None:
-    from analogist.methods.stylize import preset
-    from analogist.methods.stylize import stylize as run
+    from analogist.methods.nnst import preset
+    from analogist.methods.nnst import stylize as run
 
     content = load_image(example_path("astronaut.jpg"), 256)
     style = load_image(example_path("swirls.jpg"), 256)
@@ -79,7 +79,7 @@ def stylize_decoder() -> None:
 
 def appearance() -> None:
     from analogist.methods.coat import COATParams, coat_levels
-    from analogist.methods.coat_pictures import draw_pairs, grid_points
+    from analogist.methods.coat.pictures import draw_pairs, grid_points
 
     content = load_image(example_path("cat.jpg"), 224)
     style = load_image(example_path("cat_painting.jpg"), 224)

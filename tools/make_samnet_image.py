@@ -17,11 +17,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from make_readme_images import grid, save
 
-from analogist.cli.samnet import affine_picture
 from analogist.data import example_path
 from analogist.io import load_image, to_uint8
 from analogist.matching.flow import flow_to_color
 from analogist.methods.samnet import SAMNetParams, sam_net
+from analogist.methods.samnet.pictures import affine_picture
 from analogist.synthesis.warp import backward_warp
 
 

@@ -40,7 +40,7 @@ __version__ = "0.1.0"
 _EXPORTS: dict[str, str] = {
     **dict.fromkeys(("deep_image_analogy", "AnalogyParams", "AnalogyResult"), ".methods.analogy"),
     **dict.fromkeys(("neural_best_buddies", "BuddiesParams", "BuddiesResult", "draw_buddies"), ".methods.buddies"),
-    **dict.fromkeys(("stylize", "StylizeParams", "preset", "PRESETS"), ".methods.stylize"),
+    **dict.fromkeys(("stylize", "StylizeParams", "preset", "PRESETS"), ".methods.nnst"),
     **dict.fromkeys(("sam_net", "SAMNetParams", "SAMNetResult"), ".methods.samnet"),
     **dict.fromkeys(("coat", "COATParams", "COATResult"), ".methods.coat"),
     **dict.fromkeys(("stylize_video", "VideoParams"), ".apps.video"),

@@ -24,14 +24,11 @@ Example::
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
 import shutil
-import signal
 import tempfile
-import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path, PurePosixPath
 from types import TracebackType
 from typing import Any
@@ -41,52 +38,9 @@ import torch
 
 from . import io
 from .errors import InputError, OutputError
+from .filesystem import folder_lock, inside, nearest_existing, os_error, resolve, same_file, signals_deferred
 
 PathLike = str | os.PathLike
-
-
-def _resolve(path: Path) -> Path:
-    try:
-        return path.resolve()
-    except (OSError, RuntimeError):  # symlink loops, unreadable components
-        return path.absolute()
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    if _resolve(a) == _resolve(b):
-        return True
-    try:
-        return os.path.samefile(a, b)  # hard links, bind mounts
-    except OSError:
-        return False
-
-
-def _inside(path: Path, folder: Path) -> bool:
-    try:
-        _resolve(path).relative_to(_resolve(folder))
-        return True
-    except ValueError:
-        return False
-
-
-def _nearest_existing(path: Path) -> Path:
-    p = path.absolute()
-    while not os.path.lexists(p) and p != p.parent:
-        p = p.parent
-    return p
-
-
-def os_error(action: str, path: Path, exc: OSError) -> OutputError:
-    """A one-line :class:`OutputError` for a failed write (read-only, full disk, name too long, ...)."""
-    reason = exc.strerror or str(exc)
-    if exc.errno == errno.ENOSPC:
-        reason = "the disk is full"
-    elif exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
-        reason = "the location is read-only or not writable"
-    elif exc.errno == errno.ENOENT and path.is_dir():
-        # /proc, /sys and similar: the folder exists but its file system makes no new files there
-        reason = "its file system does not allow new files there"
-    return OutputError(f"cannot {action} {path}: {reason}")
 
 
 class OutputPlan:
@@ -149,7 +103,7 @@ class OutputPlan:
         folder = self._base
         if not self.single:
             for inp in self.inputs:
-                if _same_file(folder, inp) and not inp.is_dir():
+                if same_file(folder, inp) and not inp.is_dir():
                     raise InputError(f"output folder {folder} is also an input")
         self._check_folder(folder)
 
@@ -159,7 +113,7 @@ class OutputPlan:
                 raise InputError(f"output path {folder} has a name longer than the file system allows (255 bytes)")
         if os.path.lexists(folder) and not folder.is_dir():
             raise InputError(f"output folder {folder} exists and is not a folder")
-        base = _nearest_existing(folder)
+        base = nearest_existing(folder)
         if not base.is_dir():
             raise InputError(f"cannot create output folder {folder}: {base} is not a folder")
         if not os.access(base, os.W_OK | os.X_OK):
@@ -176,7 +130,7 @@ class OutputPlan:
         if path.is_dir():
             raise InputError(f"output {path} is a folder: give a file name")
         for inp in self.inputs:
-            clash = _same_file(path, inp) or (inp.is_dir() and path.exists() and _inside(path, inp))
+            clash = same_file(path, inp) or (inp.is_dir() and path.exists() and inside(path, inp))
             if clash:
                 what = "output folder" if not self.single else "output"
                 raise InputError(
@@ -275,7 +229,7 @@ class OutputPlan:
     def _commit(self) -> None:
         """Move every staged file onto its final path, each by one rename, under a lock on the folder."""
         # blocked signals wait until the set is in place: a Ctrl-C here would leave half old, half new
-        with _signals_deferred(), _folder_lock(self._base):
+        with signals_deferred(), folder_lock(self._base):
             for name in self._written:
                 staged, final = self._staged(name), self._files[name]
                 if not os.path.lexists(staged):
@@ -294,10 +248,10 @@ class OutputPlan:
         """Remove an earlier run's members of this command's set that the new run did not write."""
         if self.single or not self.replaces:
             return
-        new = {_resolve(p) for p in self._files.values()}
+        new = {resolve(p) for p in self._files.values()}
         for pattern in self.replaces:
             for old in self.root.glob(pattern):
-                if _resolve(old) in new or not old.is_file() or any(_same_file(old, i) for i in self.inputs):
+                if resolve(old) in new or not old.is_file() or any(same_file(old, i) for i in self.inputs):
                     continue
                 with contextlib.suppress(OSError):
                     old.unlink()
@@ -347,34 +301,3 @@ class OutputPlan:
 
     def save_animation(self, name: str | None, frames: Sequence[np.ndarray | torch.Tensor], fps: float = 12.0) -> Path:
         return self._write("write", name, io.save_animation, frames, fps)
-
-
-@contextlib.contextmanager
-def _signals_deferred() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM back for the few renames of a commit (main thread, POSIX only)."""
-    blockable = hasattr(signal, "pthread_sigmask") and threading.current_thread() is threading.main_thread()
-    held = {signal.SIGINT, signal.SIGTERM}
-    if blockable:
-        old = signal.pthread_sigmask(signal.SIG_BLOCK, held)
-    try:
-        yield
-    finally:
-        if blockable:
-            signal.pthread_sigmask(signal.SIG_SETMASK, old)
-
-
-@contextlib.contextmanager
-def _folder_lock(folder: Path) -> Iterator[None]:
-    """An exclusive lock on ``folder`` itself, so two runs committing into it do not interleave their sets."""
-    try:
-        import fcntl
-
-        fd = os.open(folder, os.O_RDONLY)
-    except (ImportError, OSError):  # no fcntl (Windows) or a folder that cannot be opened: commit unlocked
-        yield
-        return
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)

@@ -59,7 +59,7 @@ def select_pairs(
     ``2k`` spread candidates (k-means over the 4-D points, best rank per cluster) are thinned by
     :func:`consistent`, then the best spread ``k`` of the survivors are kept.
     """
-    from ..matching.buddies import spread_top_k
+    from ..matching.pairs import spread_top_k
 
     cand = spread_top_k(points, ranks, 2 * k, seed=seed)
     cand = cand[consistent(points[cand], tol)]

@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import resource
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
-
-import torch
 
 from ..data import example_path
 from ..errors import InputError
 from ..io import load_image
-from ..methods.coat import MAX_LEVEL, SCALES, COATParams, COATResult, coat_levels
-from ..methods.coat_pictures import contact_sheet, draw_pairs, grid_points
+from ..methods.coat import FORMS, MAX_LEVEL, COATParams, coat_levels
 from ..outputs import OutputPlan
 from ..progress import Progress
+from ..tasks.appearance import outputs, write_outputs
 from .common import add_backbone, add_device, add_size, float_in, int_in, on_cpu
-
-FORMS = ("free", "learned")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -54,9 +49,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--form",
-        choices=FORMS,
-        default="free",
-        help="free: synthesis by optimisation (default); learned: the trained decoder (a checkpoint)",
+        choices=(*FORMS, "free"),
+        default="training-free",
+        help="training-free (or free): synthesis by optimisation (default); learned: the trained decoder "
+        "(a checkpoint)",
     )
     p.add_argument("--checkpoint", default=None, metavar="CKPT", help="learned form: explicit decoder checkpoint")
     p.add_argument(
@@ -92,69 +88,6 @@ def _levels(text: str) -> list[int]:
     return levels
 
 
-def outputs(sheet: bool) -> list[str]:
-    """Files ``appearance`` writes into its output folder."""
-    names = ["result.png", "report.json"] + [f"pairs_{name}.png" for name, _, _ in SCALES]
-    return names + (["sheet.png"] if sheet else [])
-
-
-def transfer(
-    content: torch.Tensor,
-    style: torch.Tensor,
-    params: COATParams,
-    form: str,
-    levels: list[int],
-    checkpoint: str | None,
-    progress: Progress,
-) -> dict[int, COATResult]:
-    """Results at ``params.texture_level`` and at every sheet level, in the chosen form."""
-    wanted = sorted({params.texture_level, *levels})
-    if form == "learned":
-        from ..methods.coat_learned import coat_learned_levels
-
-        return coat_learned_levels(content, style, params, wanted, checkpoint=checkpoint)
-    return coat_levels(content, style, params, wanted, progress=progress)
-
-
-def write_outputs(
-    plan: OutputPlan,
-    content: torch.Tensor,
-    style: torch.Tensor,
-    results: dict[int, COATResult],
-    params: COATParams,
-    levels: list[int],
-    extra: dict,
-) -> list[Path]:
-    main = results[params.texture_level]
-    al = main.alignment
-    paths = [plan.save_image("result.png", main.image)]
-    for name, _, _ in SCALES:
-        pts = grid_points(al.confident[name], al.grid_1, al.grid_2, tuple(content.shape[-2:]), tuple(style.shape[-2:]))
-        paths.append(plan.save_image(f"pairs_{name}.png", draw_pairs(content, style, pts)))
-    if levels:
-        paths.append(
-            plan.save_image("sheet.png", contact_sheet([[content, style] + [results[n].image for n in levels]]))
-        )
-    positions = al.grid_1[0] * al.grid_1[1]
-    report = {
-        "method": "coat",
-        "params": asdict(params),
-        "size_content": list(content.shape[-2:]),
-        "size_style": list(style.shape[-2:]),
-        "grid": list(al.grid_1),
-        "pairs_per_scale": al.pairs(),
-        "swapped_share": {k: round(c.mask.float().mean().item(), 4) for k, c in al.confident.items()},
-        "positions": positions,
-        "sheet_levels": levels,
-        "timings_s": {k: round(v, 3) for k, v in main.timings.items()},
-        "peak_memory_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1),
-        "threads": torch.get_num_threads(),
-        **extra,
-    }
-    paths.append(plan.write_json("report.json", report))
-    return paths
-
-
 def run(args: argparse.Namespace) -> int:
     levels = _levels(args.sheet_levels)
     if args.checkpoint and args.form != "learned":
@@ -172,11 +105,11 @@ def run(args: argparse.Namespace) -> int:
     }
     if args.steps is not None:
         overrides["steps"] = args.steps
-    params = replace(COATParams(), **overrides)
+    form = "training-free" if args.form == "free" else args.form
+    params = replace(COATParams(), form=form, checkpoint=args.checkpoint, **overrides)
     dev = args.device
-    results = on_cpu(
-        transfer(content.to(dev), style.to(dev), params, args.form, levels, args.checkpoint, args.progress)
-    )
+    wanted = sorted({params.texture_level, *levels})
+    results = on_cpu(coat_levels(content.to(dev), style.to(dev), params, wanted, progress=args.progress))
     with plan:
         write_outputs(
             plan,
@@ -185,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
             results,
             params,
             levels,
-            {"form": args.form, "inputs": [str(args.content), str(args.style)]},
+            {"form": form, "inputs": [str(args.content), str(args.style)]},
         )
     return 0
 
@@ -199,4 +132,4 @@ def demo(outdir: Path, progress: Progress) -> list[Path]:
     params = COATParams(steps=20)
     results = coat_levels(content, style, params, sorted({params.texture_level, *levels}), progress=progress)
     with plan:
-        return write_outputs(plan, content, style, results, params, levels, {"form": "free", "demo": True})
+        return write_outputs(plan, content, style, results, params, levels, {"form": params.form, "demo": True})

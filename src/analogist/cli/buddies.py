@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
-import io as _io
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -20,9 +18,19 @@ from ..features import BACKBONES
 from ..io import load_image
 from ..matching.flow import flow_to_color
 from ..matching.mls import KINDS
-from ..methods.buddies import COMMON_APPEARANCES, BuddiesParams, BuddiesResult, draw_buddies, neural_best_buddies
+from ..methods.buddies import COMMON_APPEARANCES, BuddiesParams, BuddiesResult, neural_best_buddies
 from ..outputs import OutputPlan
 from ..progress import Progress
+from ..tasks.buddies import (
+    ALIGN_OUTPUTS,
+    BUDDIES_OUTPUTS,
+    HYBRID_OUTPUTS,
+    MORPH_SET,
+    morph_outputs,
+    points_csv,
+    write_buddies,
+    write_morph,
+)
 from .common import add_backbone, add_device, add_size, float_in, int_in, on_cpu
 
 DEMO_SIZE = 192
@@ -156,67 +164,6 @@ def _drivers(result: BuddiesResult, k: int) -> torch.Tensor:
     return select_pairs(result.points, result.ranks, k)
 
 
-# ------------------------------------------------------------------------------------------- writers
-
-
-def points_csv(points: torch.Tensor, ranks: torch.Tensor) -> str:
-    buf = _io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["xa", "ya", "xb", "yb", "rank"])
-    for (xa, ya, xb, yb), r in zip(points.tolist(), ranks.tolist()):
-        w.writerow([f"{xa:.2f}", f"{ya:.2f}", f"{xb:.2f}", f"{yb:.2f}", f"{r:.4f}"])
-    return buf.getvalue()
-
-
-BUDDIES_OUTPUTS = ("points.csv", "all_points.csv", "points.json", "buddies.png")
-ALIGN_OUTPUTS = ("aligned_a.png", "aligned_b.png", "blend.png", "flow.flo", "flow.png", "points.csv")
-HYBRID_OUTPUTS = ("hybrid.png", "mask.png", "aligned_a.png", "aligned_b.png")
-
-
-MORPH_SET = ("frames/frame_*.png", "morph.gif", "morph.mp4")
-
-
-def morph_outputs(frames: int, mp4: bool = True, folder: str = "") -> list[str]:
-    """Files ``morph`` writes: ``frames/frame_000.png`` ..., ``morph.gif`` and, unless not wanted, ``morph.mp4``."""
-    names = [f"{folder}frames/frame_{i:03d}.png" for i in range(frames)] + [f"{folder}morph.gif"]
-    return names + [f"{folder}morph.mp4"] if mp4 else names
-
-
-def write_buddies(
-    plan: OutputPlan, a: torch.Tensor, b: torch.Tensor, result: BuddiesResult, args_info: dict, *, circles: bool = True
-) -> list[Path]:
-    """points.csv (spread top k), all_points.csv (every pair by rank), points.json, buddies.png."""
-    order = torch.argsort(result.ranks, descending=True)
-    top = result.top_k
-    data = {
-        **args_info,
-        "size_a": list(a.shape[-2:][::-1]),
-        "size_b": list(b.shape[-2:][::-1]),
-        "pairs": int(result.points.shape[0]),
-        "levels": [
-            {
-                "layer": lv.layer,
-                "stride": lv.stride,
-                "patch": lv.patch,
-                "regions": len(lv.regions),
-                "found": lv.found,
-                "kept": int(lv.points.shape[0]),
-            }
-            for lv in result.levels
-        ],
-        "top_k": [
-            {"xa": p[0], "ya": p[1], "xb": p[2], "yb": p[3], "rank": r}
-            for p, r in zip(result.points[top].tolist(), result.ranks[top].tolist())
-        ],
-    }
-    return [
-        plan.save_text("points.csv", points_csv(result.points[top], result.ranks[top])),
-        plan.save_text("all_points.csv", points_csv(result.points[order], result.ranks[order])),
-        plan.write_json("points.json", data),
-        plan.save_image("buddies.png", draw_buddies(a, b, result, circles=circles)),
-    ]
-
-
 def _info(args: argparse.Namespace, params: BuddiesParams) -> dict:
     return {
         "image_a": str(args.image_a),
@@ -281,17 +228,6 @@ def run_morph(args: argparse.Namespace) -> int:
     with plan:
         write_morph(plan, seq, args.fps, mp4=not args.no_mp4)
     return 0
-
-
-def write_morph(
-    plan: OutputPlan, seq: Sequence[torch.Tensor], fps: float, *, mp4: bool = True, folder: str = ""
-) -> list[Path]:
-    """The frames, the GIF and (if ``mp4``) the MP4 of a morph sequence, under ``folder`` of the plan."""
-    written = [plan.save_image(f"{folder}frames/frame_{i:03d}.png", f) for i, f in enumerate(seq)]
-    written.append(plan.save_animation(f"{folder}morph.gif", seq, fps))
-    if mp4:
-        written.append(plan.save_animation(f"{folder}morph.mp4", seq, fps))
-    return written
 
 
 def demo(outdir: Path, progress: Progress) -> list[Path]:

@@ -9,13 +9,14 @@ from pathlib import Path
 
 from ..batch.engines import ENGINES
 from ..errors import InputError
-from ..eval.datasets import pairs_csv, spair, tss_pairs
+from ..eval.datasets import pairs_csv, spair
 from ..eval.matchers import MATCHERS, get_matcher
 from ..eval.metrics import PCK_NORM_TEXT
 from ..eval.runner import PCK_NORMS, PUBLISHED, EvalConfig, Report, evaluate
+from ..eval.tss import tss_pairs
 from ..features import check_backbone
 from ..io import MAX_SIZE, MIN_SIZE
-from ..methods.samnet_params import SAMNetParams
+from ..methods.samnet import SAMNetParams
 from ..outputs import OutputPlan
 from .common import add_backbone, add_device, int_in
 
@@ -265,8 +266,8 @@ def demo(outdir: Path, progress) -> list[Path]:
     the nn baseline on both offline backbones, its flow pictures and the result table."""
     import torch
 
-    from ..eval.datasets import load_tss_pair
     from ..eval.metrics import flow_to_size
+    from ..eval.tss import load_tss_pair
     from ..io import resize_longer
     from ..matching.flow import flow_to_color
 

@@ -3,44 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import resource
-from dataclasses import asdict
 from pathlib import Path
 
-import numpy as np
-import torch
-from PIL import Image, ImageDraw
+from PIL import Image
 
 from ..data import example_path
-from ..io import load_image, read_image_array, to_uint8
-from ..matching.affine_field import field_targets
-from ..matching.flow import flow_to_color
-from ..methods.samnet import (
-    DECODERS,
-    FORMS,
-    INITS,
-    SAMNetParams,
-    SAMNetResult,
-    default_layer,
-    sam_net,
-    transfer_mask,
-)
+from ..io import load_image, read_image_array
+from ..methods.samnet import FORMS, INITS, TRANSFERS, SAMNetParams, default_layer, sam_net
 from ..outputs import OutputPlan
 from ..progress import Progress, silent
+from ..tasks.samnet import OUTPUTS, write_outputs
 from .common import add_backbone, add_device, add_size, int_in, on_cpu
 
 DEMO_SIZE = 224
-#: Files ``samnet`` always writes; ``mask.png`` joins them with ``--mask``.
-OUTPUTS = (
-    "flow.flo",
-    "flow.png",
-    "affine.png",
-    "stylised.png",
-    "warped.png",
-    "confidence.png",
-    "iterations.png",
-    "report.json",
-)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -68,9 +43,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "auto (the better one; default)",
     )
     p.add_argument(
+        "--transfer",
         "--decoder",
-        choices=DECODERS,
-        default=SAMNetParams.decoder,
+        choices=TRANSFERS,
+        default=SAMNetParams.transfer,
         help="how the blended features become the stylised image: blend (image-space blend), learned (the "
         "trained decoder of the checkpoint) or auto (learned in the learned form where the checkpoint has "
         "one, blend otherwise; default)",
@@ -114,94 +90,6 @@ def read_labels(path: str, size: tuple[int, int]) -> Image.Image:
     return im.resize((size[1], size[0]), Image.NEAREST)
 
 
-def warp_labels(labels: Image.Image, flow: torch.Tensor) -> Image.Image:
-    """The target's label image pulled onto the source through ``flow`` (same mode and palette)."""
-    out = Image.fromarray(transfer_mask(np.asarray(labels), flow), mode=None if labels.mode != "1" else "L")
-    if labels.mode == "P":
-        out = out.convert("L") if out.mode != "L" else out
-        out.putpalette(labels.getpalette())
-        out = out.convert("P") if out.mode != "P" else out
-    return out
-
-
-def affine_picture(target: torch.Tensor, result: SAMNetResult) -> np.ndarray:
-    """The source feature lattice mapped into the target by the affine field, drawn over the target."""
-    img = Image.fromarray(to_uint8(target))
-    h, w = result.field.shape[-2:]
-    ht, wt = target.shape[-2:]
-    grid_t = result.grid_t
-    pts = field_targets(result.field).cpu().numpy()
-    x = (pts[0] + 0.5) * wt / grid_t[1] - 0.5
-    y = (pts[1] + 0.5) * ht / grid_t[0] - 0.5
-    conf = result.cell_confidence.cpu().numpy()
-    draw = ImageDraw.Draw(img)
-    for i in range(h):
-        for j in range(w):
-            col = (255, int(255 * (1 - conf[i, j])), 0)
-            if j + 1 < w:
-                draw.line([(x[i, j], y[i, j]), (x[i, j + 1], y[i, j + 1])], fill=col, width=1)
-            if i + 1 < h:
-                draw.line([(x[i, j], y[i, j]), (x[i + 1, j], y[i + 1, j])], fill=col, width=1)
-    return np.asarray(img)
-
-
-def iteration_strip(result: SAMNetResult, target: torch.Tensor) -> np.ndarray:
-    """One column per iteration: stylised source (top) and target warped by that iteration's flow."""
-    from ..synthesis.warp import backward_warp
-
-    cols = [
-        np.concatenate([to_uint8(it.stylised), to_uint8(backward_warp(target, it.flow))], 0) for it in result.iterations
-    ]
-    gap = np.full((cols[0].shape[0], 4, 3), 255, np.uint8)
-    return np.concatenate([c for col in cols for c in (col, gap)][:-1], 1)
-
-
-def _peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-
-
-def write_outputs(
-    plan: OutputPlan,
-    source: torch.Tensor,
-    target: torch.Tensor,
-    result: SAMNetResult,
-    params: SAMNetParams,
-    extra: dict | None = None,
-    mask: Image.Image | None = None,
-) -> list[Path]:
-    """Write every file of :data:`OUTPUTS` (and ``mask.png`` given a label image) through ``plan``."""
-    paths = [
-        plan.write_flo("flow.flo", result.flow),
-        plan.save_image("flow.png", flow_to_color(result.flow)),
-        plan.save_image("affine.png", affine_picture(target, result)),
-        plan.save_image("stylised.png", result.stylised),
-        plan.save_image("warped.png", result.warped),
-        plan.save_image("confidence.png", result.confidence[..., None].expand(-1, -1, 3).numpy()),
-        plan.save_image("iterations.png", iteration_strip(result, target)),
-    ]
-    if mask is not None:
-        out = warp_labels(mask, result.flow)
-        path = plan.path("mask.png")
-        from ..io import atomic_path
-
-        with atomic_path(path) as tmp:
-            out.save(tmp, format="PNG")
-        paths.append(path)
-    report = {
-        "method": "sam-net",
-        "form": result.form,
-        "params": asdict(params),
-        "size_source": list(source.shape[-2:]),
-        "size_target": list(target.shape[-2:]),
-        "timings_s": {k: round(v, 3) for k, v in result.timings.items()},
-        "peak_memory_mb": round(_peak_mb(), 1),
-        "threads": torch.get_num_threads(),
-        **(extra or {}),
-    }
-    paths.append(plan.write_json("report.json", report))
-    return paths
-
-
 def run(args: argparse.Namespace) -> int:
     source = load_image(args.source, args.size)
     target = load_image(args.target, args.size)
@@ -211,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     params = SAMNetParams(
         iters=args.iters,
         form=args.form,
-        decoder=args.decoder,
+        transfer=args.transfer,
         init=args.init,
         backbone=args.backbone,
         layer=args.layer or default_layer(args.backbone),
@@ -238,4 +126,4 @@ def demo(outdir: Path, progress: Progress = silent) -> list[Path]:
         return write_outputs(plan, source, target, result, params, {"inputs": ["cat.jpg", "cat_painting.jpg"]})
 
 
-__all__ = ["OUTPUTS", "demo", "read_labels", "register", "run", "warp_labels"]
+__all__ = ["demo", "read_labels", "register", "run"]

@@ -12,9 +12,9 @@ import torch.nn.functional as F
 
 from ..data import example_path
 from ..errors import InputError
+from ..features.hypercolumn import BACKBONES
 from ..io import load_image
-from ..methods.nnst_decoder import find_decoder
-from ..methods.stylize import BACKBONES, PRESETS, StylizeParams, preset, stylize
+from ..methods.nnst import PRESETS, StylizeParams, find_decoder, preset, preset_or_fast, stylize
 from ..outputs import OutputPlan
 from ..progress import Progress
 from .common import add_backbone, add_device, add_size, float_in, int_in
@@ -40,10 +40,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(falls back to fast where no checkpoint is found)",
     )
     p.add_argument(
+        "--checkpoint",
         "--decoder",
+        dest="checkpoint",
         default=None,
         metavar="CKPT",
-        help="NNST-D decoder checkpoint (implies --preset decoder; default: looked up, see README)",
+        help="NNST-D decoder checkpoint (implies --preset decoder; default: looked up, see docs/nnst.md)",
     )
     p.add_argument(
         "--alpha",
@@ -84,7 +86,7 @@ def default_preset(device: torch.device) -> str:
 
 def params_from_args(args: argparse.Namespace) -> StylizeParams:
     name = args.preset or default_preset(args.device)
-    if args.preset is None and not args.decoder:
+    if args.preset is None and not args.checkpoint:
         log.info(f"preset {name}, the default on {'a GPU' if name == 'paper' else 'a CPU'} (choose with --preset)")
     overrides: dict[str, object] = {
         "color": args.color,
@@ -97,15 +99,8 @@ def params_from_args(args: argparse.Namespace) -> StylizeParams:
         overrides["alpha"] = args.alpha
     if args.steps is not None:
         overrides["steps"] = overrides["split_steps"] = args.steps
-    if args.decoder or name == "decoder":
-        found = find_decoder(args.decoder)
-        if found is None:
-            log.warning(
-                "no NNST-D decoder checkpoint found (train one with `analogist train nnst-d`): "
-                "using --preset fast instead"
-            )
-            return preset("fast", **overrides)
-        return preset("decoder", decoder=str(found), **{k: v for k, v in overrides.items() if "steps" not in k})
+    if args.checkpoint or name == "decoder":
+        return preset_or_fast("decoder", args.checkpoint, **overrides)
     if args.preset is not None:
         log.info(f"preset {name}")
     return preset(name, **overrides)
@@ -143,7 +138,7 @@ def demo(outdir: Path, progress: Progress) -> list[Path]:
     params = replace(PRESETS["fast"], steps=30, split_steps=15)
     results = [stylize(content, style, params, progress=progress)]
     if decoder:
-        results.append(stylize(content, style, preset("decoder", decoder=str(decoder)), progress=progress))
+        results.append(stylize(content, style, preset("decoder", checkpoint=str(decoder)), progress=progress))
     style_row = F.interpolate(style, size=content.shape[-2:], mode="bilinear", align_corners=False, antialias=True)
     sheet = torch.cat([content, style_row, *results], dim=3)
     with plan:

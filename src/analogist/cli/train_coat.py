@@ -1,10 +1,10 @@
-"""``analogist train coat``: train COAT's learned form (:mod:`analogist.methods.coat_train`)."""
+"""``analogist train coat``: train COAT's learned form (:mod:`analogist.methods.coat.train`)."""
 
 from __future__ import annotations
 
 import argparse
 
-from ..methods.coat_train import COATTask, COATTrainSettings
+from ..methods.coat.train import COATTask, COATTrainSettings
 from .common import float_in, int_in
 from .train import add_training_args, run_task
 

@@ -1,11 +1,11 @@
-"""``analogist train nnst-d``: train the NNST-D decoder (:mod:`analogist.methods.nnst_train`)."""
+"""``analogist train nnst-d``: train the NNST-D decoder (:mod:`analogist.methods.nnst.train`)."""
 
 from __future__ import annotations
 
 import argparse
 
-from ..methods.nnst_train import SCALES, NNSTDecoderTask, NNSTDSettings
-from ..methods.stylize import BACKBONES
+from ..features.hypercolumn import BACKBONES
+from ..methods.nnst.train import SCALES, NNSTDecoderTask, NNSTDSettings
 from ..synthesis.decoder import DecoderConfig
 from .common import float_in, int_in
 from .train import add_training_args, run_task

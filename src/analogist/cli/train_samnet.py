@@ -1,13 +1,14 @@
 """``analogist train samnet``: SAM-Net's matching network G and attribute-transfer decoder on synthetic
 pairs, or G's weakly supervised fine-tuning on real pairs (the task lives in
-:mod:`analogist.methods.samnet_train`)."""
+:mod:`analogist.methods.samnet.train`).
+"""
 
 from __future__ import annotations
 
 import argparse
 
 from ..errors import InputError
-from ..methods.samnet_train import PARTS, SAMNetTask, SAMNetTrainSettings
+from ..methods.samnet.train import PARTS, SAMNetTask, SAMNetTrainSettings
 from .common import float_in, int_in
 from .train import add_training_args, run_task
 

@@ -13,8 +13,7 @@ from ..apps.video import VideoParams, parse_keyframes, stylize_video
 from ..apps.video.stream import FOLDER_FPS, Mp4Writer, open_video
 from ..errors import InputError
 from ..io import atomic_path, load_image
-from ..methods.nnst_decoder import find_decoder
-from ..methods.stylize import PRESETS, StylizeParams, preset, stylize
+from ..methods.nnst import PRESETS, preset_or_fast, stylize
 from ..outputs import OutputPlan
 from .common import add_device, add_size, float_in, int_in
 
@@ -59,24 +58,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _nnst_params(name: str, seed: int) -> StylizeParams:
-    """The keyframes' NNST preset; ``decoder`` falls back to ``fast`` where no checkpoint is found, as in ``stylize``."""
-    if name != "decoder":
-        return preset(name, seed=seed)
-    found = find_decoder()
-    if found is None:
-        log.warning("no NNST-D decoder checkpoint found: using --preset fast instead")
-        return preset("fast", seed=seed)
-    return preset("decoder", decoder=str(found), seed=seed)
-
-
 def run(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if out.suffix.lower() != ".mp4":
         raise InputError(f"the output must be an .mp4 file, got {out.name}")
     params = VideoParams(
         keyframes=parse_keyframes(args.keyframes),
-        nnst=_nnst_params(args.preset, args.seed),
+        nnst=preset_or_fast(args.preset, seed=args.seed),
         size=args.size,
         blend=args.blend,
     )

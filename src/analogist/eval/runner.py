@@ -21,7 +21,7 @@ from ..errors import AnalogistError
 from ..io import load_image, resize_longer
 from ..matching.flow import flow_to_nnf, nnf_to_flow
 from ..progress import Progress, silent
-from .datasets import TSS_SUBSETS, KeypointPair, TSSPair, load_tss_pair
+from .datasets import KeypointPair
 from .matchers import get_matcher
 from .metrics import (
     PCK_NORM_TEXT,
@@ -33,6 +33,7 @@ from .metrics import (
     pck,
     transfer_keypoints,
 )
+from .tss import TSS_SUBSETS, TSSPair, load_tss_pair
 
 #: Published TSS flow accuracies over the full 400 pairs (FG3DCar / JODS / PASCAL / mean of the three).
 PUBLISHED: dict[str, dict[str, dict[str, float]]] = {

@@ -260,6 +260,14 @@ def choose(
     return default_choice().choose(kind, precision, device, allowed=allowed)
 
 
+def product_dtype(
+    precision: str, device: torch.device | str, allowed: tuple[str, ...] = ("fp32", "bf16", "int8")
+) -> torch.dtype:
+    """dtype of the nearest-neighbour products on ``device`` under ``precision``, among ``allowed``
+    (int8 only where just the argmax is read, :class:`~analogist.matching.hypercolumn.Keys`)."""
+    return choose("product", precision, device, allowed=allowed).dtype
+
+
 __all__ = [
     "MARGIN",
     "PRECISIONS",
@@ -271,4 +279,5 @@ __all__ = [
     "default_choice",
     "reset",
     "choose",
+    "product_dtype",
 ]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from .pca import principal_axes
+
 
 def pca_rgb(features: torch.Tensor, *, quantile: float = 0.01) -> torch.Tensor:
     """Project ``(1, C, H, W)`` features on their first three principal components as RGB ``(1, 3, H, W)``.
@@ -13,11 +15,9 @@ def pca_rgb(features: torch.Tensor, *, quantile: float = 0.01) -> torch.Tensor:
     """
     _, c, h, w = features.shape
     x = features[0].reshape(c, -1).T.double()  # (HW, C)
-    x = x - x.mean(0, keepdim=True)
     k = min(3, c, x.shape[0])
-    # low-rank PCA is enough for three components and fast for wide layers
-    _, _, v = torch.pca_lowrank(x, q=k, center=False, niter=4)
-    proj = x @ v[:, :k]
+    mean, axes = principal_axes(x.T, k)  # exact: the same picture for the same features, every run
+    proj = (x - mean.T) @ axes.flip(1)  # the first component in red
     if k < 3:
         proj = torch.cat([proj, proj[:, :1].expand(-1, 3 - k)], dim=1)
     lo = torch.quantile(proj, quantile, dim=0, keepdim=True)

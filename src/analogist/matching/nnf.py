@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import torch
 
+from ..features.pca import principal_axes
 from ..progress import Progress, silent
 from .nnf_exact import cost_volume, exact_cost, exact_search
 from .nnf_priors import coherent_nnf, consistency_cost
@@ -42,11 +43,8 @@ def reduce_channels(fa: torch.Tensor, fb: torch.Tensor, dims: int) -> tuple[torc
     if dims >= c:
         return fa, fb
     xa, xb = fa[0].flatten(1), fb[0].flatten(1)
-    x = torch.cat([xa, xb], 1)
-    mean = x.mean(1, keepdim=True)
-    xc = x - mean
-    _, vecs = torch.linalg.eigh(xc @ xc.t())
-    basis = vecs[:, -dims:].t()  # (dims, C), the largest eigenvalues come last
+    mean, axes = principal_axes(torch.cat([xa, xb], 1), dims)
+    basis = axes.t()  # (dims, C)
     pa = (basis @ (xa - mean)).view(1, dims, *fa.shape[-2:])
     pb = (basis @ (xb - mean)).view(1, dims, *fb.shape[-2:])
     return pa, pb

@@ -25,10 +25,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..features.hypercolumn import CHANNELS, grid_size
 from . import pyramid
 
 #: VGG16 layer widths of the NNST hypercolumn (relu1_1 ... relu4_3).
-CHANNELS = (64, 64, 128, 128, 256, 256, 256, 512, 512, 512)
 #: Typical RMS of each layer's block of the hypercolumn (measured on the bundled photos and
 #: paintings with the HED VGG16); dividing by it puts every layer near unit size, so the deep layers
 #: (100x smaller) are not ignored at the start of training.
@@ -154,11 +154,6 @@ class Decoder(nn.Module):
         return pyramid.collapse(self.bands(target, size))
 
 
-def grid_size(size: tuple[int, int]) -> tuple[int, int]:
-    """The hypercolumn grid ``(ceil(H / 4), ceil(W / 4))`` a decoder needs for an output of ``size``."""
-    return (size[0] + 3) // 4, (size[1] + 3) // 4
-
-
 def macs(config: DecoderConfig, size: tuple[int, int]) -> float:
     """Multiply-adds of one decode at output ``size`` (for the deviation note and benchmarks)."""
     h, w = grid_size(size)
@@ -171,4 +166,4 @@ def macs(config: DecoderConfig, size: tuple[int, int]) -> float:
     return h * w * (first + 9 * sum(per_branch))
 
 
-__all__ = ["CHANNELS", "DecoderConfig", "Decoder", "EqualConv2d", "EqualLinear", "grid_size", "macs"]
+__all__ = ["DecoderConfig", "Decoder", "EqualConv2d", "EqualLinear", "macs"]

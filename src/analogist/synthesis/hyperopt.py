@@ -4,7 +4,7 @@ Transfer (Kolkin et al. 2022, Eq. 8), shared with COAT's training-free decoding.
 An image parameterised as a Laplacian pyramid (:mod:`analogist.synthesis.pyramid`) is optimised with
 Adam so that its hypercolumns point the same way as a target hypercolumn map (mean cosine distance).
 The feature extractor is anything with ``rows(image) -> [(h*w, C_l)]`` (per-layer rows, not divided by
-the channel counts), ``channels`` ``[C_l]`` and ``dtype``: :class:`analogist.methods.stylize.Extractor`.
+the channel counts), ``channels`` ``[C_l]`` and ``dtype``: :class:`analogist.features.hypercolumn.Extractor`.
 """
 
 from __future__ import annotations

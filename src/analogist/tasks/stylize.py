@@ -1,37 +1,32 @@
 """The task of Neural Neighbor Style Transfer (``analogist stylize``), with the NNST-D decoder preset where
-a checkpoint is installed."""
+a checkpoint is installed.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from ..errors import InputError
 from .registry import Option, Task, device_of, register
 
 
 def _decoder():
     """The NNST-D checkpoint, if one is installed (the decoder preset is offered only then)."""
-    from ..methods.nnst_decoder import find_decoder
+    from ..methods.nnst import find_decoder
 
     return find_decoder()
 
 
 def _stylize_params(opts: dict[str, Any]):
-    from ..methods.stylize import preset
+    from ..methods.nnst import preset_or_fast
 
     overrides: dict[str, Any] = {"alpha": opts["alpha"], "color": opts["color"], "seed": opts["seed"]}
-    if opts["preset"] == "decoder":
-        found = _decoder()
-        if found is None:
-            raise InputError("no NNST-D decoder checkpoint is installed: choose the fast or paper preset")
-        return preset("decoder", decoder=str(found), **overrides)
     if opts["steps"]:
         overrides["steps"] = overrides["split_steps"] = opts["steps"]
-    return preset(opts["preset"], **overrides)
+    return preset_or_fast(opts["preset"], **overrides)
 
 
 def _stylize(a, b, opts, plan, progress) -> None:
-    from ..methods.stylize import stylize
+    from ..methods.nnst import stylize
 
     dev = device_of(opts)
     plan.save_image("stylized.png", stylize(a.to(dev), b.to(dev), _stylize_params(opts), progress=progress).cpu())
@@ -42,7 +37,7 @@ def _stylize_stages(size: int, opts: dict[str, Any]) -> list[float]:
     size; fixed costs weigh at small scales), matching included; a splitting step as a full-size one.
     Fitted to runs at 128 and 512 px (``benchmarks/eta_traces.py``)."""
     p = _stylize_params(opts)
-    if p.method == "decoder":
+    if p.form == "learned":
         return [1.0]
     return [p.steps * 2.0 ** (-1.5 * (p.scales - 1 - i)) for i in range(p.scales)] + (
         [float(p.split_steps)] if p.split_steps else []

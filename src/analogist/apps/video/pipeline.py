@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from ...errors import InputError
 from ...io import check_image, check_size, resize_longer, to_uint8
 from ...matching.flow import flow_to_nnf
-from ...methods.stylize import PRESETS, StylizeParams, stylize
+from ...methods.nnst import PRESETS, StylizeParams, stylize
 from ...progress import Progress, silent
 from ...synthesis.warp import sample
 from . import propagate

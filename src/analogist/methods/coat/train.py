@@ -1,4 +1,4 @@
-"""Training COAT's learned form (:mod:`analogist.methods.coat_learned`) with the shared framework.
+"""Training COAT's learned form (:mod:`analogist.methods.coat.learned`) with the shared framework.
 
 Each step draws crops ``x`` of one object class, makes a second view ``y`` by a photometric jitter and a
 random thin-plate-spline warp (whose flow is the true correspondence), and trains:
@@ -25,12 +25,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import InputError
-from ..features import Backbone, get_backbone
-from ..matching.contrastive import contrastive_loss, grid_xy
-from ..training import ImageFolder, TrainTask, jitter, load_checkpoint, random_tps, save_checkpoint, slim
-from .coat import MAX_LEVEL
-from .coat_learned import Decoder, Matcher, confident_sets, decoder_maps, encode
+from ...errors import InputError
+from ...features import Backbone, get_backbone
+from ...matching.contrastive import contrastive_loss, grid_xy
+from ...training import ImageFolder, TrainTask, jitter, load_checkpoint, random_tps, save_checkpoint, slim
+from .correspond import MAX_LEVEL
+from .learned import AppearanceDecoder, Matcher, confident_sets, decoder_maps, encode
 
 TASK = "coat"
 
@@ -59,7 +59,7 @@ class COATTrainSettings:
 
 def perceptual(backbone: Backbone, out: torch.Tensor, target: list[torch.Tensor]) -> torch.Tensor:
     """Mean squared difference between the compressed VGG maps (relu1_1 ... relu3_1) of an image batch
-    and ``target`` (:func:`~analogist.methods.coat_learned.encode` of the target images)."""
+    and ``target`` (:func:`~analogist.methods.coat.learned.encode` of the target images)."""
     a = encode(backbone, out)[:3]
     return sum(F.mse_loss(x, y) for x, y in zip(a, target[:3])) / 3
 
@@ -113,7 +113,10 @@ class COATTask(TrainTask):
 
     def build(self, device: torch.device) -> dict[str, nn.Module]:
         self.backbone = get_backbone(self.settings.backbone, self.weights, device=device)  # the per-device copy
-        return {"matcher": Matcher(self.settings.dims).to(device), "decoder": Decoder(self.settings.widths).to(device)}
+        return {
+            "matcher": Matcher(self.settings.dims).to(device),
+            "decoder": AppearanceDecoder(self.settings.widths).to(device),
+        }
 
     def optimizers(self, models: dict[str, nn.Module]) -> dict[str, torch.optim.Optimizer]:
         return {k: torch.optim.Adam(m.parameters(), lr=self.settings.lr) for k, m in models.items()}

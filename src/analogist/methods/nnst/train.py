@@ -28,14 +28,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import InputError
-from ..features import get_backbone
-from ..matching.hypercolumn import Keys, flatten, match
-from ..synthesis import pyramid
-from ..synthesis.decoder import LRELU_GAIN, Decoder, DecoderConfig, EqualConv2d, EqualLinear
-from ..training import ImageFolder, TrainTask, load_checkpoint, save_checkpoint, slim
-from .stylize import BACKBONES, Extractor
-from .stylize_features import extractor_for
+from ...errors import InputError
+from ...features import get_backbone
+from ...features.hypercolumn import BACKBONES, Extractor, extractor_for
+from ...matching.hypercolumn import Keys, flatten, match
+from ...synthesis import pyramid
+from ...synthesis.decoder import LRELU_GAIN, Decoder, DecoderConfig, EqualConv2d, EqualLinear
+from ...training import ImageFolder, TrainTask, load_checkpoint, save_checkpoint, slim
 
 TASK = "nnst-d"
 SCALES = (64, 128, 256, 512)

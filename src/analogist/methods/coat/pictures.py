@@ -1,5 +1,6 @@
 """Pictures of COAT's latent alignment: confident correspondences per scale (Fig. 4c) and contact
-sheets over the texture level (Fig. 4)."""
+sheets over the texture level (Fig. 4).
+"""
 
 from __future__ import annotations
 
@@ -9,8 +10,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..io import to_uint8
-from ..matching.mutual import Confident
+from ...io import to_uint8
+from ...matching.mutual import Confident
 
 
 def grid_points(

@@ -13,7 +13,7 @@ appearance (photometric jitter: the "attribute" difference).
   image-space blend (the source's detail with the warped target's colours below the feature grid):
   without it a few thousand CPU steps do not fix the colours, which deep features barely see.
 
-The second, optional step (:mod:`analogist.methods.samnet_weak`) fine-tunes G on unlabelled real pairs.
+The second, optional step (:mod:`analogist.methods.samnet.weak`) fine-tunes G on unlabelled real pairs.
 ``analogist train samnet`` runs either (:mod:`analogist.cli.train_samnet`).
 """
 
@@ -26,14 +26,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import InputError
-from ..features import get_backbone
-from ..matching.affine_field import field_targets, identity_field, l2_normalize_window, window_correlation
-from ..synthesis.blend import image_blend
-from ..synthesis.warp import sample
-from ..training import ImageFolder, TrainTask, jitter, load_checkpoint, random_affine, random_tps, warp
-from .samnet_decoder import AttributeDecoder, skip_layers
-from .samnet_learned import MatchingNet, matching_loss, residual_to_global, smoothness_loss
+from ...errors import InputError
+from ...features import get_backbone
+from ...matching.affine_field import field_targets, identity_field, l2_normalize_window, window_correlation
+from ...synthesis.blend import image_blend
+from ...synthesis.warp import sample
+from ...training import ImageFolder, TrainTask, jitter, load_checkpoint, random_affine, random_tps, warp
+from .learned import MatchingNet, matching_loss, residual_to_global, smoothness_loss
+from .transfer import AttributeDecoder, skip_layers
 
 #: What a run trains: both networks, or one of them (the other is carried along unchanged).
 PARTS = ("both", "G", "decoder")
@@ -45,7 +45,7 @@ class SAMNetTrainSettings:
 
     ``part`` picks the networks trained; ``init`` is a checkpoint whose networks start the run (the
     weakly supervised step starts from the synthetic one); ``pairs`` switches G to the weakly
-    supervised loss on a folder of real pairs (:mod:`analogist.methods.samnet_weak`).
+    supervised loss on a folder of real pairs (:mod:`analogist.methods.samnet.weak`).
     """
 
     size: int = 256
@@ -92,7 +92,7 @@ class SAMNetTask(TrainTask):
         self.folder = ImageFolder(images, size=settings.size) if images is not None else None
         self.pair_folder = None
         if settings.pairs:
-            from ..training.pairs import PairFolder
+            from ...training.pairs import PairFolder
 
             if pairs is None:
                 raise InputError("the weakly supervised step needs a folder of pairs")
@@ -209,10 +209,10 @@ class SAMNetTask(TrainTask):
         out: dict[str, float] = {}
         if "G" in optims:
             if self.pair_folder is not None:
-                from .samnet_weak import weak_losses
+                from .weak import weak_losses
 
                 a, b = self.pair_folder.sample(self.settings.batch, generator)
-                loss, parts = weak_losses(self, models["G"], a.to(device), b.to(device))
+                loss, parts = weak_losses(self.net, self.settings, models["G"], a.to(device), b.to(device))
                 out.update(parts)
             else:
                 loss, ce, epe = self.losses(models["G"], *self.pair(generator, device))

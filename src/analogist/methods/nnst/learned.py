@@ -19,15 +19,17 @@ from pathlib import Path
 
 import torch
 
-from ..errors import InputError
-from ..features import get_backbone
-from ..matching.hypercolumn import Keys, match
-from ..progress import Progress, silent
-from ..synthesis import color, pyramid
-from ..synthesis.decoder import Decoder, DecoderConfig
-from ..training import find_checkpoint, load_checkpoint, resolve_checkpoint
-from .stylize import StylizeParams, _grid_size, _guide_at, style_samples
-from .stylize_features import extractor_for, product_dtype
+from ...errors import InputError
+from ...features import get_backbone
+from ...features.hypercolumn import extractor_for, grid_size
+from ...features.precision import product_dtype
+from ...matching.hypercolumn import Keys, match
+from ...progress import Progress, silent
+from ...synthesis import pyramid
+from ...synthesis.decoder import Decoder, DecoderConfig
+from ...training import find_checkpoint, load_checkpoint, resolve_checkpoint
+from .params import StylizeParams
+from .samples import finish, guide_at, mix, scale_styles
 
 TASK = "nnst-d"
 #: File name of the decoder checkpoint in ``$ANALOGIST_WEIGHTS_DIR`` and in the package.
@@ -74,7 +76,7 @@ def stylize_decoder(
     style_guide: torch.Tensor | None = None,
     progress: Progress = silent,
 ) -> torch.Tensor:
-    """NNST-D on checked inputs (see :func:`analogist.methods.stylize.stylize`): ``(1, 3, H, W)`` in [0, 1]."""
+    """NNST-D on checked inputs (see :func:`analogist.methods.nnst.stylize`): ``(1, 3, H, W)`` in [0, 1]."""
     dev = content.device  # follows the inputs' device
     extractor = extractor_for(get_backbone(params.backbone, params.weights, device=dev), params.precision, "conv")
     key_dtype = product_dtype(params.precision, dev)
@@ -90,24 +92,15 @@ def stylize_decoder(
         if out is None:
             query = content_s
         else:  # the previous output with the content's band at this scale, as NNST-Opt
-            previous = c_pyr[s] + pyramid.upsample(out, size)
-            query = params.alpha * previous + (1.0 - params.alpha) * content_s
-        styles = style_samples(
-            extractor,
-            pyramid.collapse(s_pyr[s:]),
-            rotations=params.rotations,
-            turns=params.turns,
-            max_samples=params.max_style_samples,
-            generator=generator,
-            guide=pyramid.collapse(g_pyr[s:]).clamp(0, 1) if g_pyr else None,
-        )
+            query = mix(c_pyr[s] + pyramid.upsample(out, size), content_s, params)
+        styles = scale_styles(extractor, s_pyr, g_pyr, s, params, generator)
         keys = Keys.build(styles.feats, styles.guide, dtype=key_dtype)
         # the decoder's first layer is per column: embed the style samples once, then gather the
         # embeddings of the matches (4x fewer columns than the target map at the finest scale)
         embedded = decoder.embed(styles.feats[None, :, None, :])[0, :, 0]  # (reduce, N)
         for _ in range(1 + (params.feedback if i == len(scales) - 1 else 0)):
-            grid = _grid_size(query)
-            qguide = _guide_at(content_guide, grid) if content_guide is not None else None
+            grid = grid_size(query)
+            qguide = guide_at(content_guide, grid) if content_guide is not None else None
             rows = extractor.hyper_rows(query)  # (h*w, C): matched as (C, h*w) without a transposed copy
             idx = match(
                 rows.T, keys, query_guide=qguide, w_cos=params.w_cos, w_guide=params.w_guide, chunk=params.chunk
@@ -117,10 +110,7 @@ def stylize_decoder(
             query = out  # feature splitting: the output is the next pass's content
         del keys, embedded
     assert out is not None
-    if params.color:
-        radius = max(1, round(params.color_radius * max(content.shape[-2:]) / 512))
-        out = color.postprocess(out, content, style, radius=radius)
-    return out
+    return finish(out, content, style, params)
 
 
 __all__ = ["TASK", "FILENAME", "find_decoder", "load_decoder", "stylize_decoder"]

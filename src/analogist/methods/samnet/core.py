@@ -22,10 +22,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import InputError
-from ..features import INPUT, Backbone, get_backbone
-from ..io import check_image, resize_longer
-from ..matching.affine_field import (
+from ...errors import InputError
+from ...features import INPUT, Backbone, get_backbone
+from ...io import check_image, resize_longer
+from ...matching.affine_field import (
     field_targets,
     field_to_flow,
     fit_affine_field,
@@ -34,14 +34,14 @@ from ..matching.affine_field import (
     soft_argmax,
     window_correlation,
 )
-from ..progress import Progress, silent
-from ..synthesis.blend import image_blend, patch_blend
-from ..synthesis.deconv import deconvolve
-from ..synthesis.warp import backward_warp
-from .samnet_decoder import skip_layers
-from .samnet_init import INITS, buddies_field
-from .samnet_params import DECODERS, DEFAULT_LAYERS, FORMS, SAMNetParams, default_layer
-from .samnet_refine import refine_layers, refine_step
+from ...progress import Progress, silent
+from ...synthesis.blend import image_blend, patch_blend
+from ...synthesis.deconv import deconvolve
+from ...synthesis.warp import backward_warp
+from .params import SAMNetParams
+from .refine import refine_layers, refine_step
+from .start import buddies_field
+from .transfer import skip_layers
 
 
 @dataclass
@@ -83,7 +83,7 @@ def lambda_schedule(step: int) -> float:
     return 1.0 - math.exp(-step)
 
 
-def decode(net: Backbone, layer: str, target: torch.Tensor, init: torch.Tensor, iters: int) -> torch.Tensor:
+def invert(net: Backbone, layer: str, target: torch.Tensor, init: torch.Tensor, iters: int) -> torch.Tensor:
     """Training-free decoder: the image ``(1, 3, H, W)`` in [0, 1] whose ``layer`` features approach
     ``target`` ``(1, C, h, w)``, by feature inversion warm-started at the image ``init``."""
     x = deconvolve(net.subnet(INPUT, layer), target, net.preprocess(init), iters)
@@ -115,12 +115,12 @@ def sam_net(
     form = resolve_form(params)
     t0 = time.perf_counter()
     g_net = dec_net = None
-    if form == "learned" or params.decoder == "learned":
-        from .samnet_learned import learned_parts, residual_to_global
+    if form == "learned" or params.transfer == "learned":
+        from .learned import learned_parts, residual_to_global
 
         # auto: the learned form decodes with its checkpoint's decoder where it has one (checkpoints from
         # before the decoder blend in image space)
-        want_decoder = True if params.decoder == "learned" else (None if params.decoder == "auto" else False)
+        want_decoder = True if params.transfer == "learned" else (None if params.transfer == "auto" else False)
         g_net, dec_net, radius_g = learned_parts(
             params.checkpoint, params.backbone, params.layer, matching=form == "learned", decoder=want_decoder
         )
@@ -195,7 +195,7 @@ def sam_net(
             else:
                 flow_w = field_to_flow(aff, grid_t, tuple(a.shape[-2:]), tuple(b.shape[-2:]))
                 warm = image_blend(a, backward_warp(b, flow_w), lam, grid_s)
-                stylised = decode(net, params.layer, blended, warm, params.decode_iters)
+                stylised = invert(net, params.layer, blended, warm, params.invert_iters)
             timings["decode"] += time.perf_counter() - t
             t = time.perf_counter()
             f_styl = net.extract(stylised, [params.layer])[params.layer]
@@ -257,20 +257,3 @@ def transfer_mask(labels: np.ndarray, flow: torch.Tensor) -> np.ndarray:
     tx = np.clip(np.rint(xs + f[0]), 0, wt - 1).astype(np.intp)
     ty = np.clip(np.rint(ys + f[1]), 0, ht - 1).astype(np.intp)
     return arr[ty, tx]
-
-
-__all__ = [
-    "DECODERS",
-    "DEFAULT_LAYERS",
-    "FORMS",
-    "INITS",
-    "SAMNetIteration",
-    "SAMNetParams",
-    "SAMNetResult",
-    "decode",
-    "default_layer",
-    "lambda_schedule",
-    "resolve_form",
-    "sam_net",
-    "transfer_mask",
-]

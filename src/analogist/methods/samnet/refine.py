@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
-from ..matching.affine_field import (
+from ...matching.affine_field import (
     field_targets,
     field_to_flow,
     fit_affine_field,
@@ -27,7 +27,7 @@ from ..matching.affine_field import (
 )
 
 if TYPE_CHECKING:
-    from .samnet_params import SAMNetParams
+    from .params import SAMNetParams
 
 #: Layers of the finer last step per backbone when ``SAMNetParams.refine`` is ``auto`` (the first sets the
 #: fine grid; see SAMNetParams.refine for the measurements); a backbone not listed gets none.

@@ -24,8 +24,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..matching.affine_field import window_correlation, window_offsets
-from ..matching.mutual import Confident
+from ...matching.affine_field import window_correlation, window_offsets
+from ...matching.mutual import Confident
 
 #: A confident pair agrees with the dense correspondence within this share of the style grid's longer side.
 AGREE = 0.06

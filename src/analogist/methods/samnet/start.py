@@ -11,9 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..matching.affine_field import fit_affine_field, identity_field
-
-INITS = ("identity", "buddies")
+from ...matching.affine_field import fit_affine_field, identity_field
 
 
 def buddies_field(
@@ -34,8 +32,8 @@ def buddies_field(
     weighs each pair by its inverse squared distance), sampled at the source cells and fitted by the
     training-free G's local least squares; with fewer than three pairs the identity field is returned.
     """
-    from ..matching.mls import dense_flow
-    from .buddies import BuddiesParams, neural_best_buddies
+    from ...matching.mls import dense_flow
+    from ..buddies import BuddiesParams, neural_best_buddies
 
     start = identity_field(grid_s, grid_t, like=source)
     found = neural_best_buddies(source, target, BuddiesParams(backbone=backbone, weights=weights))
@@ -56,4 +54,4 @@ def buddies_field(
     return fit_affine_field(torch.stack([tx, ty]), torch.ones_like(tx), radius, ridge, prior=start)
 
 
-__all__ = ["INITS", "buddies_field"]
+__all__ = ["buddies_field"]

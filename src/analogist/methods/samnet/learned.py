@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import InputError
-from ..matching.affine_field import window_offsets
+from ...errors import InputError
+from ...matching.affine_field import window_offsets
 
 #: File name of the learned form's checkpoint (looked up like every weight file).
 CHECKPOINT = "samnet.pt"
@@ -105,9 +105,9 @@ def load_networks(checkpoint: str | Path | None) -> tuple[MatchingNet, nn.Module
     """The trained G, the attribute-transfer decoder (``None`` in checkpoints from before it) and their
     settings, from the learned form's checkpoint (explicit path, then ``ANALOGIST_SAMNET_CHECKPOINT``,
     ``$ANALOGIST_WEIGHTS_DIR/samnet.pt``, the bundled file)."""
-    from ..features import get_backbone
-    from ..training import load_checkpoint, resolve_checkpoint
-    from .samnet_decoder import AttributeDecoder, skip_layers
+    from ...features import get_backbone
+    from ...training import load_checkpoint, resolve_checkpoint
+    from .transfer import AttributeDecoder, skip_layers
 
     path = resolve_checkpoint("samnet", CHECKPOINT, checkpoint)
     state = load_checkpoint(path, task="samnet")

@@ -2,7 +2,7 @@
 
 The paper decodes with a StyleGAN generator pretrained on the object class, modulated by an encoder
 ``E_mod``; no such generator ships here, so the learned form is built around a decoder that trains on
-this machine (``analogist train coat``, :mod:`analogist.methods.coat_train`):
+this machine (``analogist train coat``, :mod:`analogist.methods.coat.train`):
 
 - the encoder hierarchy is the frozen VGG16 at relu1_1, relu2_1, relu3_1, relu4_1 (strides 1-8; the
   scales block1-block4 of the training-free form);
@@ -24,11 +24,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..features import Backbone, get_backbone
-from ..io import check_image
-from ..matching.mutual import Confident, capped_grid, confident_set, latent_swap, refine
-from ..training import find_checkpoint, load_checkpoint, resolve_checkpoint
-from .coat import MAX_LEVEL, SCALES, Alignment, COATParams, COATResult, recolor
+from ...features import Backbone, get_backbone
+from ...io import check_image
+from ...matching.mutual import Confident, capped_grid, confident_set, latent_swap, refine
+from ...training import find_checkpoint, load_checkpoint, resolve_checkpoint
+from .core import recolor
+from .correspond import MAX_LEVEL, SCALES
+from .params import Alignment, COATParams, COATResult
 
 #: The encoder layers, fine to coarse (one per scale of :data:`analogist.methods.coat.SCALES`).
 LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
@@ -69,7 +71,7 @@ class Matcher(nn.Module):
         return out
 
 
-class Decoder(nn.Module):
+class AppearanceDecoder(nn.Module):
     """Image ``(B, 3, H, W)`` from maps fine to coarse ``[(B, C_l, h_l, w_l)]``; returns it and the
     mean squared modulation (the regulariser)."""
 
@@ -171,7 +173,9 @@ def _restore(decoded: torch.Tensor, content: torch.Tensor, small: torch.Tensor) 
     return (up(decoded) + detail).clamp(0, 1)
 
 
-def load_nets(checkpoint: str | None = None, *, required: bool = True) -> tuple[Matcher, Decoder, dict] | None:
+def load_nets(
+    checkpoint: str | None = None, *, required: bool = True
+) -> tuple[Matcher, AppearanceDecoder, dict] | None:
     """The trained matcher and decoder (eval mode) and the checkpoint's provenance, or ``None`` when no
     checkpoint exists and ``required`` is false."""
     path = (
@@ -183,21 +187,21 @@ def load_nets(checkpoint: str | None = None, *, required: bool = True) -> tuple[
         return None
     state = load_checkpoint(path, task="coat")
     cfg = state.get("config", {})
-    matcher, decoder = Matcher(cfg.get("dims", 64)), Decoder(tuple(cfg.get("widths", (96, 64, 48, 32))))
+    matcher, decoder = Matcher(cfg.get("dims", 64)), AppearanceDecoder(tuple(cfg.get("widths", (96, 64, 48, 32))))
     matcher.load_state_dict(state["models"]["matcher"])
     decoder.load_state_dict(state["models"]["decoder"])
     return matcher.eval(), decoder.eval(), {"checkpoint": str(path), **state.get("provenance", {})}
 
 
 @torch.no_grad()
-def coat_learned_levels(
-    content: torch.Tensor, style: torch.Tensor, params: COATParams, levels: list[int], *, checkpoint: str | None = None
+def learned_levels(
+    content: torch.Tensor, style: torch.Tensor, params: COATParams, levels: list[int]
 ) -> dict[int, COATResult]:
     """The learned form at several texture levels: ``{n: result}`` (one decoder pass each)."""
     check_image(content, "content", min_side=16)
     check_image(style, "style", min_side=16)
     t0 = time.perf_counter()
-    matcher, decoder, _ = load_nets(checkpoint)
+    matcher, decoder, _ = load_nets(params.checkpoint)
     matcher, decoder = matcher.to(content.device), decoder.to(content.device)  # loaded on the CPU
     backbone = get_backbone(params.backbone, params.weights, device=content.device)
     content, style = content.float(), style.float()
@@ -227,10 +231,10 @@ __all__ = [
     "CHECKPOINT",
     "encode",
     "Matcher",
-    "Decoder",
+    "AppearanceDecoder",
     "confident_sets",
     "swap_fine",
     "decoder_maps",
     "load_nets",
-    "coat_learned_levels",
+    "learned_levels",
 ]

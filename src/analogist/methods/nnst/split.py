@@ -1,6 +1,6 @@
 """NNST's final phase (feature splitting): every layer matched separately against the current output.
 
-Part of :mod:`analogist.methods.stylize`.
+Part of :mod:`analogist.methods.nnst` (the training-free form).
 """
 
 from __future__ import annotations
@@ -11,13 +11,14 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
-from ..matching.hypercolumn import Keys, match
-from ..progress import Progress
-from ..synthesis import pyramid
-from .stylize_features import Extractor, StyleSet, grid_size, subsample
+from ...features.hypercolumn import Extractor, grid_size, layer_slices
+from ...matching.hypercolumn import Keys, match
+from ...progress import Progress
+from ...synthesis import pyramid
+from .samples import StyleSet, subsample
 
 if TYPE_CHECKING:
-    from .stylize import StylizeParams
+    from .params import StylizeParams
 
 
 def split_phase(
@@ -36,8 +37,7 @@ def split_phase(
     keep = subsample(style.feats.shape[1], params.split_style_samples, generator, style.feats.device)
     feats = style.feats if keep is None else style.feats.index_select(1, keep)
     guide = style.guide if keep is None or style.guide is None else style.guide.index_select(1, keep)
-    bounds = torch.tensor([0, *extractor.channels]).cumsum(0).tolist()
-    slices = [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+    slices = layer_slices()
     layer_feats = [feats[s] for s in slices]
     layer_keys = [Keys.build(f, guide, dtype=key_dtype) for f in layer_feats]
     layer_units = [F.normalize(f, dim=0).T.contiguous() for f in layer_feats]  # (N, C_l) targets

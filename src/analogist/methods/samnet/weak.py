@@ -15,22 +15,26 @@ is left out here, as in the synthetic step), which keeps a step at the cost of t
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import torch
 from torch import nn
 
-from ..matching.affine_field import (
-    field_targets,
-    identity_field,
-    l2_normalize_window,
-    window_correlation,
-)
-from ..synthesis.warp import sample
-from .samnet_learned import matching_loss, residual_to_global, smoothness_loss
+from ...features import Backbone
+from ...matching.affine_field import field_targets, identity_field, l2_normalize_window, window_correlation
+from ...synthesis.warp import sample
+from .learned import matching_loss, residual_to_global, smoothness_loss
 
-if TYPE_CHECKING:
-    from .samnet_train import SAMNetTask
+
+class WeakSettings(Protocol):
+    """The training settings the weak step reads (:class:`~.train.SAMNetTrainSettings` has them)."""
+
+    layer: str
+    radius: int
+    unroll: int
+    beta: float
+    w_cycle: float
+    w_smooth: float
 
 
 def unroll(g: nn.Module, fa: torch.Tensor, fb: torch.Tensor, radius: int, steps: int) -> torch.Tensor:
@@ -58,12 +62,14 @@ def cycle_error(aff_ab: torch.Tensor, aff_ba: torch.Tensor) -> torch.Tensor:
     return (back - field_targets(identity_field(tuple(aff_ab.shape[-2:]), like=aff_ab))).norm(dim=0).mean()
 
 
-def weak_losses(task: SAMNetTask, g: nn.Module, a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, dict]:
-    """The weakly supervised loss of G on a batch of pairs ``a``, ``b`` ``(B, 3, S, S)`` and its parts."""
-    s = task.settings
+def weak_losses(
+    net: Backbone, s: WeakSettings, g: nn.Module, a: torch.Tensor, b: torch.Tensor
+) -> tuple[torch.Tensor, dict]:
+    """The weakly supervised loss of G on a batch of pairs ``a``, ``b`` ``(B, 3, S, S)`` and its parts,
+    on the ``s.layer`` features of ``net``."""
     with torch.no_grad():
-        fa = task.net.extract(a, [s.layer])[s.layer]
-        fb = task.net.extract(b, [s.layer])[s.layer]
+        fa = net.extract(a, [s.layer])[s.layer]
+        fb = net.extract(b, [s.layer])[s.layer]
     loss, ce_sum, cyc_sum = fa.new_zeros(()), 0.0, 0.0
     for i in range(len(fa)):
         x, y = fa[i : i + 1], fb[i : i + 1]

@@ -1,11 +1,13 @@
-"""Tasks of Deep Image Analogy and Neural Best-Buddies (and align, hybrid, morph); NNST's is in :mod:`.stylize`.
-
-Each runs the same library calls as its command, at a small default size so that a first click on
-the page gives a result in seconds.
+"""The tasks of Neural Best-Buddies and its applications (align, hybrid, morph), and the files each writes
+(shared with their commands).
 """
 
 from __future__ import annotations
 
+import csv
+import io as _io
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -13,74 +15,83 @@ import torch
 from ..errors import InputError
 from ..matching.flow import flow_to_color
 from ..matching.mls import KINDS
+from ..methods.buddies import BuddiesResult, draw_buddies
+from ..outputs import OutputPlan
 from ..progress import Progress
 from ..training.device import on_cpu
 from .confidence import ADVICE, buddies_note, note
 from .registry import Option, Task, device_of, register
 
-# ------------------------------------------------------------------------------------------- analogy
+
+def points_csv(points: torch.Tensor, ranks: torch.Tensor) -> str:
+    buf = _io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["xa", "ya", "xb", "yb", "rank"])
+    for (xa, ya, xb, yb), r in zip(points.tolist(), ranks.tolist()):
+        w.writerow([f"{xa:.2f}", f"{ya:.2f}", f"{xb:.2f}", f"{yb:.2f}", f"{r:.4f}"])
+    return buf.getvalue()
 
 
-def _analogy(a: torch.Tensor, b: torch.Tensor, opts: dict[str, Any], plan: Any, progress: Progress) -> None:
-    from ..methods.analogy import AnalogyParams, deep_image_analogy
-
-    params = AnalogyParams(
-        size=None,
-        mode=opts["mode"],
-        lbfgs_iters=opts["iters"],
-        match_backbone="efficientnet-lite0" if opts["semantic"] else None,
-    )
-    dev = device_of(opts)
-    r = on_cpu(deep_image_analogy(a.to(dev), b.to(dev), params, progress=progress))
-    plan.save_image("a_prime.png", r.a_prime)
-    plan.save_image("b.png", r.b)
-    for name, flow in (("flow_ab", r.flow_ab), ("flow_ba", r.flow_ba)):
-        plan.save_image(f"{name}.png", flow_to_color(flow))
-        plan.write_flo(f"{name}.flo", flow)
+BUDDIES_OUTPUTS = ("points.csv", "all_points.csv", "points.json", "buddies.png")
+ALIGN_OUTPUTS = ("aligned_a.png", "aligned_b.png", "blend.png", "flow.flo", "flow.png", "points.csv")
+HYBRID_OUTPUTS = ("hybrid.png", "mask.png", "aligned_a.png", "aligned_b.png")
 
 
-register(
-    Task(
-        name="analogy",
-        title="Deep Image Analogy",
-        description="A' keeps the structure of A with the look of B'; B keeps the structure of B' with the look of A; "
-        "both dense correspondences as flows (Liao et al. 2017).",
-        inputs=("A (structure)", "B' (appearance)"),
-        examples=("cat.jpg", "cat_painting.jpg"),
-        outputs=lambda o: [
-            ("a_prime.png", "main"),
-            ("b.png", "image"),
-            ("flow_ab.png", "image"),
-            ("flow_ba.png", "image"),
-            ("flow_ab.flo", "file"),
-            ("flow_ba.flo", "file"),
+MORPH_SET = ("frames/frame_*.png", "morph.gif", "morph.mp4")
+
+
+def morph_outputs(frames: int, mp4: bool = True, folder: str = "") -> list[str]:
+    """Files ``morph`` writes: ``frames/frame_000.png`` ..., ``morph.gif`` and, unless not wanted, ``morph.mp4``."""
+    names = [f"{folder}frames/frame_{i:03d}.png" for i in range(frames)] + [f"{folder}morph.gif"]
+    return names + [f"{folder}morph.mp4"] if mp4 else names
+
+
+def write_buddies(
+    plan: OutputPlan, a: torch.Tensor, b: torch.Tensor, result: BuddiesResult, args_info: dict, *, circles: bool = True
+) -> list[Path]:
+    """points.csv (spread top k), all_points.csv (every pair by rank), points.json, buddies.png."""
+    order = torch.argsort(result.ranks, descending=True)
+    top = result.top_k
+    data = {
+        **args_info,
+        "size_a": list(a.shape[-2:][::-1]),
+        "size_b": list(b.shape[-2:][::-1]),
+        "pairs": int(result.points.shape[0]),
+        "levels": [
+            {
+                "layer": lv.layer,
+                "stride": lv.stride,
+                "patch": lv.patch,
+                "regions": len(lv.regions),
+                "found": lv.found,
+                "kept": int(lv.points.shape[0]),
+            }
+            for lv in result.levels
         ],
-        run=_analogy,
-        compare="a_prime.png",
-        advice=ADVICE,
-        estimates=False,  # its five levels' shares of the time change several-fold with the size
-        size=(128, 64, 448),
-        options=(
-            Option(
-                "mode",
-                "mode",
-                "choice",
-                "photo2style",
-                choices=("photo2style", "style2style", "style2photo", "photo2photo"),
-                help="photo2photo adds the WLS colour refinement",
-            ),
-            Option("iters", "L-BFGS iterations", "int", 10, 0, 50, help="per deconvolution (fewer: faster, rougher)"),
-            Option(
-                "semantic", "semantic coarse match", "bool", True, help="EfficientNet-Lite0 guides the coarsest match"
-            ),
-        ),
-    )
-)
+        "top_k": [
+            {"xa": p[0], "ya": p[1], "xb": p[2], "yb": p[3], "rank": r}
+            for p, r in zip(result.points[top].tolist(), result.ranks[top].tolist())
+        ],
+    }
+    return [
+        plan.save_text("points.csv", points_csv(result.points[top], result.ranks[top])),
+        plan.save_text("all_points.csv", points_csv(result.points[order], result.ranks[order])),
+        plan.write_json("points.json", data),
+        plan.save_image("buddies.png", draw_buddies(a, b, result, circles=circles)),
+    ]
 
-# ------------------------------------------------------------------------------------------- buddies
 
-#: The buddies search's progress weights per level, coarse to fine (each level about twice the last; a
-#: small image skips the coarsest), summing to one.
+def write_morph(
+    plan: OutputPlan, seq: Sequence[torch.Tensor], fps: float, *, mp4: bool = True, folder: str = ""
+) -> list[Path]:
+    """The frames, the GIF and (if ``mp4``) the MP4 of a morph sequence, under ``folder`` of the plan."""
+    written = [plan.save_image(f"{folder}frames/frame_{i:03d}.png", f) for i, f in enumerate(seq)]
+    written.append(plan.save_animation(f"{folder}morph.gif", seq, fps))
+    if mp4:
+        written.append(plan.save_animation(f"{folder}morph.mp4", seq, fps))
+    return written
+
+
 _SEARCH = [0.04, 0.08, 0.16, 0.32, 0.40]
 _SPARSE = (Option("gamma", "activation threshold", "float", 0.05, 0.0, 0.99, help="Eq. 8; lower keeps more pairs"),)
 _DEFORM = (
@@ -122,8 +133,6 @@ def _drivers(a, b, opts, plan, progress):
 
 
 def _buddies(a, b, opts, plan, progress) -> None:
-    from ..cli.buddies import points_csv
-
     result = _search(a, b, opts, plan, progress, opts["k"])
     top = result.top_k
     plan.save_text("points.csv", points_csv(result.points[top], result.ranks[top]))
