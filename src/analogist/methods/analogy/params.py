@@ -27,63 +27,38 @@ GUIDE_LAYERS: dict[str, str] = {"efficientnet-lite0": "stage5"}
 class AnalogyParams:
     """The paper's parameters (Section 4 and 5), named after its symbols; per-layer tables coarse to fine.
 
+    Why each default, with its figures: ``docs/analogy.md``.
+
     Attributes:
         layers: pyramid L = 5..1 (relu5_1 ... relu1_1).
-        patch_sizes: NNF patch side per layer (3 at the three coarse layers, 5 at the two fine ones).
-        radii: PatchMatch search radius around the upsampled NNF per layer; ``None`` = global
-            (the coarsest layer is searched exhaustively).
-        alphas: blending weights alpha for the reconstructed layers 4..1.
-        weight_offset: added to every alpha (``None`` = the preset of ``mode``, see MODE_OFFSETS).
-        kappa, tau: the weight map's sigmoid ``M = 1 / (1 + exp(-kappa (|F|^2 - tau)))``.
-        weight_map: ``"step"`` (authors' code: ``M = |F|^2 > tau``) or ``"sigmoid"`` (paper).
-        lbfgs_iters, lbfgs_history: L-BFGS budget per deconvolution (warm started).
-        deconv_depth: ``"paper"`` optimises layer L-1 through one block; ``"authors"`` optimises
-            two layers down (L-2) and reads L-1 from the forward pass, as the authors' code does.
-        pm_iters: PatchMatch iterations where exact search is too costly.
-        pm_dims: PatchMatch compares this many principal components of the (concatenated,
-            normalised) features; ``None`` compares all channels (slower, see the benchmark).
+        patch_sizes: NNF patch side per layer.
+        radii: PatchMatch search radius around the upsampled NNF per layer (``None``: global).
+        alphas: blending weights alpha of the reconstructed layers 4..1.
+        weight_offset: added to every alpha (``None``: the preset of ``mode``, :data:`MODE_OFFSETS`).
+        kappa: slope of the weight map's sigmoid.
+        tau: threshold of the weight map on the normalised ``|F|^2``.
+        weight_map: ``"step"`` (the authors' code) or ``"sigmoid"`` (the paper).
+        lbfgs_iters: L-BFGS iterations per deconvolution (warm started).
+        lbfgs_history: L-BFGS history length.
+        deconv_depth: ``"paper"`` (one block) or ``"authors"`` (two layers down, as their code).
+        pm_iters: PatchMatch iterations where an exact search is too costly.
+        pm_dims: principal components PatchMatch compares (``None``: every channel).
         vote_patch: patch side of the final pixel voting (authors 3, paper 5).
-        backbone: reconstruction and fine-matching network (``vgg16-hed`` offline; ``vgg19`` if present).
-        match_backbone, match_layer, match_radius: semantic network for the coarsest match: its NNF
-            (exact search with the coherence and consistency priors on ``match_layer``) seeds the
-            coarsest VGG layer, which is then searched only within ``match_radius`` of it.
-            ``None`` = VGG alone, as in the paper. The offline VGG is HED's edge fine-tune: its
-            relu5_1 cannot tell a photo's dark hair from a cartoon's white background (both
-            "no edge"), which put whole blocks of background into A''s hair on the paper's own
-            portrait pair. Default ``"efficientnet-lite0"`` at ``stage5`` (stride 16, the relu5_1
-            grid; ``stage7``, stride 32, was too coarse for hair): TSS sample 0.847 at 224 px,
-            VGG alone 0.760 with the priors below, 0.656 without (benchmarks/analogy.py tss).
-            ``match_layer=None`` takes the guide's entry in :data:`GUIDE_LAYERS`, else its last
-            default layer (``tokens`` for the DINOv2 backbones, stride 14, unmeasured here).
-        coherent_levels: how many of the coarsest levels are solved exactly with the coherence and
-            consistency priors where an exact search fits ``nnfs.EXACT_BUDGET`` (PatchMatch
-            otherwise). Two (relu5_1 and relu4_1, which fits up to about 320 px) also remove cells
-            that relu4_1's PatchMatch keeps from the reconstructed features: TSS sample 0.847 at
-            224 px against 0.784 with one level. At 448 px relu4_1 would cost 13-17 s more per pair
-            for no visible gain, so it stays with PatchMatch there.
-        match_size: longer side the semantic match is computed at (``None`` = ``size``). Its
-            3x3 patches must see a face-sized context: at 448 px a stride-16 cell is half as
-            large a part of the object as at 224 px, and the coarse match broke into 16-px
-            blocks of unrelated places (skin in hair, background in the face) that the finer
-            levels then keep. Computed at 224 px and upsampled, it gives 448-px results as clean
-            as 224-px ones.
-        coherence, coherence_trunc: not in the paper. Weight of a prior at the ``coherent_levels``
-            that asks neighbouring cells for the same displacement (per neighbour and cell of
-            difference, truncated at ``coherence_trunc`` cells; best-match patch costs are about 1). The
-            exact nearest neighbours of flat regions (hair, skin, background) scatter isolated cells
-            into unrelated places, and the latent reconstruction locks every such cell in down to
-            the pixels (the 16-px blocks of A' at 448 px); the authors' PatchMatch, started from the
-            identity, avoids many of them by its propagation. Applied where such a level is searched
-            exactly (relu5_1 up to ~640 px, relu4_1 up to ~320 px); 0 = the exact nearest neighbours.
-        consistency, consistency_trunc: not in the paper. At the same levels, the reverse NNF
-            B' -> A pays ``consistency`` per cell (up to ``consistency_trunc`` cells) by which the
-            forward NNF sends a candidate away from the query: flat regions of B' (a cartoon's
-            hair) then follow where A's matching regions went instead of scattering over A's flat
-            skin and background (the patchwork B). 0 = independent directions.
-        size: longer side the images are processed at (``None`` = as given); outputs keep the
-            input sizes (the final NNFs are upsampled and voted at full resolution).
+        backbone: reconstruction and fine-matching network.
+        weights: explicit weight file of the backbone, or ``None`` (looked up).
+        match_backbone: semantic network whose NNF seeds the coarsest level (``None``: VGG alone, the paper).
+        match_layer: its layer (``None``: its entry in :data:`GUIDE_LAYERS`, else its last default layer).
+        match_radius: the coarsest VGG level is searched within this radius of the semantic match.
+        coherent_levels: coarsest levels solved exactly with the coherence and consistency priors.
+        match_size: longer side the semantic match is computed at (``None``: ``size``).
+        coherence: weight of the prior asking neighbouring cells for the same displacement (not in the paper).
+        coherence_trunc: its truncation, in cells.
+        consistency: weight of the prior tying the reverse NNF to the forward one (not in the paper).
+        consistency_trunc: its truncation, in cells.
+        size: longer side the images are processed at (``None``: as given); outputs keep the input sizes.
         mode: application preset (photo2style, style2style, style2photo, photo2photo).
-        wls_lambda, wls_alpha: WLS filter of the photo2photo refinement (Eq. 7).
+        wls_lambda: lambda of the photo2photo refinement's WLS filter (Eq. 7).
+        wls_alpha: alpha of that filter.
         seed: PatchMatch random search seed.
     """
 

@@ -19,42 +19,34 @@ class BuddiesParams:
     """Parameters of Neural Best-Buddies; the paper's values are the defaults.
 
     Level tables run from the coarsest level (``l = L``, the deepest layer) to the finest (``l = 1``).
+    Why each default: ``docs/buddies.md``.
+
+    Attributes:
+        gamma: gamma of Eq. 8: the minimum normalised activation (Eq. 7) of both points of a pair.
+        neighbourhood: neighbourhood (patch) side of Eq. 3 per level, coarsest first.
+        radius: r of Eq. 9-10 per refined level, coarsest first.
+        k: number of spread pairs returned in ``top_k`` (k-means clusters).
+        backbone: feature extractor (the paper: VGG19 relu1_1 ... relu5_1, ``"vgg19"`` where its weights exist).
+        weights: explicit weight file of the backbone, or ``None`` (looked up).
+        layers: pyramid layers, shallow to deep (``None``: the backbone's default five).
+        size: longer image side the search runs at (the paper's 224; ``None``: as given).
+        common_appearance: ``"paper"`` (Eq. 4-6), ``"authors"`` (their code, by feature inversion) or ``"none"``.
+        deconv_iters: L-BFGS iterations of each feature inversion of the ``"authors"`` common appearance.
+        min_start_extent: the search starts at the coarsest level whose interior spans this many neighbourhoods.
+        seed: seed of the k-means spreading.
     """
 
-    #: gamma of Eq. 8: minimum normalised activation (Eq. 7) of both points of a pair
     gamma: float = 0.05
-    #: neighbourhood (patch) side of Eq. 3 per level, coarsest first: 3x3 at the two coarse levels
     neighbourhood: tuple[int, ...] = (3, 3, 5, 5, 5)
-    #: r of Eq. 9-10 per level that is refined, coarsest first: 6 at levels 5-4, 4 at levels 3-2
     radius: tuple[int, ...] = (6, 6, 4, 4)
-    #: number of spread pairs returned in ``top_k`` (k-means clusters)
     k: int = 10
-    #: feature extractor; the paper uses VGG19 relu1_1..relu5_1 (``"vgg19"`` when its weights exist)
     backbone: str = "vgg16-hed"
-    #: explicit weight file for the backbone (else found automatically)
     weights: str | None = None
-    #: pyramid layers, shallow to deep; ``None`` takes the backbone's default five
     layers: tuple[str, ...] | None = None
-    #: longer image side the search runs at (the paper's 224); ``None`` keeps the given size
     size: int | None = 224
-    #: how both images are brought to a common appearance before patches are compared:
-    #: ``"paper"`` (Eq. 4-6) moves each region pair to the per-channel mean and deviation halfway
-    #: between its two regions; ``"authors"`` follows the authors' code (as far as is known): below
-    #: the coarsest level, B's features one level coarser are warped into A's layout through the
-    #: pairs found there, deconvolved to this level (feature inversion, L-BFGS) and averaged with
-    #: A's features, which are then compared with B's raw features (the coarsest level compares raw
-    #: features); ``"none"`` compares raw features (ablation). ``benchmarks/buddies.py`` compares them.
     common_appearance: Literal["paper", "authors", "none"] = "paper"
-    #: L-BFGS iterations of each feature inversion of the ``"authors"`` common appearance
     deconv_iters: int = 10
-    #: the search starts at the coarsest level whose *interior* (positions whose whole neighbourhood
-    #: lies inside the map, the only ones ever matched) spans at least this many neighbourhoods
-    #: along the shorter side of both maps. With fewer, mutual nearest neighbours have almost no
-    #: choice and Eq. 7's min-max normalisation over a handful of positions sends the weakest
-    #: below gamma, so small images (e.g. 96 px: a 4x6 relu5_1 map with a 2x4 interior) found no
-    #: buddies at all. At the paper's 224 px every level qualifies, so nothing changes there.
     min_start_extent: float = 1.0
-    #: seed of the k-means spreading
     seed: int = 0
 
 

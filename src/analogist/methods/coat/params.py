@@ -30,66 +30,39 @@ FORMS = ("training-free", "learned")
 
 @dataclass(frozen=True)
 class COATParams:
-    """Parameters of COAT's training-free form.
+    """Parameters of COAT, both forms (``form``); defaults measured where the paper gives none.
+
+    Why each default, with its figures: ``docs/coat.md``.
 
     Attributes:
-        texture_level: ``n``, how many of the coarsest scales keep the content's features (the
-            structure layers); the finer ones take the aligned style features. 0 moves the most
-            texture, :data:`MAX_LEVEL` returns the content.
-        threshold: ``t`` of the confident set ``Q >= t``; 1 keeps the mutual nearest neighbours only
-            (the paper), lower values swap more positions.
-        context: features each scale is matched on. ``"pyramid"``: the scale's own layers and every
-            coarser scale's (each scale reduced to ``match_dims`` principal components and weighted
-            equally), so fine scales match by what the coarse ones see (like the top-down pyramid of
-            the paper's encoder); ``"own"``: the scale's own layers only.
+        texture_level: ``n``, how many of the coarsest scales keep the content's features (0 moves the most texture).
+        threshold: ``t`` of the confident set ``Q >= t`` (1: mutual nearest neighbours only, the paper).
+        context: features each scale is matched on: ``"pyramid"`` (its own and every coarser scale's) or ``"own"``.
         match_dims: principal components kept per scale for matching.
         scales: coarse-to-fine optimisation scales (each half the next).
-        steps: Adam steps per optimisation scale; ``lr``: its step size.
-        levels, zero_levels: Laplacian pyramid levels of the output, and how many of the finest start
-            at zero (the rest start as the content's).
-        backbone, weights: VGG16 weights (see :data:`analogist.methods.stylize.BACKBONES`).
-        precision: ``"auto"`` (network and similarity products each on the path this machine measures
-            fastest, :mod:`analogist.features.precision`), ``"fp32"`` or ``"bf16"`` (forced).
-        chunk: rows of ``S`` per matrix product (memory about ``chunk * positions`` floats); 256 rows
-            of 4,096 stay in the cache: the confident sets took 30 % less time than with 2,048.
-        fine_steps: Adam steps at the finest optimisation scale and at every scale of at least
-            :data:`FINE_SIDE` px (``None``: ``steps``); a step costs four times one of the next coarser
-            scale, so fewer there keep 512 px affordable.
-        large_steps: Adam steps at every scale of at least :data:`LARGE_SIDE` px (``None``: as
-            ``fine_steps``): at 512 px each step took 6 CPU s, 60 % of the run with 10 steps.
-        max_cells: most cells matched at once: a larger hypercolumn grid (over 256 x 256 px) is matched
-            on average-pooled cells, halved until this many, each position taking its cell's match;
-            at 512 px the full grid has 16,384 cells and the products of the four scales 170 GMAC.
-        color: the part-by-part colour step after the synthesis
-            (:func:`analogist.synthesis.part_color.part_color` along the finest scale's nearest
-            neighbours, weighted by ``Q``): the optimisation alone left the colour the content's and blotchy.
-        color_sigma: its window in hypercolumn cells (4 px each); ``color_luminance``: how far the local
-            mean lightness moves (0 keeps the content's shading, the structure measure's concern).
-        learned_side: the learned form's networks run on the images scaled to at most this longer
-            side, and the result comes back to full size with the content's finer detail, then the
-            colour step at full size: the checkpoint was trained on 64-px crops, and at 512 px the
-            encoder, matcher and full-resolution decoder took 6 of its 7 CPU s. 192 (48 x 48 cells
-            matched): 1.1 CPU s at 512 px against 2.4 at 256 and 7.3 at full size, with as good
-            structure and appearance scores on the benchmark's five pairs.
-        color_confine: with the part fill, the colour step fades out where the local mean of the
-            fill's weights is below this (parts without a counterpart keep their colour; ``None``: every
-            part moves). 0.2: on five pairs at 256 px the appearance distance is within 0.1 of moving
-            every part (0.5 on face0) and SSIM is 0.02-0.20 higher (a white background no longer takes
-            a dark one's colour).
-        fill: how far the texture scales' positions outside the confident set move to their part's
-            style feature (times the gate of :mod:`analogist.methods.coat_fill`); 0 is the paper's
-            swap alone. The parts come from SAM-Net's dense correspondence (its default matcher).
+        steps: Adam steps per optimisation scale.
+        lr: Adam step size.
+        levels: Laplacian pyramid levels of the output.
+        zero_levels: how many of the finest levels start at zero (the rest as the content's).
+        backbone: one of :data:`~analogist.features.hypercolumn.BACKBONES`.
+        weights: explicit weight file of the backbone, or ``None`` (looked up).
+        precision: ``"auto"`` (measured per machine, :mod:`analogist.features.precision`), ``"fp32"`` or ``"bf16"``.
+        chunk: rows of ``S`` per matrix product.
+        fine_steps: Adam steps at the finest scale and at every scale of at least :data:`FINE_SIDE` px.
+        large_steps: Adam steps at every scale of at least :data:`LARGE_SIDE` px.
+        max_cells: most cells matched at once (larger grids are matched on average-pooled cells).
+        color: the part-by-part colour step after the synthesis.
+        color_sigma: its window in hypercolumn cells.
+        color_luminance: how far the local mean lightness moves (0 keeps the content's shading).
+        learned_side: the learned form's networks run on the images scaled to at most this longer side.
+        color_confine: with the part fill, the colour fades out where the fill's weights are below this.
+        fill: how far texture positions outside the confident set move to their part's style feature.
         fill_radius: cells around SAM-Net's match searched for the part's best style feature.
-        fill_support: density of confident pairs agreeing with SAM-Net at which a part moves fully.
-        texture_bands: at texture level ``n`` the output's ``texture_bands + MAX_LEVEL - n`` finest
-            Laplacian bands are optimised (at the default ``n = 2`` the four finest, down to a sixteenth
-            of the image's resolution) and the coarser ones, its shapes and shading, stay the content's
-            (the colour step still moves their colour): ``n`` sets how coarse a texture may move, in
-            pixels as in features. ``None``: every band is optimised at every ``n``, which cost faces
-            0.01-0.14 of SSIM at ``n = 2`` (256 px) for little more appearance moved.
-        equal_scales: every hierarchy scale's cosine distance weighs the same in the synthesis (the
-            hypercolumn's squared norm is about 0.75 / 0.20 / 0.05 / 0.004 over block1 ... block4, so
-            with one cosine the structure and texture levels n hands over barely counted).
+        fill_support: density of agreeing confident pairs at which a part moves fully.
+        texture_bands: finest Laplacian bands optimised, ``texture_bands + MAX_LEVEL - n`` (``None``: all).
+        equal_scales: every hierarchy scale's cosine distance weighs the same in the synthesis.
+        form: ``"training-free"`` (synthesis by optimisation) or ``"learned"`` (the trained networks).
+        checkpoint: the learned form's checkpoint (``None``: looked up like every weight file).
     """
 
     texture_level: int = 2
