@@ -33,19 +33,9 @@ from ...progress import Progress, silent
 from ...synthesis import pyramid
 from ...synthesis.hyperopt import optimise_pyramid
 from ...synthesis.part_color import part_color
-from .correspond import MAX_LEVEL, SCALES, align_scales, fill_scales, match_scales, swap_scales
+from .correspond import MAX_LEVEL, SCALES, fill_scales, match_and_fill_scales, swap_scales
 from .fill import PartFill
 from .params import FINE_SIDE, LARGE_SIDE, Alignment, COATParams, COATResult
-
-
-def align(
-    hyper_1: torch.Tensor, hyper_2: torch.Tensor, params: COATParams, dtype: torch.dtype = torch.float32
-) -> Alignment:
-    """:func:`match_scales` and :func:`swap_scales` at ``params.texture_level``. The structure scales
-    are matched too (the report and the pictures show them) but not swapped."""
-    confident = match_scales(hyper_1, hyper_2, params, dtype)
-    aligned = swap_scales(hyper_1, hyper_2, confident, params.texture_level)
-    return Alignment(confident, tuple(hyper_1.shape[-2:]), tuple(hyper_2.shape[-2:]), aligned)
 
 
 def recolor(
@@ -129,7 +119,7 @@ def free_levels(
         with torch.no_grad():
             h1 = extractor.hyper(pyramid.collapse(c_pyr[s:]))
             h2 = extractor.hyper(pyramid.collapse(s_pyr[s:]))
-            scales.append((s, h1, h2, *align_scales(h1, h2, params, sim_dtype, flow, tuple(style.shape[-2:]))))
+            scales.append((s, h1, h2, *match_and_fill_scales(h1, h2, params, sim_dtype, flow, tuple(style.shape[-2:]))))
     t_align = time.perf_counter() - t0
     groups = [b - a for _, a, b in SCALES] if params.equal_scales else None
     results = {}

@@ -40,10 +40,10 @@ def match_scales(
 ) -> dict[str, Confident]:
     """Eq. 1-2 at every hierarchy scale between content hypercolumns ``(1, 2688, h1, w1)`` and style
     hypercolumns ``(1, 2688, h2, w2)``: ``{scale name: confident set}``."""
-    return align_scales(hyper_1, hyper_2, params, dtype)[0]
+    return match_and_fill_scales(hyper_1, hyper_2, params, dtype)[0]
 
 
-def align_scales(
+def match_and_fill_scales(
     hyper_1: torch.Tensor,
     hyper_2: torch.Tensor,
     params: COATParams,
@@ -58,7 +58,7 @@ def align_scales(
     if (c1, c2) != (g1, g2):
         # matched on average-pooled cells, each fine position taking its cell's match (as the learned form)
         pooled_1, pooled_2 = F.adaptive_avg_pool2d(hyper_1, c1), F.adaptive_avg_pool2d(hyper_2, c2)
-        coarse, fills = align_scales(pooled_1, pooled_2, params, dtype, flow, style_size)
+        coarse, fills = match_and_fill_scales(pooled_1, pooled_2, params, dtype, flow, style_size)
         confident = {name: refine(c, c1, c2, g1, g2) for name, c in coarse.items()}
         if fills is not None:
             carried = {k: refine_index(f.index, c1, c2, g1, g2) for k, f in fills.items()}
@@ -116,4 +116,4 @@ def fill_scales(
     return _texture_scales(hyper_1, hyper_2, texture_level, lambda f1, f2, name: fill_swap(f1, f2, fills[name]))
 
 
-__all__ = ["SCALES", "MAX_LEVEL", "match_scales", "align_scales", "swap_scales", "fill_scales"]
+__all__ = ["SCALES", "MAX_LEVEL", "match_scales", "match_and_fill_scales", "swap_scales", "fill_scales"]
