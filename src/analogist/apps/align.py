@@ -1,49 +1,140 @@
 """Alignment from best buddies (Neural Best-Buddies section 5.1) and the dense field they imply.
 
-Both images are deformed by moving least squares so that every pair meets at its midpoint; the
-canvas is image A's frame (B's coordinates are scaled into it), so images of different sizes align.
+Best buddies between two different objects are noisy: many pair unrelated parts, and a deformation
+through every pair bends the images around those. So the pairs first get a robust global map (a
+similarity by default: RANSAC weighted by rank, :func:`robust_fit`); pairs far from it are dropped,
+the rest pass the leave-one-out test of :func:`consistent`, and moving least squares adds only what
+the global map leaves over at them (damped where it would fold; left out when too few pairs remain).
+The canvas is image A's frame (B's coordinates are scaled into it), so images of different sizes
+align; both images move half-way, onto the midpoints.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
-from ..matching.mls import Kind, dense_flow, leave_one_out, warp_image, with_frame
+from ..matching.flow import identity_grid
+from ..matching.mls import Kind, apply_matrix, damped_flow, leave_one_out
+from ..synthesis.warp import sample
 
 
-def _b_in_a_frame(points: torch.Tensor, shape_a: tuple[int, int], shape_b: tuple[int, int]) -> torch.Tensor:
-    """``(N, 2)`` B coordinates of ``points (N, 4)`` scaled into A's frame (pixel centres aligned)."""
-    sx = shape_a[1] / shape_b[1]
-    sy = shape_a[0] / shape_b[0]
-    b = points[:, 2:4].double()
-    return torch.stack([(b[:, 0] + 0.5) * sx - 0.5, (b[:, 1] + 0.5) * sy - 0.5], dim=1)
+@dataclass(frozen=True)
+class FitParams:
+    """How the pairs' global map is found and how much moving least squares adds to it."""
+
+    #: global map: ``"similarity"`` (rotation, uniform scale, shift) or ``"affine"``
+    kind: str = "similarity"
+    #: a pair agrees with the global map when it lands within this share of B's diagonal
+    threshold: float = 0.03
+    #: leave-one-out tolerance of :func:`consistent` (share of B's diagonal)
+    tol: float = 0.08
+    #: fewer agreeing pairs than this: the global map alone
+    min_pairs: int = 5
+    #: share of the pairs' offsets from the global map that the residual deformation follows
+    residual: float = 1.0
+    #: prior on the global map: at most this rotation (degrees), a scale in this range, and one
+    #: axis stretched at most ``anisotropy`` times the other (affine)
+    max_rotation: float = 45.0
+    scale_range: tuple[float, float] = (0.25, 4.0)
+    anisotropy: float = 2.0
+    #: RANSAC hypotheses, and whether pairs count by rank (where ranks are given)
+    iters: int = 1000
+    weighted: bool = True
+
+
+def _lsq(p: np.ndarray, q: np.ndarray, w: np.ndarray, kind: str) -> np.ndarray:
+    """``(3, 3)`` weighted least-squares map of ``p`` onto ``q`` (similarity also for collinear points)."""
+    w = w / w.sum()
+    pm, qm = w @ p, w @ q
+    pc, qc = p - pm, q - qm
+    cov = (pc * w[:, None]).T @ pc
+    if kind == "affine" and np.linalg.det(cov) > 1e-9 * np.trace(cov) ** 2:
+        lin = ((qc * w[:, None]).T @ pc) @ np.linalg.inv(cov)
+    else:
+        den = float(np.trace(cov))
+        a = float(w @ (pc * qc).sum(1)) / den if den > 1e-12 else 1.0
+        b = float(w @ (pc[:, 0] * qc[:, 1] - pc[:, 1] * qc[:, 0])) / max(den, 1e-12)
+        lin = np.array([[a, -b], [b, a]])
+    m = np.eye(3)
+    m[:2, :2], m[:2, 2] = lin, qm - lin @ pm
+    return m
+
+
+def _plausible(lin: np.ndarray, prm: FitParams) -> np.ndarray:
+    """Which ``(H, 2, 2)`` linear maps fit the prior: pictures people pair are upright, framed alike."""
+    det = np.linalg.det(lin)
+    angle = np.degrees(np.arctan2(lin[:, 1, 0] - lin[:, 0, 1], lin[:, 0, 0] + lin[:, 1, 1]))
+    sv = np.linalg.svd(lin, compute_uv=False)
+    scale = np.sqrt(np.clip(det, 0, None))
+    ok = (det > 0) & (np.abs(angle) <= prm.max_rotation) & (sv[:, 0] <= prm.anisotropy * sv[:, 1])
+    return ok & (scale >= prm.scale_range[0]) & (scale <= prm.scale_range[1])
+
+
+def robust_fit(
+    src: torch.Tensor,
+    dst: torch.Tensor,
+    threshold: float,
+    weights: torch.Tensor | None = None,
+    prm: FitParams = FitParams(),
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Global map of ``src`` onto ``dst`` (``(N, 2)``) that the most pairs agree with, and those pairs.
+
+    RANSAC: ``prm.iters`` minimal samples (two pairs for a similarity, three for an affine map) drawn
+    in proportion to ``weights``, scored by MSAC's weighted truncated quadratic loss (a pair at
+    distance ``d`` counts ``1 - (d / threshold)^2``, none beyond); maps outside the prior never win.
+    The winner is refitted by least squares on its inliers, twice. Deterministic (fixed seed).
+
+    Returns:
+        ``(3, 3)`` float64 map and ``(N,)`` bool inliers (within ``threshold`` pixels).
+    """
+    p, q = src.double().numpy().reshape(-1, 2), dst.double().numpy().reshape(-1, 2)
+    n, need = p.shape[0], 2 if prm.kind == "similarity" else 3
+    w = np.ones(n) if weights is None else weights.double().numpy().clip(min=0) + 1e-12
+    best, best_score = (_lsq(p, q, w, prm.kind) if n else np.eye(3)), -1.0
+    if not _plausible(best[None, :2, :2], prm)[0]:  # e.g. two pairs half a turn apart: a shift only
+        best = np.eye(3)
+        best[:2, 2] = w @ (q - p) / w.sum()
+    if n > need:
+        idx = np.random.default_rng(0).choice(n, size=(prm.iters, need), p=w / w.sum())
+        idx = idx[np.all(np.diff(np.sort(idx, 1), axis=1) > 0, axis=1)]
+        hyp = np.stack([_lsq(p[i], q[i], np.ones(need), prm.kind) for i in idx] or [np.full((3, 3), np.nan)])
+        hyp = hyp[np.isfinite(hyp).all((1, 2))]
+        hyp = hyp[_plausible(hyp[:, :2, :2], prm)]
+        for s in range(0, len(hyp), 128):
+            h = hyp[s : s + 128]
+            err2 = ((np.einsum("hij,nj->hni", h[:, :2, :2], p) + h[:, None, :2, 2] - q) ** 2).sum(2)
+            score = (np.clip(1 - err2 / threshold**2, 0, None) * w).sum(1)
+            if score.max() > best_score:
+                best, best_score = h[int(score.argmax())], float(score.max())
+    for _ in range(2):
+        inl = np.linalg.norm(p @ best[:2, :2].T + best[:2, 2] - q, axis=1) < threshold
+        ref = _lsq(p[inl], q[inl], w[inl], prm.kind) if inl.sum() >= need else None
+        if ref is None or not _plausible(ref[None, :2, :2], prm)[0]:
+            break
+        best = ref
+    inl = np.linalg.norm(p @ best[:2, :2].T + best[:2, 2] - q, axis=1) < threshold
+    return torch.from_numpy(best), torch.from_numpy(inl)
 
 
 def consistent(points: torch.Tensor, tol: float = 0.08, kind: Kind = "similarity") -> torch.Tensor:
-    """Pairs that agree with the deformation the other pairs imply (leave-one-out MLS).
+    """Boolean mask ``(N,)`` of the pairs ``(N, 4)`` ``(xa, ya, xb, yb)`` that agree with the
+    deformation the other pairs imply (leave-one-out MLS); at least three stay.
 
     A deformation through sparse pairs folds wherever nearby pairs disagree. Each pair's B point is
     predicted from all other pairs by MLS; the pair with the worst prediction is dropped and the
     test repeats until every remaining pair is predicted within ``tol`` of B's diagonal. Meant for a
     few dozen spread pairs (it is quadratic in their number).
-
-    Args:
-        points: ``(N, 4)`` ``(xa, ya, xb, yb)``.
-
-    Returns:
-        boolean mask ``(N,)``; at least three pairs stay.
     """
-    n = points.shape[0]
-    keep = torch.ones(n, dtype=torch.bool)
+    keep = torch.ones(points.shape[0], dtype=torch.bool)
     p = points.double()
     b = p[:, 2:4]
-    diag = float((b.max(0).values - b.min(0).values).norm()) or 1.0
+    diag = (float((b.max(0).values - b.min(0).values).norm()) if len(b) else 0.0) or 1.0
     while int(keep.sum()) > 3:
         idx = keep.nonzero()[:, 0]
-        pred = leave_one_out(p[idx, 0:2], p[idx, 2:4], kind)
-        err = (pred - b[idx]).norm(dim=1)
+        err = (leave_one_out(p[idx, 0:2], p[idx, 2:4], kind) - b[idx]).norm(dim=1)
         worst = int(err.argmax())
         if float(err[worst]) <= tol * diag:
             break
@@ -51,19 +142,113 @@ def consistent(points: torch.Tensor, tol: float = 0.08, kind: Kind = "similarity
     return keep
 
 
+@dataclass(frozen=True)
+class PairFit:
+    """A robust global map of A onto B and the pairs that agree with it."""
+
+    #: ``(3, 3)`` float64: A pixel -> B pixel (homogeneous coordinates)
+    matrix: torch.Tensor
+    #: ``(N,)`` bool: within the threshold of :attr:`matrix` and through the leave-one-out test
+    inliers: torch.Tensor
+
+
+def fit_pairs(
+    points: torch.Tensor,
+    ranks: torch.Tensor | None = None,
+    shape_b: tuple[int, int] | None = None,
+    params: FitParams = FitParams(),
+) -> PairFit:
+    """Robust global map of A onto B through ``points (N, 4)`` and the pairs that agree with it.
+
+    ``ranks (N,)`` weigh the pairs; ``shape_b`` (B's ``(H, W)``) sets the thresholds' scale (default:
+    the largest B coordinates, which stand in for B's extent).
+    """
+    b = points[:, 2:4].double()
+    extent = torch.tensor(shape_b, dtype=torch.float64) if shape_b else (b.amax(0) + 1 if len(b) else torch.ones(2))
+    w = ranks.double().clamp_min(0) if ranks is not None and params.weighted else None
+    matrix, inl = robust_fit(points[:, 0:2], b, params.threshold * float(extent.norm()), w, params)
+    if int(inl.sum()) > 3:
+        idx = inl.nonzero()[:, 0]
+        inl = torch.zeros_like(inl)
+        inl[idx[consistent(points[idx], params.tol)]] = True
+    return PairFit(matrix, inl)
+
+
 def select_pairs(
-    points: torch.Tensor, ranks: torch.Tensor, k: int, *, seed: int = 0, tol: float = 0.08
+    points: torch.Tensor,
+    ranks: torch.Tensor,
+    k: int,
+    *,
+    seed: int = 0,
+    tol: float = 0.08,
+    params: FitParams = FitParams(),
 ) -> torch.Tensor:
     """Indices of at most ``k`` spread, mutually consistent pairs to drive a deformation.
 
-    ``2k`` spread candidates (k-means over the 4-D points, best rank per cluster) are thinned by
-    :func:`consistent`, then the best spread ``k`` of the survivors are kept.
+    Pairs that disagree with the global map of all pairs (:func:`fit_pairs`) are left out; ``2k``
+    spread candidates among the rest (k-means over the 4-D points, best rank per cluster) are
+    thinned by :func:`consistent`, then the best spread ``k`` of the survivors are kept.
     """
     from ..matching.pairs import spread_top_k
 
-    cand = spread_top_k(points, ranks, 2 * k, seed=seed)
+    pool = torch.arange(points.shape[0])
+    if points.shape[0] > k:
+        inl = fit_pairs(points, ranks, params=params).inliers
+        if int(inl.sum()) >= min(k, params.min_pairs):
+            pool = inl.nonzero()[:, 0]
+    cand = pool[spread_top_k(points[pool], ranks[pool], 2 * k, seed=seed)]
     cand = cand[consistent(points[cand], tol)]
     return cand[spread_top_k(points[cand], ranks[cand], k, seed=seed)]
+
+
+def _frame_matrix(shape_a: tuple[int, int], shape_b: tuple[int, int]) -> torch.Tensor:
+    """``(3, 3)``: B pixel -> the same place in A's frame (B stretched onto A, pixel centres aligned)."""
+    sx, sy = shape_a[1] / shape_b[1], shape_a[0] / shape_b[0]
+    return torch.tensor([[sx, 0, 0.5 * sx - 0.5], [0, sy, 0.5 * sy - 0.5], [0, 0, 1]], dtype=torch.float64)
+
+
+def _b_in_a_frame(points: torch.Tensor, shape_a: tuple[int, int], shape_b: tuple[int, int]) -> torch.Tensor:
+    """``(N, 2)`` B coordinates of ``points (N, 4)`` scaled into A's frame (pixel centres aligned)."""
+    return apply_matrix(_frame_matrix(shape_a, shape_b), points[:, 2:4])
+
+
+def _through(matrix: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
+    """``(2, H, W)`` pixel coordinates mapped by a ``(3, 3)`` matrix."""
+    return apply_matrix(matrix, coords.reshape(2, -1).T).T.reshape(coords.shape).float()
+
+
+def _plan(points: torch.Tensor, shape_b: tuple[int, int], params: FitParams) -> tuple[torch.Tensor, torch.Tensor]:
+    """The pairs' global map (A pixel -> B pixel) and the pairs the residual follows ``(M, 4)``."""
+    fit = fit_pairs(points, None, shape_b, params)
+    enough = int(fit.inliers.sum()) >= params.min_pairs and params.residual > 0
+    keep = fit.inliers if enough else torch.zeros_like(fit.inliers)
+    return fit.matrix, points.double()[keep]
+
+
+def _pair_at(plan, image_a, image_b, t: float, kind: Kind, params: FitParams, *, frame: bool, step: int):
+    """Both images moved a share ``t`` of the way from A's geometry to B's, on A's canvas.
+
+    With ``S`` the global map and ``D`` B's frame in A's, A moves by ``G = (1 - t) I + t D S`` and
+    B by ``G (D S)^-1``; a residual MLS field (pinned along the border with ``frame``) then brings
+    the kept pairs to ``(1 - t) a + t b``, on straight paths.
+    """
+    s, pairs = plan
+    shape = tuple(image_a.shape[-2:])
+    d = _frame_matrix(shape, tuple(image_b.shape[-2:]))
+    g = (1 - t) * torch.eye(3, dtype=torch.float64) + t * (d @ s)
+    if float(torch.linalg.det(g[:2, :2])) < 1e-6:  # not within the prior (rotations under 90 degrees)
+        g = torch.eye(3, dtype=torch.float64)
+    g_inv = torch.linalg.inv(g)
+    target = (1 - t) * pairs[:, 0:2] + t * apply_matrix(d, pairs[:, 2:4])
+    grid, out = identity_grid(*shape), []
+    for image, placed, to_image in (
+        (image_a, apply_matrix(g, pairs[:, 0:2]), g_inv),
+        (image_b, apply_matrix(g @ torch.linalg.inv(s), pairs[:, 2:4]), s @ g_inv),
+    ):
+        goal = placed + params.residual * (target - placed)
+        res = damped_flow(goal, placed, shape, kind, frame=frame, step=step)  # canvas -> placed image
+        out.append(sample(image, _through(to_image, grid + res), mode="bicubic").clamp(0, 1))
+    return out[0], out[1]
 
 
 @dataclass(frozen=True)
@@ -86,29 +271,23 @@ def align(
     *,
     frame: bool = True,
     step: int = 2,
+    params: FitParams = FitParams(),
 ) -> Alignment:
-    """Warp both images to the midpoints of the pairs (section 5.1).
+    """Warp both images to the midpoints of the pairs (section 5.1): half the pairs' global map, then
+    MLS for the pairs that agree with it.
 
     Args:
         image_a: ``(1, 3, Ha, Wa)``; image_b: ``(1, 3, Hb, Wb)``.
-        points: ``(N, 4)`` ``(xa, ya, xb, yb)`` pairs, e.g. ``result.points[result.top_k]``.
-        kind: MLS variant.
-        frame: also pin the image borders to each other, which keeps the deformation from
-            swinging the corners around.
+        points: ``(N, 4)`` ``(xa, ya, xb, yb)`` pairs, e.g. ``result.points[select_pairs(...)]``.
+        kind: MLS variant of the residual deformation.
+        frame: pin the residual along the canvas border (which then follows the global map).
         step: MLS evaluation stride (see :func:`analogist.matching.mls.dense_flow`).
     """
-    shape_a = tuple(image_a.shape[-2:])
-    shape_b = tuple(image_b.shape[-2:])
-    pa = points[:, 0:2].double()
-    pb_in_a = _b_in_a_frame(points, shape_a, shape_b)
-    mid = (pa + pb_in_a) / 2
-    src_a, dst_a = with_frame(pa, mid, shape_a, shape_a) if frame else (pa, mid)
-    src_b, dst_b = (
-        with_frame(points[:, 2:4].double(), mid, shape_b, shape_a) if frame else (points[:, 2:4].double(), mid)
-    )
-    warped_a = warp_image(image_a, src_a, dst_a, shape_a, kind, step=step)
-    warped_b = warp_image(image_b, src_b, dst_b, shape_a, kind, step=step)
-    return Alignment(warped_a, warped_b, mid.float())
+    shape_a, shape_b = tuple(image_a.shape[-2:]), tuple(image_b.shape[-2:])
+    plan = _plan(points, shape_b, params)
+    wa, wb = _pair_at(plan, image_a, image_b, 0.5, kind, params, frame=frame, step=step)
+    mid = (points[:, 0:2].double() + _b_in_a_frame(points, shape_a, shape_b)) / 2
+    return Alignment(wa, wb, mid.float())
 
 
 def buddies_flow(
@@ -119,21 +298,24 @@ def buddies_flow(
     *,
     frame: bool = False,
     step: int = 1,
+    params: FitParams = FitParams(),
 ) -> torch.Tensor:
-    """Dense flow ``(2, Ha, Wa)`` from A to B interpolating sparse pairs by moving least squares.
+    """Dense flow ``(2, Ha, Wa)`` from A to B: the pairs' global map after an MLS field through the
+    pairs that agree with it (:func:`align`'s deformation, all the way to B). It never folds.
 
     Pixel ``p`` of A corresponds to ``p + flow[p]`` in B (the paper evaluates PCK this way).
 
     Args:
         points: ``(N, 4)`` ``(xa, ya, xb, yb)``.
-        shape_b: needed only with ``frame`` (borders of A pinned to borders of B).
+        shape_b: B's ``(H, W)``, for the thresholds (default: estimated from the points).
+        frame: pin the residual along A's border (which then follows the global map).
     """
-    src, dst = points[:, 0:2].double(), points[:, 2:4].double()
-    if frame:
-        if shape_b is None:
-            raise ValueError("frame=True needs shape_b")
-        src, dst = with_frame(src, dst, shape_a, shape_b)
-    return dense_flow(src, dst, shape_a, kind, step=step)
+    shape_a = tuple(shape_a)
+    s, pairs = _plan(points, shape_b, params)
+    pa = pairs[:, 0:2]
+    goal = pa + params.residual * (apply_matrix(torch.linalg.inv(s), pairs[:, 2:4]) - pa)
+    grid = identity_grid(*shape_a)
+    return _through(s, grid + damped_flow(pa, goal, shape_a, kind, frame=frame, step=step)) - grid
 
 
-__all__ = ["Alignment", "align", "buddies_flow", "consistent", "select_pairs"]
+__all__ = ["Alignment", "FitParams", "align", "buddies_flow", "consistent", "fit_pairs", "robust_fit", "select_pairs"]

@@ -8,6 +8,9 @@ need is a weighted moment of the control points (``sum w``, ``sum w p``, ``sum w
 
 Points are ``(x, y)`` pixel coordinates; flows follow :mod:`analogist.matching.flow` (``(2, H, W)``
 ``(dx, dy)``: pixel ``p`` maps to ``p + flow[p]``).
+
+:func:`jacobian_det` tells where a dense map folds; :func:`damped_flow` is a dense MLS field damped
+until it does not.
 """
 
 from __future__ import annotations
@@ -244,4 +247,54 @@ def with_frame(
     return torch.cat([src.double(), frame_src]), torch.cat([dst.double(), frame_dst])
 
 
-__all__ = ["KINDS", "mls_transform", "leave_one_out", "dense_flow", "warp_image", "with_frame"]
+def apply_matrix(matrix: torch.Tensor, points: torch.Tensor) -> torch.Tensor:
+    """``(N, 2)`` float64 ``points`` mapped by a homogeneous ``(3, 3)`` ``matrix``."""
+    return points.double() @ matrix[:2, :2].double().T + matrix[:2, 2].double()
+
+
+def jacobian_det(flow: torch.Tensor) -> torch.Tensor:
+    """``(H, W)`` Jacobian determinant of the map ``p -> p + flow[p]`` (central differences): negative
+    where the map folds over itself."""
+    dxdy, dxdx = torch.gradient(flow[0].double())
+    dydy, dydx = torch.gradient(flow[1].double())
+    return (1 + dxdx) * (1 + dydy) - dxdy * dydx
+
+
+def damped_flow(
+    src_points: torch.Tensor,
+    dst_points: torch.Tensor,
+    shape: tuple[int, int],
+    kind: Kind = "affine",
+    *,
+    frame: bool = False,
+    step: int = 1,
+    min_det: float = 0.1,
+) -> torch.Tensor:
+    """:func:`dense_flow` of the pairs, halved until its Jacobian determinant exceeds ``min_det``
+    everywhere (so the map neither folds nor collapses; all zero at worst).
+
+    Meant for a residual field on top of a global map: small, so halving it costs little accuracy.
+    ``frame`` pins the grid's border in place (:func:`with_frame`).
+    """
+    if src_points.shape[0] == 0:
+        return torch.zeros(2, *shape)
+    src, dst = with_frame(src_points, dst_points, shape, shape) if frame else (src_points, dst_points)
+    flow = dense_flow(src, dst, shape, kind, step=step)
+    for _ in range(8):
+        if min(shape) < 2 or float(jacobian_det(flow).min()) > min_det:  # a line of pixels cannot fold
+            return flow
+        flow = flow * 0.5
+    return torch.zeros(2, *shape)
+
+
+__all__ = [
+    "KINDS",
+    "apply_matrix",
+    "dense_flow",
+    "jacobian_det",
+    "leave_one_out",
+    "mls_transform",
+    "damped_flow",
+    "warp_image",
+    "with_frame",
+]
