@@ -208,17 +208,3 @@ def test_cli_bad_input(tmp_path, capsys) -> None:
     code, _, err = run_cli(capsys, "appearance", str(image), str(image), "-o", str(image))
     assert code == 2 and err.startswith("error:")
     assert not (tmp_path / "o").exists()
-
-
-def test_small_images_are_worked_at_the_minimum_side_and_returned_at_theirs() -> None:
-    """Below ``min_side`` the features cannot see an eye: the work happens on both images enlarged by one
-    factor, and the result is that work shrunk back to the content's size."""
-    from analogist.io import resize_longer
-    from analogist.methods.coat import COATParams, coat
-
-    content, style = load_image(example_path("cat.jpg"), 40), load_image(example_path("cat_painting.jpg"), 32)
-    params = COATParams(steps=1, fine_steps=1, large_steps=1, fill=0.0, min_side=80)
-    small = coat(content, style, params).image
-    assert small.shape == content.shape
-    large = coat(resize_longer(content, 80), resize_longer(style, 64), params).image
-    assert torch.equal(small, resize_longer(large, 40))

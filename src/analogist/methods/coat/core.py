@@ -27,7 +27,7 @@ import torch
 from ...features import get_backbone
 from ...features.hypercolumn import extractor_for
 from ...features.precision import product_dtype
-from ...io import check_image, resize_longer
+from ...io import check_image
 from ...matching.mutual import Confident
 from ...progress import Progress, silent
 from ...synthesis import pyramid
@@ -105,21 +105,6 @@ def free_levels(
     check_image(style, "style", min_side=16)
     for n in levels:
         replace(params, texture_level=n)  # validates n
-    side = max(content.shape[-2:])
-    if side < params.min_side:
-        # below it a hypercolumn cell covers a whole eye, and the synthesis blurs what the features
-        # cannot see: work on both images enlarged by the same factor, return at the content's size
-        scale = params.min_side / side
-        large = free_levels(
-            resize_longer(content, params.min_side),
-            resize_longer(style, round(max(style.shape[-2:]) * scale)),
-            params,
-            levels,
-            progress=progress,
-        )
-        for n, result in large.items():
-            result.image = content.float().clone() if n == MAX_LEVEL else resize_longer(result.image, side)
-        return large
     t0 = time.perf_counter()
     dev = content.device  # the method follows its inputs' device
     extractor = extractor_for(get_backbone(params.backbone, params.weights, device=dev), params.precision, "conv-train")

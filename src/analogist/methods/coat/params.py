@@ -63,7 +63,6 @@ class COATParams:
         equal_scales: every hierarchy scale's cosine distance weighs the same in the synthesis.
         form: ``"training-free"`` (synthesis by optimisation) or ``"learned"`` (the trained networks).
         checkpoint: the learned form's checkpoint (``None``: looked up like every weight file).
-        min_side: the training-free form works on images enlarged to at least this longer side.
     """
 
     texture_level: int = 2
@@ -94,7 +93,6 @@ class COATParams:
     equal_scales: bool = True
     form: str = "training-free"
     checkpoint: str | None = None
-    min_side: int = 256
 
     def __post_init__(self) -> None:
         checks = [
@@ -125,7 +123,6 @@ class COATParams:
                 "color_sigma and color_confine must be positive, color_luminance 0..1",
             ),
             (self.form in FORMS, f"form must be one of {', '.join(FORMS)}"),
-            (self.min_side >= 16, "min_side must be at least 16"),
             (self.backbone in BACKBONES, f"backbone must be one of {', '.join(BACKBONES)}"),
             (self.precision in ("auto", "fp32", "bf16"), "precision must be auto, fp32 or bf16"),
         ]
