@@ -10,10 +10,11 @@ import torch.nn.functional as F
 from cli_helpers import run_cli
 
 from analogist.data import example_path
-from analogist.io import load_image, save_image
-from analogist.matching.contrastive import contrastive_loss, grid_xy, hard_negatives
+from analogist.io import load_image, resize_longer, save_image
+from analogist.matching.contrastive import contrastive_loss, hard_negatives
+from analogist.matching.flow import identity_grid
 from analogist.methods.coat import COATParams
-from analogist.methods.coat.learned import _restore, _to_side, encode, learned_levels
+from analogist.methods.coat.learned import _restore, encode, learned_levels
 from analogist.methods.coat.train import COATTask, COATTrainSettings
 from analogist.training import TrainConfig, fit
 
@@ -34,7 +35,7 @@ def test_contrastive_loss_ranks_the_true_positive_above_mined_negatives() -> Non
     keys = torch.randn(36, 8, generator=g)  # a 6 x 6 grid of cells
     positive = torch.tensor([3, 14, 27, 35])
     query = keys[positive] + 0.3 * torch.randn(4, 8, generator=g)
-    xy = grid_xy(6, 6)
+    xy = identity_grid(6, 6, dtype=torch.int64).flatten(1).T  # (36, 2) cell coordinates x, y
     sim = F.normalize(query, dim=1) @ F.normalize(keys, dim=1).T
     neg = hard_negatives(sim, positive, xy, k=5, radius=1.5)
     for q in range(4):
@@ -133,7 +134,7 @@ def test_train_and_apply_from_the_command_line(images, tmp_path, capsys) -> None
 
 def test_restore_gives_back_the_content_for_its_own_small_copy() -> None:
     content = load_image(example_path("cat.jpg"), 96)
-    small = _to_side(content, 48)
+    small = resize_longer(content, 48)
     assert max(small.shape[-2:]) == 48
     # the decoder returning the content's small copy must give the content itself: its detail is added back
     assert torch.allclose(_restore(small, content, small), content, atol=1e-5)
@@ -146,6 +147,8 @@ def test_large_images_run_at_the_working_side_with_the_content_detail() -> None:
     assert max(result.alignment.grid_1) == 12  # matched on the 48-px copy's quarter-resolution grid
 
     def high(x: torch.Tensor) -> torch.Tensor:  # the band finer than the working side
-        return (x - F.interpolate(_to_side(x, 48), size=x.shape[-2:], mode="bilinear", align_corners=False)).flatten()
+        return (
+            x - F.interpolate(resize_longer(x, 48), size=x.shape[-2:], mode="bilinear", align_corners=False)
+        ).flatten()
 
     assert torch.corrcoef(torch.stack([high(result.image), high(content)]))[0, 1] > 0.9

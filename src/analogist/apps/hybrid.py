@@ -19,6 +19,7 @@ from ..matching.buddies import normalized_activation
 from ..matching.mls import Kind
 from ..progress import Progress, silent
 from ..synthesis.deconv import deconvolve
+from ..synthesis.filters import gaussian_blur
 from .align import Alignment, align
 
 
@@ -90,19 +91,9 @@ def hybrid(
         masks.append(mask)
     full = F.interpolate(mask, size=al.a.shape[-2:], mode="bilinear", align_corners=False)
     if params.feather > 0:
-        full = _blur(full, params.feather)
+        full = gaussian_blur(full, params.feather, radius=max(1, int(3 * params.feather + 0.5)))
     out = (full * al.a + (1 - full) * al.b).clamp(0, 1)
     return Hybrid(out, full, masks, al)
-
-
-def _blur(mask: torch.Tensor, sigma: float) -> torch.Tensor:
-    radius = max(1, int(3 * sigma + 0.5))
-    x = torch.arange(-radius, radius + 1, dtype=mask.dtype, device=mask.device)
-    k = torch.exp(-x * x / (2 * sigma * sigma))
-    k = k / k.sum()
-    m = F.pad(mask, (radius, radius, radius, radius), mode="replicate")
-    m = F.conv2d(m, k.view(1, 1, 1, -1))
-    return F.conv2d(m, k.view(1, 1, -1, 1))
 
 
 __all__ = ["HybridParams", "Hybrid", "hybrid"]

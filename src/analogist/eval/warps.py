@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from scipy.interpolate import RBFInterpolator
 
 from ..io import load_image, resize_longer, save_image
+from ..synthesis.filters import gaussian_blur
 from ..synthesis.warp import sample
 
 #: Default strengths: a rotation of up to 15 degrees and a zoom of 0.8-1.25 about the centre, corners
@@ -109,11 +109,7 @@ def new_appearance(image: torch.Tensor, rng: np.random.Generator, strength: floa
     x = ((x - x.mean()) * contrast + x.mean()).clamp(0, 1)
     sigma = float(rng.uniform(0, 1.6) * strength)
     if sigma > 0.3:
-        r = int(np.ceil(2 * sigma))
-        k = torch.exp(-(torch.arange(-r, r + 1, dtype=image.dtype) ** 2) / (2 * sigma**2))
-        k = k / k.sum()
-        x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="replicate"), k.view(1, 1, 1, -1).repeat(3, 1, 1, 1), groups=3)
-        x = F.conv2d(F.pad(x, (0, 0, r, r), mode="replicate"), k.view(1, 1, -1, 1).repeat(3, 1, 1, 1), groups=3)
+        x = gaussian_blur(x, sigma, radius=int(np.ceil(2 * sigma)))
     return x.clamp(0, 1)
 
 

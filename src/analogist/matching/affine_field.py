@@ -13,15 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from ..synthesis.warp import sample
-
-
-def _grid(h: int, w: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    ys, xs = torch.meshgrid(
-        torch.arange(h, device=like.device, dtype=like.dtype),
-        torch.arange(w, device=like.device, dtype=like.dtype),
-        indexing="ij",
-    )
-    return xs, ys
+from .flow import identity_grid
 
 
 def window_offsets(radius: int, like: torch.Tensor) -> torch.Tensor:
@@ -54,7 +46,7 @@ def apply_field(field: torch.Tensor, xs: torch.Tensor, ys: torch.Tensor) -> torc
 
 def field_targets(field: torch.Tensor) -> torch.Tensor:
     """Each cell's own match: absolute target grid coordinates ``(2, h, w)``."""
-    xs, ys = _grid(*field.shape[-2:], field)
+    xs, ys = identity_grid(*field.shape[-2:], dtype=field.dtype, device=field.device)
     return apply_field(field, xs, ys)
 
 
@@ -149,7 +141,7 @@ def fit_affine_field(
     s = F.conv2d(wt, kern_s, padding=radius)[0].reshape(3, 3, h, w).permute(2, 3, 0, 1)
     r = torch.cat([F.conv2d(wt * targets[c][None, None], kern_r, padding=radius) for c in range(2)], 0)
     r = r.reshape(2, 3, h, w).permute(2, 3, 1, 0)  # (h, w, 3, 2)
-    xs, ys = _grid(h, w, targets)
+    xs, ys = identity_grid(h, w, dtype=targets.dtype, device=targets.device)
     if prior is None:
         prior = identity_field((h, w), like=targets)
     lin = torch.stack([torch.stack([prior[0], prior[3]], -1), torch.stack([prior[1], prior[4]], -1)], -2)
@@ -192,7 +184,7 @@ def grid_to_pixel_flow(targets: torch.Tensor, grid_t: tuple[int, int], image_t: 
     H, W = targets.shape[-2:]
     tx = (targets[0] + 0.5) * (image_t[1] / grid_t[1]) - 0.5
     ty = (targets[1] + 0.5) * (image_t[0] / grid_t[0]) - 0.5
-    xs, ys = _grid(H, W, targets)
+    xs, ys = identity_grid(H, W, dtype=targets.dtype, device=targets.device)
     return torch.stack([tx - xs, ty - ys])
 
 

@@ -40,10 +40,4 @@ def contrastive_loss(
     return F.cross_entropy(logits, torch.zeros(len(query), dtype=torch.int64, device=query.device))
 
 
-def grid_xy(h: int, w: int, device: torch.device | None = None) -> torch.Tensor:
-    """Cell coordinates ``(h*w, 2)`` (x, y) of a row-major grid."""
-    ys, xs = torch.meshgrid(torch.arange(h, device=device), torch.arange(w, device=device), indexing="ij")
-    return torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=1)
-
-
-__all__ = ["hard_negatives", "contrastive_loss", "grid_xy"]
+__all__ = ["hard_negatives", "contrastive_loss"]

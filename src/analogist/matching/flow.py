@@ -32,6 +32,34 @@ def flow_to_nnf(flow: torch.Tensor) -> torch.Tensor:
     return flow + identity_grid(*flow.shape[-2:], dtype=flow.dtype, device=flow.device)
 
 
+def pixel_flow_to_grid(
+    flow: torch.Tensor,
+    grid: tuple[int, int],
+    target_grid: tuple[int, int],
+    target_size: tuple[int, int],
+    *,
+    mode: str = "area",
+) -> torch.Tensor:
+    """Where a pixel flow ``(2, H, W)`` into an image of ``target_size`` ``(Ht, Wt)`` sends the cells of a
+    grid ``grid`` ``(h, w)`` laid over its source: points ``(2, h, w)`` ``(x, y)`` of the target's grid
+    ``target_grid`` ``(ht, wt)``, cell centres at integers (the inverse of
+    :func:`analogist.matching.affine_field.grid_to_pixel_flow`).
+
+    A cell moves by the flow's mean over its pixels (``mode="area"``) or by the flow at its centre
+    (``"bilinear"``); pixel centres are aligned, cell ``x`` sitting at pixel ``(x + 0.5) W / w - 0.5``.
+    """
+    if mode not in ("area", "bilinear"):
+        raise ValueError(f"mode must be 'area' or 'bilinear', got {mode!r}")
+    (big_h, big_w), (h, w) = flow.shape[-2:], grid
+    corners = {"align_corners": False} if mode == "bilinear" else {}
+    cell = F.interpolate(flow[None], size=grid, mode=mode, **corners)[0]
+    xs, ys = identity_grid(h, w, dtype=flow.dtype, device=flow.device)
+    px, py = (xs + 0.5) * (big_w / w) - 0.5, (ys + 0.5) * (big_h / h) - 0.5  # cell centres in pixels
+    tx = (px + cell[0] + 0.5) * (target_grid[1] / target_size[1]) - 0.5
+    ty = (py + cell[1] + 0.5) * (target_grid[0] / target_size[0]) - 0.5
+    return torch.stack([tx, ty])
+
+
 def resize_flow(
     flow: torch.Tensor, size: tuple[int, int], target_scale: tuple[float, float] | None = None
 ) -> torch.Tensor:

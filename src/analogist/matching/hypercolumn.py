@@ -19,16 +19,17 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from ..synthesis.pyramid import resize
 from .int8 import int8_product, quantise_rows
 
 
 def resize_bilinear(f: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """``F.interpolate(f, size, mode="bilinear", align_corners=False)`` of ``(B, C, H, W)``, as an
-    average pool of a shifted view where ``H``, ``W`` are whole multiples of ``size`` (see
-    :func:`_grid`): the same numbers, several times faster on a CPU."""
+    """A feature map ``(B, C, H, W)`` on a hypercolumn grid ``size``: :func:`~analogist.synthesis.pyramid.resize`,
+    as an average pool of a shifted view where ``H``, ``W`` are whole multiples of ``size`` (see
+    :func:`_grid`): the same numbers up to float rounding, several times faster on a CPU."""
     grid = _grid(f.shape, tuple(size))
     if grid is None:
-        return F.interpolate(f, size=size, mode="bilinear", align_corners=False)
+        return resize(f, size)
     if grid[:2] == (1, 1):
         return f
     return F.avg_pool2d(f[..., grid[2] :, grid[3] :], kernel_size=grid[4:], stride=grid[:2])

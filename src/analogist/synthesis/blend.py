@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from ..matching.affine_field import apply_field, window_offsets
-from .pyramid import downsample, upsample
+from .pyramid import resize
 from .warp import sample
 
 
@@ -72,7 +72,7 @@ def image_blend(source: torch.Tensor, warped: torch.Tensor, lam: float, grid: tu
     the learned decoder's skip connections from the source play (Eq. 10).
     """
     size = tuple(source.shape[-2:])
-    low = upsample(downsample(warped - source, grid), size)
+    low = resize(resize(warped - source, grid, antialias=True), size)
     return (source + lam * low).clamp(0, 1)
 
 

@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from .color import _chw, _hwc
+from .filters import gaussian_blur
 
 
 def _lab(image: torch.Tensor) -> np.ndarray:
@@ -27,7 +28,9 @@ def _lab(image: torch.Tensor) -> np.ndarray:
 
 
 def _blur(x: np.ndarray, sigma: float) -> np.ndarray:
-    return cv2.GaussianBlur(x, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+    """:func:`~.filters.gaussian_blur` (reflected borders) of an ``(H, W)`` or ``(H, W, C)`` array."""
+    image = torch.from_numpy(x.reshape(*x.shape[:2], -1)).permute(2, 0, 1)[None]
+    return gaussian_blur(image, sigma, border="reflect")[0].permute(1, 2, 0).numpy().reshape(x.shape)
 
 
 def _moments(lab: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:

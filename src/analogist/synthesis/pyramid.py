@@ -24,18 +24,16 @@ def level_sizes(height: int, width: int, levels: int) -> list[tuple[int, int]]:
     return sizes
 
 
-def downsample(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Antialiased bilinear resize of ``(B, C, H, W)`` to ``size`` (low-pass before decimating)."""
+def resize(x: torch.Tensor, size: tuple[int, int], *, antialias: bool = False) -> torch.Tensor:
+    """Bilinear resize of ``(B, C, H, W)`` to ``size`` (pixel centres aligned); unchanged when already that size.
+
+    ``antialias`` low-passes before decimating (for shrinking an image); differentiable either way.
+    The one resize to a given size: images by their longer side are :func:`analogist.io.resize_longer`'s,
+    feature maps onto a hypercolumn grid :func:`analogist.matching.hypercolumn.resize_bilinear`'s.
+    """
     if tuple(x.shape[-2:]) == tuple(size):
         return x
-    return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
-
-
-def upsample(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Bilinear resize of ``(B, C, h, w)`` to ``size``; differentiable, used inside :func:`collapse`."""
-    if tuple(x.shape[-2:]) == tuple(size):
-        return x
-    return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=antialias)
 
 
 def build(image: torch.Tensor, levels: int) -> list[torch.Tensor]:
@@ -47,8 +45,8 @@ def build(image: torch.Tensor, levels: int) -> list[torch.Tensor]:
     sizes = level_sizes(image.shape[-2], image.shape[-1], levels)
     gauss = [image]
     for size in sizes[1:]:
-        gauss.append(downsample(gauss[-1], size))
-    bands = [fine - upsample(coarse, fine.shape[-2:]) for fine, coarse in zip(gauss[:-1], gauss[1:])]
+        gauss.append(resize(gauss[-1], size, antialias=True))
+    bands = [fine - resize(coarse, fine.shape[-2:]) for fine, coarse in zip(gauss[:-1], gauss[1:])]
     return bands + [gauss[-1]]
 
 
@@ -56,5 +54,5 @@ def collapse(pyramid: list[torch.Tensor]) -> torch.Tensor:
     """Image ``(B, C, H_0, W_0)`` of a pyramid (or of its tail ``pyr[s:]``, giving resolution ``s``)."""
     x = pyramid[-1]
     for band in reversed(pyramid[:-1]):
-        x = band + upsample(x, band.shape[-2:])
+        x = band + resize(x, band.shape[-2:])
     return x

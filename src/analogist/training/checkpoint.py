@@ -1,4 +1,5 @@
-"""Checkpoint files: atomic saving, validated loading, slim inference copies and the weight lookup.
+"""Checkpoint files: atomic saving, validated loading, networks filled from them (cached for inference),
+slim inference copies and the weight lookup.
 
 A checkpoint is a ``torch.save`` dict read back with ``weights_only=True`` (tensors, numbers,
 strings, lists and dicts only: opening one never runs code)::
@@ -12,11 +13,15 @@ strings, lists and dicts only: opening one never runs code)::
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from ..errors import InputError, WeightsNotFoundError
 from ..io import atomic_path
@@ -58,6 +63,71 @@ def load_checkpoint(
     if not isinstance(state.get("models"), dict):
         raise InputError(f"{path} is an incomplete checkpoint (no models)")
     return state
+
+
+def load_models(models: dict[str, nn.Module], state: dict[str, Any], *, missing_ok: bool = False) -> None:
+    """Fill each of ``models`` ``{name: module}`` from the checkpoint dict ``state`` (its ``models[name]``);
+    a name the checkpoint lacks is a ``KeyError`` unless ``missing_ok`` (the module then keeps its weights)."""
+    for name, module in models.items():
+        if name in state["models"] or not missing_ok:
+            module.load_state_dict(state["models"][name])
+
+
+@dataclass(frozen=True)
+class Trained:
+    """The networks of a checkpoint, ready for inference: ``models`` in eval mode, float32, without
+    gradients, on one device; the checkpoint's ``config`` and ``provenance``, and its ``path``."""
+
+    path: Path
+    models: dict[str, nn.Module]
+    config: dict[str, Any]
+    provenance: dict[str, Any]
+
+
+_TRAINED: dict[tuple[str, str, str], tuple[tuple[int, int, int], Trained]] = {}
+_TRAINED_LOCK = threading.Lock()
+
+
+def load_trained(
+    path: str | os.PathLike,
+    task: str,
+    build: Callable[[dict[str, Any]], dict[str, nn.Module]],
+    *,
+    device: torch.device | str = "cpu",
+    what: str = "networks",
+) -> Trained:
+    """The networks of the checkpoint ``path`` of ``task`` on ``device`` (see :class:`Trained`).
+
+    ``build(state)`` makes the untrained modules ``{name: module}`` from the checkpoint dict (its
+    config); each is filled from the checkpoint's model of that name. Cached per file, modification
+    and device: the same modules come back until the file changes, so weights are read and moved to a
+    device once (callers must not modify them).
+
+    Raises:
+        InputError: an unreadable or foreign file, or one whose networks this version cannot build or
+            fill (``what`` names them in the message).
+    """
+    path = Path(path)
+    stat = path.stat() if path.is_file() else None
+    version = (stat.st_mtime_ns, stat.st_size, stat.st_ino) if stat else (0, 0, 0)
+    key = (task, str(path.resolve()), str(torch.device(device)))
+    with _TRAINED_LOCK:
+        cached = _TRAINED.get(key)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        state = load_checkpoint(path, task=task)
+        try:
+            models = build(state)
+            load_models(models, state)
+        except InputError:
+            raise
+        except (KeyError, TypeError, ValueError, RuntimeError):
+            raise InputError(f"{path} does not hold {what} this version can read") from None
+        for module in models.values():
+            module.float().eval().requires_grad_(False).to(device)
+        trained = Trained(path, models, state.get("config", {}), state.get("provenance", {}))
+        _TRAINED[key] = (version, trained)  # the file's earlier version, if any, is dropped
+        return trained
 
 
 def slim(state: dict[str, Any], models: list[str] | None = None) -> dict[str, Any]:
@@ -120,6 +190,9 @@ __all__ = [
     "VERSION",
     "save_checkpoint",
     "load_checkpoint",
+    "load_models",
+    "Trained",
+    "load_trained",
     "slim",
     "bundled_dir",
     "checkpoint_env_var",

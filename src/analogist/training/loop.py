@@ -25,7 +25,7 @@ from torch import nn
 from .. import __version__
 from ..errors import InputError
 from ..progress import Progress, silent
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import load_checkpoint, load_models, save_checkpoint
 from .device import resolve_device
 
 
@@ -208,8 +208,7 @@ def fit(
         optims = task.optimizers(models)
         state = TrainState(0, models, optims, {"step": []})
         if saved is not None:
-            for name, m in models.items():
-                m.load_state_dict(saved["models"][name])
+            load_models(models, saved)
             for name, o in optims.items():
                 o.load_state_dict(saved["optimizers"][name])
             _set_rng_state(saved["rng"], generator, device)

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import torch
 
+from ...synthesis.filters import gaussian_blur
 from ...synthesis.poisson import gradients, screened_poisson
-from .propagate import Rendering, Settings, _blur
+from .propagate import Rendering, Settings
 
 
 def crossfade(a: Rendering, b: Rendering, t: float) -> torch.Tensor:
@@ -41,8 +42,8 @@ def selection(a: Rendering, b: Rendering, t: float, settings: Settings) -> torch
     """
     diff = (b.error + settings.time_bias * (1 - t)) - (a.error + settings.time_bias * t)
     if settings.select_sigma > 0:
-        diff = _blur(diff, settings.select_sigma)
-    return _blur((diff > 0).to(diff.dtype), 1.0).clamp(0, 1)
+        diff = gaussian_blur(diff, settings.select_sigma)
+    return gaussian_blur((diff > 0).to(diff.dtype), 1.0).clamp(0, 1)
 
 
 def poisson(a: Rendering, b: Rendering, t: float, settings: Settings) -> torch.Tensor:

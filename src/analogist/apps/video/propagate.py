@@ -18,7 +18,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -27,6 +26,8 @@ from scipy.ndimage import distance_transform_edt
 from ...errors import InputError
 from ...matching.flow import flow_to_nnf, identity_grid
 from ...matching.nnf import upsample_nnf
+from ...synthesis.filters import gaussian_blur
+from ...synthesis.pyramid import resize
 from ...synthesis.warp import sample
 from .flow import DIS_PRESETS, consistent, dis_flow, gray
 
@@ -135,10 +136,6 @@ def advance(track: Track, frame: torch.Tensor, settings: Settings) -> Track:
     return Track(track.key, coords, frame, g, mismatch, error, share)
 
 
-def _shrink(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    return F.interpolate(image, size=size, mode="bilinear", align_corners=False, antialias=True)
-
-
 def extrapolate(coords: torch.Tensor, holes: torch.Tensor) -> torch.Tensor:
     """``coords`` ``(2, H, W)`` with each hole pixel ``p`` set to its nearest kept pixel ``q``'s
     coordinates plus ``p - q``: the neighbourhood's motion carried on into the hole."""
@@ -173,7 +170,7 @@ def fill(
     sh, sw = max(1, round(h * scale)), max(1, round(w * scale))
     guess = extrapolate(coords, holes)
     p = settings.fill_patch
-    qa, kb = (_descriptors(_shrink(x.float(), (sh, sw)), p) for x in (frame, key_content))
+    qa, kb = (_descriptors(resize(x.float(), (sh, sw), antialias=True), p) for x in (frame, key_content))
     cells = F.interpolate(holes[None, None].float(), size=(sh, sw), mode="area")[0, 0].flatten() > 0
     rows = cells.nonzero()[:, 0]
     # the guess of a cell: its centre pixel's extrapolated coordinates, in cell units
@@ -194,18 +191,11 @@ def fill(
     return torch.where(holes, up, coords)
 
 
-def _blur(image: torch.Tensor, sigma: float = 1.5) -> torch.Tensor:
-    """Gaussian blur of ``(1, C, H, W)`` (OpenCV, replicated borders)."""
-    arr = np.ascontiguousarray(image[0].detach().float().cpu().permute(1, 2, 0).numpy())
-    out = cv2.GaussianBlur(arr, (0, 0), sigma, borderType=cv2.BORDER_REPLICATE)
-    out = out.reshape(arr.shape)  # OpenCV drops a single channel axis
-    return torch.from_numpy(out).permute(2, 0, 1)[None].to(image)
-
-
 def _mismatch(frame: torch.Tensor, key_content: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
     """Mean absolute RGB difference ``(H, W)`` between ``frame`` and the keyframe content read at
     ``coords``, both blurred by 1 px so that resampling does not count."""
-    return (_blur(frame.float(), 1.0) - sample(_blur(key_content.float(), 1.0), coords)).abs().mean(1)[0]
+    frame_b, key_b = gaussian_blur(frame.float(), 1.0), gaussian_blur(key_content.float(), 1.0)
+    return (frame_b - sample(key_b, coords)).abs().mean(1)[0]
 
 
 class Rendering(NamedTuple):
@@ -225,7 +215,7 @@ def render(track: Track, settings: Settings) -> Rendering:
     shows what the frame shows.
     """
     styled = sample(track.key.styled.float(), track.coords)
-    weight = _blur(torch.exp(-((track.mismatch[None, None] / settings.sigma) ** 2)), 2.0)  # soft seams
+    weight = gaussian_blur(torch.exp(-((track.mismatch[None, None] / settings.sigma) ** 2)), 2.0)  # soft seams
     return Rendering(styled.clamp(0, 1), weight.clamp_min(1e-6), track.error[None, None].float())
 
 

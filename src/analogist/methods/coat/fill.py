@@ -19,13 +19,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ...matching.affine_field import window_correlation, window_offsets
+from ...matching.flow import pixel_flow_to_grid
 from ...matching.mutual import Confident
+from ...synthesis.filters import gaussian_blur
 
 #: A confident pair agrees with the dense correspondence within this share of the style grid's longer side.
 AGREE = 0.06
@@ -53,13 +53,7 @@ def part_centres(
 ) -> torch.Tensor:
     """Where a pixel flow ``(2, H, W)`` (content -> style pixels, style of ``size_2`` ``(Hs, Ws)``) sends each
     content cell of ``grid_1``: style-grid points ``(2, h1, w1)`` on ``grid_2``, the mean over the cell."""
-    big_h, big_w = flow.shape[-2:]
-    cell = F.interpolate(flow[None].float(), size=grid_1, mode="area")[0]
-    ys = (torch.arange(grid_1[0], device=flow.device) + 0.5) * (big_h / grid_1[0]) - 0.5
-    xs = (torch.arange(grid_1[1], device=flow.device) + 0.5) * (big_w / grid_1[1]) - 0.5
-    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
-    tx = (gx + cell[0] + 0.5) * (grid_2[1] / size_2[1]) - 0.5
-    ty = (gy + cell[1] + 0.5) * (grid_2[0] / size_2[0]) - 0.5
+    tx, ty = pixel_flow_to_grid(flow.float(), grid_1, grid_2, size_2)
     return torch.stack([tx.clamp(0, grid_2[1] - 1), ty.clamp(0, grid_2[0] - 1)])
 
 
@@ -75,9 +69,8 @@ def support_gate(
     for conf in confident:
         at = torch.stack([conf.index % grid_2[1], conf.index // grid_2[1]]).to(flat.dtype)
         agree |= conf.mask & ((at - flat).norm(dim=0) <= AGREE * max(grid_2))
-    density = cv2.GaussianBlur(
-        agree.float().reshape(h1, w1).cpu().numpy(), (0, 0), SPREAD * max(h1, w1), borderType=cv2.BORDER_REFLECT
-    )
+    density = gaussian_blur(agree.float().reshape(1, 1, h1, w1), SPREAD * max(h1, w1), border="reflect")[0, 0]
+    density = density.cpu().numpy()
     gate = torch.from_numpy(np.clip(density / support, 0.0, 1.0)).reshape(-1)
     return gate.to(device=centres.device, dtype=torch.float32)
 

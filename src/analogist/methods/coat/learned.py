@@ -25,9 +25,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...features import Backbone, get_backbone
-from ...io import check_image
+from ...io import check_image, resize_longer
 from ...matching.mutual import Confident, capped_grid, confident_set, latent_swap, refine
-from ...training import find_checkpoint, load_checkpoint, resolve_checkpoint
+from ...synthesis.pyramid import resize
+from ...training import find_checkpoint, resolve_checkpoint
+from ...training.checkpoint import load_trained
 from .core import recolor
 from .correspond import MAX_LEVEL, SCALES
 from .params import Alignment, COATParams, COATResult
@@ -152,15 +154,6 @@ def decoder_maps(
     return out
 
 
-def _to_side(image: torch.Tensor, side: int) -> torch.Tensor:
-    """``image`` ``(1, 3, H, W)`` scaled (antialiased) so its longer side is at most ``side``."""
-    h, w = image.shape[-2:]
-    if max(h, w) <= side:
-        return image
-    size = (max(1, round(h * side / max(h, w))), max(1, round(w * side / max(h, w))))
-    return F.interpolate(image, size=size, mode="bilinear", align_corners=False, antialias=True)
-
-
 def _restore(decoded: torch.Tensor, content: torch.Tensor, small: torch.Tensor) -> torch.Tensor:
     """The decoder's output ``(1, 3, h, w)`` at the content's full size ``(1, 3, H, W)``: upsampled, plus
     the content's detail finer than the working size (``content`` minus its upsampled ``small`` copy),
@@ -168,16 +161,16 @@ def _restore(decoded: torch.Tensor, content: torch.Tensor, small: torch.Tensor) 
     size = content.shape[-2:]
     if decoded.shape[-2:] == size:
         return decoded.clamp(0, 1)
-    up = lambda x: F.interpolate(x, size=size, mode="bilinear", align_corners=False)  # noqa: E731
-    detail = content - up(small) if small.shape[-2:] != size else 0.0
-    return (up(decoded) + detail).clamp(0, 1)
+    detail = content - resize(small, size) if small.shape[-2:] != size else 0.0
+    return (resize(decoded, size) + detail).clamp(0, 1)
 
 
 def load_nets(
-    checkpoint: str | None = None, *, required: bool = True
+    checkpoint: str | None = None, *, required: bool = True, device: torch.device | str = "cpu"
 ) -> tuple[Matcher, AppearanceDecoder, dict] | None:
-    """The trained matcher and decoder (eval mode) and the checkpoint's provenance, or ``None`` when no
-    checkpoint exists and ``required`` is false."""
+    """The trained matcher and decoder (eval mode, on ``device``, cached per file and device: see
+    :func:`~analogist.training.checkpoint.load_trained`) and the checkpoint's provenance, or ``None`` when
+    no checkpoint exists and ``required`` is false."""
     path = (
         resolve_checkpoint("coat", CHECKPOINT, checkpoint)
         if required
@@ -185,12 +178,17 @@ def load_nets(
     )
     if path is None:
         return None
-    state = load_checkpoint(path, task="coat")
+    trained = load_trained(path, "coat", _build, device=device, what="COAT networks")
+    matcher, decoder = trained.models["matcher"], trained.models["decoder"]
+    return matcher, decoder, {"checkpoint": str(path), **trained.provenance}
+
+
+def _build(state: dict) -> dict[str, nn.Module]:
     cfg = state.get("config", {})
-    matcher, decoder = Matcher(cfg.get("dims", 64)), AppearanceDecoder(tuple(cfg.get("widths", (96, 64, 48, 32))))
-    matcher.load_state_dict(state["models"]["matcher"])
-    decoder.load_state_dict(state["models"]["decoder"])
-    return matcher.eval(), decoder.eval(), {"checkpoint": str(path), **state.get("provenance", {})}
+    return {
+        "matcher": Matcher(cfg.get("dims", 64)),
+        "decoder": AppearanceDecoder(tuple(cfg.get("widths", (96, 64, 48, 32)))),
+    }
 
 
 @torch.no_grad()
@@ -201,11 +199,11 @@ def learned_levels(
     check_image(content, "content", min_side=16)
     check_image(style, "style", min_side=16)
     t0 = time.perf_counter()
-    matcher, decoder, _ = load_nets(params.checkpoint)
-    matcher, decoder = matcher.to(content.device), decoder.to(content.device)  # loaded on the CPU
+    matcher, decoder, _ = load_nets(params.checkpoint, device=content.device)
     backbone = get_backbone(params.backbone, params.weights, device=content.device)
     content, style = content.float(), style.float()
-    small_1, small_2 = _to_side(content, params.learned_side), _to_side(style, params.learned_side)
+    # scaled (antialiased) so the longer side is at most learned_side
+    small_1, small_2 = (resize_longer(x, min(params.learned_side, max(x.shape[-2:]))) for x in (content, style))
     f1, f2 = encode(backbone, small_1), encode(backbone, small_2)
     confident, g1, g2 = confident_sets(
         matcher(f1), matcher(f2), params.threshold, chunk=params.chunk, max_cells=params.max_cells
@@ -215,9 +213,7 @@ def learned_levels(
     for n in levels:
         t = time.perf_counter()
         image, _ = decoder(decoder_maps(f1, f2, confident, g1, g2, n))
-        if image.shape[-2:] != small_1.shape[-2:]:
-            image = F.interpolate(image, size=small_1.shape[-2:], mode="bilinear", align_corners=False)
-        image = _restore(image, content, small_1)
+        image = _restore(resize(image, small_1.shape[-2:]), content, small_1)
         if params.color and n < MAX_LEVEL:
             image = recolor(image, style, confident, g1, g2, params)
         results[n] = COATResult(

@@ -27,7 +27,8 @@ from torch import nn
 
 from ...errors import InputError
 from ...features import Backbone, get_backbone
-from ...matching.contrastive import contrastive_loss, grid_xy
+from ...matching.contrastive import contrastive_loss
+from ...matching.flow import identity_grid
 from ...training import ImageFolder, TrainTask, jitter, load_checkpoint, random_tps, save_checkpoint, slim
 from .correspond import MAX_LEVEL
 from .learned import AppearanceDecoder, Matcher, confident_sets, decoder_maps, encode
@@ -76,7 +77,7 @@ def correspondence_loss(
     src_x = ((centres[None, None, :] + f[:, 0] + 0.5) / stride).floor().long()  # the cell holding the source
     src_y = ((centres[None, :, None] + f[:, 1] + 0.5) / stride).floor().long()
     ok = (src_x >= 0) & (src_x < w) & (src_y >= 0) & (src_y < h)
-    xy = grid_xy(h, w, mx.device)
+    xy = identity_grid(h, w, dtype=torch.int64, device=mx.device).flatten(1).T.contiguous()  # (h*w, 2) x, y
     losses = []
     for i in range(b):
         valid = ok[i].reshape(-1)

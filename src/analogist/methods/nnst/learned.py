@@ -14,12 +14,10 @@ The decoder checkpoint is found like every weight file (:func:`find_decoder`): a
 from __future__ import annotations
 
 import os
-import threading
 from pathlib import Path
 
 import torch
 
-from ...errors import InputError
 from ...features import get_backbone
 from ...features.hypercolumn import extractor_for, grid_size
 from ...features.precision import product_dtype
@@ -27,16 +25,14 @@ from ...matching.hypercolumn import Keys, match
 from ...progress import Progress, silent
 from ...synthesis import pyramid
 from ...synthesis.decoder import Decoder, DecoderConfig
-from ...training import find_checkpoint, load_checkpoint, resolve_checkpoint
+from ...training import find_checkpoint, resolve_checkpoint
+from ...training.checkpoint import load_trained
 from .params import StylizeParams
 from .samples import finish, guide_at, mix, scale_styles
 
 TASK = "nnst-d"
 #: File name of the decoder checkpoint in ``$ANALOGIST_WEIGHTS_DIR`` and in the package.
 FILENAME = "nnst-d.pt"
-
-_DECODERS: dict[tuple[str, float, str], Decoder] = {}
-_LOCK = threading.Lock()
 
 
 def find_decoder(explicit: str | os.PathLike | None = None) -> Path | None:
@@ -46,23 +42,15 @@ def find_decoder(explicit: str | os.PathLike | None = None) -> Path | None:
 
 def load_decoder(path: str | os.PathLike | None = None, *, device: torch.device | str = "cpu") -> Decoder:
     """The decoder of a checkpoint (looked up as in :func:`find_decoder`), in float32 eval mode on
-    ``device``; cached per file and device, so the weights move to a device once.
+    ``device``; cached per file and device (:func:`~analogist.training.checkpoint.load_trained`), so the
+    weights move to a device once.
 
     Raises:
         WeightsNotFoundError: no checkpoint anywhere. InputError: an unreadable or foreign file.
     """
     found = resolve_checkpoint(TASK, FILENAME, path)
-    key = (str(found.resolve()), found.stat().st_mtime, str(torch.device(device)))
-    with _LOCK:
-        if key not in _DECODERS:
-            state = load_checkpoint(found, task=TASK)
-            try:
-                decoder = Decoder(DecoderConfig(**state["config"]["decoder"]))
-                decoder.load_state_dict({k: v.float() for k, v in state["models"]["decoder"].items()})
-            except (KeyError, TypeError, RuntimeError):
-                raise InputError(f"{found} does not hold an NNST-D decoder this version can read") from None
-            _DECODERS[key] = decoder.eval().requires_grad_(False).to(device)
-        return _DECODERS[key]
+    build = lambda state: {"decoder": Decoder(DecoderConfig(**state["config"]["decoder"]))}  # noqa: E731
+    return load_trained(found, TASK, build, device=device, what="an NNST-D decoder").models["decoder"]
 
 
 @torch.no_grad()
@@ -92,7 +80,7 @@ def stylize_decoder(
         if out is None:
             query = content_s
         else:  # the previous output with the content's band at this scale, as NNST-Opt
-            query = mix(c_pyr[s] + pyramid.upsample(out, size), content_s, params)
+            query = mix(c_pyr[s] + pyramid.resize(out, size), content_s, params)
         styles = scale_styles(extractor, s_pyr, g_pyr, s, params, generator)
         keys = Keys.build(styles.feats, styles.guide, dtype=key_dtype)
         # the decoder's first layer is per column: embed the style samples once, then gather the

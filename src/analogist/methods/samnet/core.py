@@ -37,6 +37,7 @@ from ...matching.affine_field import (
 from ...progress import Progress, silent
 from ...synthesis.blend import image_blend, patch_blend
 from ...synthesis.deconv import deconvolve
+from ...synthesis.pyramid import resize
 from ...synthesis.warp import backward_warp
 from .params import SAMNetParams
 from .refine import refine_layers, refine_step
@@ -202,7 +203,7 @@ def sam_net(
             timings["features"] += time.perf_counter() - t
         if params.keep_iterations:
             flow = field_to_flow(aff, grid_t, size_s, size_t)
-            iterations.append(SAMNetIteration(lam, _to_size(stylised, size_s), flow, _upsample(conf, size_s)))
+            iterations.append(SAMNetIteration(lam, resize(stylised, size_s).clamp(0, 1), flow, _upsample(conf, size_s)))
 
     if fine_names:
         t = time.perf_counter()
@@ -214,7 +215,16 @@ def sam_net(
     timings["outputs"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
     return SAMNetResult(
-        aff, flow, _to_size(stylised, size_s), warped, _upsample(conf, size_s), iterations, timings, form, grid_t, conf
+        aff,
+        flow,
+        resize(stylised, size_s).clamp(0, 1),
+        warped,
+        _upsample(conf, size_s),
+        iterations,
+        timings,
+        form,
+        grid_t,
+        conf,
     )
 
 
@@ -231,12 +241,6 @@ def _self_bias(fs: torch.Tensor, grid_t: tuple[int, int], radius: int, params: S
     own = window_correlation(fs, fs, ident, radius)
     bias, _, _ = soft_argmax(l2_normalize_window(own), radius, params.beta, params.kernel_sigma)
     return bias * torch.tensor([grid_t[1] / w, grid_t[0] / h], dtype=fs.dtype, device=fs.device)[:, None, None]
-
-
-def _to_size(image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    if tuple(image.shape[-2:]) == size:
-        return image
-    return F.interpolate(image, size=size, mode="bilinear", align_corners=False).clamp(0, 1)
 
 
 def transfer_mask(labels: np.ndarray, flow: torch.Tensor) -> np.ndarray:

@@ -16,6 +16,7 @@ from torch import nn
 
 from ...errors import InputError
 from ...matching.affine_field import window_offsets
+from ...matching.flow import identity_grid
 
 #: File name of the learned form's checkpoint (looked up like every weight file).
 CHECKPOINT = "samnet.pt"
@@ -51,12 +52,7 @@ class MatchingNet(nn.Module):
 
 def residual_to_global(residual: torch.Tensor) -> torch.Tensor:
     """G's local residual ``(6, h, w)`` as a change of the global field ``(6, h, w)`` (see affine_field)."""
-    h, w = residual.shape[-2:]
-    ys, xs = torch.meshgrid(
-        torch.arange(h, device=residual.device, dtype=residual.dtype),
-        torch.arange(w, device=residual.device, dtype=residual.dtype),
-        indexing="ij",
-    )
+    xs, ys = identity_grid(*residual.shape[-2:], dtype=residual.dtype, device=residual.device)
     tx, ax, bx, ty, ay, by = residual
     ax, bx, ay, by = (v * LINEAR_SCALE for v in (ax, bx, ay, by))
     return torch.stack([ax, bx, tx - ax * xs - bx * ys, ay, by, ty - ay * xs - by * ys])
@@ -101,34 +97,35 @@ def smoothness_loss(field: torch.Tensor) -> torch.Tensor:
     return (lin[:, 1:] - lin[:, :-1]).pow(2).mean() + (lin[:, :, 1:] - lin[:, :, :-1]).pow(2).mean()
 
 
-def load_networks(checkpoint: str | Path | None) -> tuple[MatchingNet, nn.Module | None, dict]:
+def load_networks(
+    checkpoint: str | Path | None, *, device: torch.device | str = "cpu"
+) -> tuple[MatchingNet, nn.Module | None, dict]:
     """The trained G, the attribute-transfer decoder (``None`` in checkpoints from before it) and their
     settings, from the learned form's checkpoint (explicit path, then ``ANALOGIST_SAMNET_CHECKPOINT``,
-    ``$ANALOGIST_WEIGHTS_DIR/samnet.pt``, the bundled file)."""
-    from ...features import get_backbone
-    from ...training import load_checkpoint, resolve_checkpoint
-    from .transfer import AttributeDecoder, skip_layers
+    ``$ANALOGIST_WEIGHTS_DIR/samnet.pt``, the bundled file), in eval mode on ``device``; cached per file
+    and device (:func:`~analogist.training.checkpoint.load_trained`)."""
+    from ...training import resolve_checkpoint
+    from ...training.checkpoint import load_trained
 
     path = resolve_checkpoint("samnet", CHECKPOINT, checkpoint)
-    state = load_checkpoint(path, task="samnet")
+    trained = load_trained(path, "samnet", _build, device=device, what="SAM-Net networks")
+    return trained.models["G"], trained.models.get("D"), trained.config
+
+
+def _build(state: dict) -> dict[str, nn.Module]:
+    """G, and the decoder where the checkpoint has one, untrained, as its settings describe them."""
+    from ...features import get_backbone
+    from .transfer import AttributeDecoder, skip_layers
+
     cfg = state.get("config", {})
-    net = MatchingNet(k=(2 * int(cfg.get("radius", 4)) + 1) ** 2, width=int(cfg.get("width", 32)))
-    dec = None
-    try:
-        net.load_state_dict(state["models"]["G"])
-        if "D" in state["models"]:
-            backbone, layer = cfg.get("backbone", "efficientnet-lite0"), cfg.get("layer", "stage5")
-            info = get_backbone(backbone).info
-            dec = AttributeDecoder(info[layer].channels, [info[n].channels for n in skip_layers(backbone, layer)])
-            dec.load_state_dict(state["models"]["D"])
-    except (KeyError, RuntimeError) as exc:
-        raise InputError(f"{path} is not a SAM-Net checkpoint: {exc}") from None
-    for m in (net, dec):
-        if m is not None:
-            m.eval()
-            for p in m.parameters():
-                p.requires_grad_(False)
-    return net, dec, cfg
+    nets: dict[str, nn.Module] = {
+        "G": MatchingNet(k=(2 * int(cfg.get("radius", 4)) + 1) ** 2, width=int(cfg.get("width", 32)))
+    }
+    if "D" in state["models"]:
+        backbone, layer = cfg.get("backbone", "efficientnet-lite0"), cfg.get("layer", "stage5")
+        info = get_backbone(backbone).info
+        nets["D"] = AttributeDecoder(info[layer].channels, [info[n].channels for n in skip_layers(backbone, layer)])
+    return nets
 
 
 def load_matching_net(checkpoint: str | Path | None) -> tuple[MatchingNet, dict]:
@@ -138,12 +135,18 @@ def load_matching_net(checkpoint: str | Path | None) -> tuple[MatchingNet, dict]
 
 
 def learned_parts(
-    checkpoint: str | Path | None, backbone: str, layer: str, *, matching: bool, decoder: bool | None
+    checkpoint: str | Path | None,
+    backbone: str,
+    layer: str,
+    *,
+    matching: bool,
+    decoder: bool | None,
+    device: torch.device | str = "cpu",
 ) -> tuple[MatchingNet | None, nn.Module | None, int]:
     """The networks :func:`~analogist.methods.samnet.sam_net` asked for (G when ``matching``, the decoder
-    when ``decoder``, or where the checkpoint has one when ``decoder`` is ``None``) and G's window
-    radius, checked against the backbone and layer in use; the checkpoint is read once."""
-    g, dec, cfg = load_networks(checkpoint)
+    when ``decoder``, or where the checkpoint has one when ``decoder`` is ``None``) on ``device`` and G's
+    window radius, checked against the backbone and layer in use (see :func:`load_networks`)."""
+    g, dec, cfg = load_networks(checkpoint, device=device)
     if decoder is None:
         decoder = dec is not None
     if cfg.get("backbone", backbone) != backbone or cfg.get("layer", layer) != layer:

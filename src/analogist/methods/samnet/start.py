@@ -9,9 +9,9 @@ field fitted to them lets the loop refine a good start instead of the identity.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from ...matching.affine_field import fit_affine_field, identity_field
+from ...matching.flow import pixel_flow_to_grid
 
 
 def buddies_field(
@@ -44,14 +44,8 @@ def buddies_field(
     flow = torch.as_tensor(dense_flow(pts[:, :2], pts[:, 2:], (hs, ws), "affine", step=4))
     flow = flow.to(device=source.device, dtype=start.dtype)
     # the mean flow over each cell, then the cell centre's target in target-grid units
-    cell = F.interpolate(flow[None], size=grid_s, mode="area")[0]
-    h, w = grid_s
-    xs = (torch.arange(w, device=start.device, dtype=start.dtype) + 0.5) * (ws / w) - 0.5
-    ys = (torch.arange(h, device=start.device, dtype=start.dtype) + 0.5) * (hs / h) - 0.5
-    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
-    tx = (gx + cell[0] + 0.5) * (grid_t[1] / wt) - 0.5
-    ty = (gy + cell[1] + 0.5) * (grid_t[0] / ht) - 0.5
-    return fit_affine_field(torch.stack([tx, ty]), torch.ones_like(tx), radius, ridge, prior=start)
+    targets = pixel_flow_to_grid(flow, grid_s, grid_t, (ht, wt))
+    return fit_affine_field(targets, torch.ones_like(targets[0]), radius, ridge, prior=start)
 
 
 __all__ = ["buddies_field"]

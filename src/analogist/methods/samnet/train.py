@@ -23,15 +23,16 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ...errors import InputError
 from ...features import get_backbone
 from ...matching.affine_field import field_targets, identity_field, l2_normalize_window, window_correlation
+from ...matching.flow import pixel_flow_to_grid
 from ...synthesis.blend import image_blend
 from ...synthesis.warp import sample
 from ...training import ImageFolder, TrainTask, jitter, load_checkpoint, random_affine, random_tps, warp
+from ...training.checkpoint import load_models
 from .learned import MatchingNet, matching_loss, residual_to_global, smoothness_loss
 from .transfer import AttributeDecoder, skip_layers
 
@@ -120,10 +121,7 @@ class SAMNetTask(TrainTask):
             "D": AttributeDecoder(info[s.layer], [info[n] for n in self.skips]).to(device),
         }
         if s.init:
-            state = load_checkpoint(s.init, task=self.name)
-            for name, m in models.items():
-                if name in state.get("models", {}):
-                    m.load_state_dict(state["models"][name])
+            load_models(models, load_checkpoint(s.init, task=self.name), missing_ok=True)
         return models
 
     def trained(self) -> tuple[str, ...]:
@@ -155,7 +153,8 @@ class SAMNetTask(TrainTask):
         loss, ce_sum, epe_sum = fs.new_zeros(()), 0.0, 0.0
         for b in range(source.shape[0]):
             fsb, ftb = fs[b : b + 1], ft[b : b + 1]
-            gt = true_targets(flow[b], tuple(fs.shape[-2:]), tuple(source.shape[-2:]))
+            grid = tuple(fs.shape[-2:])  # the true match of each cell: the flow at its centre
+            gt = pixel_flow_to_grid(flow[b], grid, grid, tuple(source.shape[-2:]), mode="bilinear")
             aff = identity_field(tuple(fs.shape[-2:]), like=fs)
             for _ in range(s.unroll):
                 corr = window_correlation(fsb, ftb, field_targets(aff), s.radius)
@@ -185,7 +184,8 @@ class SAMNetTask(TrainTask):
             feats = self.net.extract(source, [s.layer, *self.skips])
             fs, ft = feats[s.layer], self.net.extract(target, [s.layer])[s.layer]
             grid = tuple(fs.shape[-2:])
-            ft_w = torch.cat([sample(ft[b : b + 1], true_targets(flow[b], grid, size)) for b in range(len(fs))])
+            true = [pixel_flow_to_grid(flow[b], grid, grid, size, mode="bilinear") for b in range(len(fs))]
+            ft_w = torch.cat([sample(ft[b : b + 1], t) for b, t in enumerate(true)])
             lam4 = lam.to(fs)[:, None, None, None]
             blended = (1 - lam4) * fs + lam4 * ft_w
             warped = warp(target, flow)
@@ -232,20 +232,4 @@ class SAMNetTask(TrainTask):
         return out
 
 
-def true_targets(flow: torch.Tensor, grid: tuple[int, int], size: tuple[int, int]) -> torch.Tensor:
-    """Where each cell of a feature grid ``(h, w)`` truly lands in the target grid ``(2, h, w)``, from a
-    pixel flow ``(2, H, W)`` between same-sized images."""
-    h, w = grid
-    H, W = size
-    cell = F.interpolate(flow[None], size=grid, mode="bilinear", align_corners=False)[0]
-    ys, xs = torch.meshgrid(
-        torch.arange(h, device=flow.device, dtype=flow.dtype),
-        torch.arange(w, device=flow.device, dtype=flow.dtype),
-        indexing="ij",
-    )
-    # cell centre in pixels, moved by the flow, back to cells
-    px, py = (xs + 0.5) * W / w - 0.5, (ys + 0.5) * H / h - 0.5
-    return torch.stack([(px + cell[0] + 0.5) * w / W - 0.5, (py + cell[1] + 0.5) * h / H - 0.5])
-
-
-__all__ = ["PARTS", "SAMNetTask", "SAMNetTrainSettings", "true_targets"]
+__all__ = ["PARTS", "SAMNetTask", "SAMNetTrainSettings"]
