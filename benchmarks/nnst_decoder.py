@@ -54,7 +54,7 @@ def cost(size: int) -> None:
 def curve(paths: list[str], every: int) -> None:
     series = []
     for path in paths:
-        state = load_checkpoint(path, task="nnst-d")
+        state = load_checkpoint(path, kind="nnst-d")
         p, h = state["provenance"], state["history"]
         print(
             f"{path}: {state['step']} steps, {p['wall_seconds'] / 60:.0f} min on {p['device']} "

@@ -94,7 +94,7 @@ def test_training_lowers_reconstruction_and_resumes_exactly(folders: tuple[Path,
 def test_exported_checkpoint_round_trips(trained: Path, tmp_path: Path) -> None:
     small = export_decoder(trained, tmp_path / "small.pt")
     assert small.stat().st_size < trained.stat().st_size
-    full = load_checkpoint(trained, task="nnst-d")["models"]["decoder"]
+    full = load_checkpoint(trained, kind="nnst-d")["models"]["decoder"]
     dec = nnst_decoder.load_decoder(small)
     for k, v in dec.state_dict().items():
         assert torch.equal(v, full[k].half().float()), k

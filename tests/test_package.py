@@ -110,7 +110,7 @@ assert Path(analogist.__file__).resolve().is_relative_to(site), analogist.__file
 for name in EXAMPLES:
     assert example_path(name).resolve().is_relative_to(site) and example_path(name).stat().st_size > 1000, name
 for task, filename in (("coat", coat_learned.CHECKPOINT), ("samnet", samnet_learned.CHECKPOINT),
-                       (nnst_decoder.TASK, nnst_decoder.FILENAME)):
+                       (nnst_decoder.KIND, nnst_decoder.FILENAME)):
     path = resolve_checkpoint(task, filename)
     assert path.resolve().is_relative_to(site), path
     assert path.with_suffix(".md").is_file(), f"no note beside {path.name}"

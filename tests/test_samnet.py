@@ -310,7 +310,7 @@ def test_training_lowers_the_loss_and_resumes_exactly(tiny_folder: Path, tmp_pat
     straight = fit(task, TrainConfig(steps=6, out=None))
     for a, b in zip(resumed.models["G"].state_dict().values(), straight.models["G"].state_dict().values()):
         assert torch.equal(a, b)
-    assert load_checkpoint(ckpt, task="samnet")["step"] == 6
+    assert load_checkpoint(ckpt, kind="samnet")["step"] == 6
     # the learned form runs from that checkpoint
     photo = load_image(example_path("cat.jpg"), 128)
     res = sam_net(photo, photo.flip(-1), SAMNetParams(size=None, iters=2, form="learned", checkpoint=str(ckpt)))

@@ -112,13 +112,13 @@ def test_area_and_centre_agree_on_a_linear_flow_and_differ_on_a_curved_one() -> 
 
 
 # ------------------------------------------------------------------------------------ checkpoints
-def _write(path: Path, scale: float, task: str = "toy") -> None:
+def _write(path: Path, scale: float, kind: str = "toy", key: str = "kind") -> None:
     lin = nn.Linear(3, 2)
     with torch.no_grad():
         lin.weight.fill_(scale)
         lin.bias.zero_()
     state = {k: v.half() for k, v in lin.state_dict().items()}  # stored in float16, as exported copies are
-    save_checkpoint(path, {"task": task, "config": {"inputs": 3}, "models": {"net": state}, "provenance": {"by": "t"}})
+    save_checkpoint(path, {key: kind, "config": {"inputs": 3}, "models": {"net": state}, "provenance": {"by": "t"}})
 
 
 def _build(state: dict) -> dict[str, nn.Module]:
@@ -145,7 +145,7 @@ def test_the_loader_caches_per_file_version_and_device(tmp_path: Path) -> None:
 
 def test_the_loader_refuses_foreign_and_unbuildable_checkpoints(tmp_path: Path) -> None:
     path = tmp_path / "other.pt"
-    _write(path, 1.0, task="other")
+    _write(path, 1.0, kind="other")
     with pytest.raises(InputError, match="not of 'toy'"):
         load_trained(path, "toy", _build)
     with pytest.raises(InputError, match="does not hold a toy net this version can read"):
@@ -171,3 +171,13 @@ def test_the_numpy_blur_of_part_colour_is_the_shared_one() -> None:
     ref = gaussian_blur(torch.from_numpy(arr).permute(2, 0, 1)[None], 1.3, border="reflect")[0].permute(1, 2, 0)
     assert out.shape == arr.shape and np.array_equal(out, ref.numpy())
     assert _blur(arr[..., 0].copy(), 1.3).shape == (12, 10)
+
+
+def test_checkpoints_written_before_the_kind_rename_still_load(tmp_path: Path) -> None:
+    """Files carry their kind under ``kind``; those written earlier (the shipped ones) under ``task``."""
+    path = tmp_path / "old.pt"
+    _write(path, 0.5, kind="toy", key="task")
+    assert torch.equal(load_trained(path, "toy", _build).models["net"].weight, torch.full((2, 3), 0.5))
+    _write(tmp_path / "foreign.pt", 0.5, kind="other", key="task")
+    with pytest.raises(InputError, match="not of 'toy'"):
+        load_trained(tmp_path / "foreign.pt", "toy", _build)

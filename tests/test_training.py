@@ -161,7 +161,7 @@ def test_resume_after_ctrl_c_equals_an_uninterrupted_run(folder: Path, tmp_path:
     ckpt = tmp_path / "b.pt"
     with pytest.raises(KeyboardInterrupt):
         fit(Interrupted(folder), TrainConfig(steps=12, seed=3, device="cpu", checkpoint_every=5, out=ckpt))
-    assert load_checkpoint(ckpt, task="toy")["step"] == 7  # the step in progress was finished, then saved
+    assert load_checkpoint(ckpt, kind="toy")["step"] == 7  # the step in progress was finished, then saved
     resumed = fit(Toy(folder), TrainConfig(steps=12, seed=3, device="cpu", checkpoint_every=5, out=ckpt))
     assert resumed.resumed_from == 7 and resumed.step == 12
     for k, v in full.models["net"].state_dict().items():
@@ -172,13 +172,13 @@ def test_resume_after_ctrl_c_equals_an_uninterrupted_run(folder: Path, tmp_path:
 
 def test_checkpoint_round_trip_and_slim_copy(folder: Path, tmp_path: Path) -> None:
     state = fit(Toy(folder), TrainConfig(steps=3, device="cpu", out=tmp_path / "c.pt"))
-    saved = load_checkpoint(tmp_path / "c.pt", task="toy")
+    saved = load_checkpoint(tmp_path / "c.pt", kind="toy")
     assert saved["step"] == 3 and saved["config"] == {"lr": 0.05, "size": 16}
     for k, v in state.models["net"].state_dict().items():
         assert torch.equal(v, saved["models"]["net"][k])
     assert saved["provenance"]["data"]["images"]["images"] == 6
     save_checkpoint(tmp_path / "slim.pt", slim(saved))
-    small = load_checkpoint(tmp_path / "slim.pt", task="toy")
+    small = load_checkpoint(tmp_path / "slim.pt", kind="toy")
     assert "optimizers" not in small and (tmp_path / "slim.pt").stat().st_size < (tmp_path / "c.pt").stat().st_size
     with pytest.raises(InputError, match="cannot be resumed"):
         fit(Toy(folder), TrainConfig(steps=5, device="cpu", out=tmp_path / "slim.pt"))
@@ -199,7 +199,7 @@ def test_corrupt_foreign_and_wrong_task_checkpoints_give_one_line(folder: Path, 
         ("ok.pt", "not of 'nnst-d'"),
     ):
         with pytest.raises(InputError, match=pattern) as err:
-            load_checkpoint(tmp_path / name, task="nnst-d")
+            load_checkpoint(tmp_path / name, kind="nnst-d")
         assert "\n" not in str(err.value)
 
 

@@ -4,7 +4,7 @@ slim inference copies and the weight lookup.
 A checkpoint is a ``torch.save`` dict read back with ``weights_only=True`` (tensors, numbers,
 strings, lists and dicts only: opening one never runs code)::
 
-    {"format": "analogist-checkpoint", "version": 1, "task": "nnst-d", "config": {...},
+    {"format": "analogist-checkpoint", "version": 1, "kind": "nnst-d", "config": {...},
      "step": 1200, "models": {name: state_dict}, "optimizers": {name: state_dict} (training only),
      "rng": {...} (training only), "history": {"step": [...], loss name: [...]},
      "provenance": {data folders, steps, wall time, device, torch version, seed, ...}}
@@ -38,14 +38,20 @@ def save_checkpoint(path: str | os.PathLike, state: dict[str, Any]) -> Path:
     return path
 
 
+def checkpoint_kind(state: dict) -> str | None:
+    """What a checkpoint holds (``"nnst-d"``, ``"samnet"``, ``"coat"``, ...): its ``kind``, or the
+    ``task`` key the files written before version 0.1's rename carry (the shipped ones among them)."""
+    return state.get("kind", state.get("task"))
+
+
 def load_checkpoint(
-    path: str | os.PathLike, *, task: str | None = None, map_location: str | torch.device = "cpu"
+    path: str | os.PathLike, *, kind: str | None = None, map_location: str | torch.device = "cpu"
 ) -> dict[str, Any]:
     """Read and check a checkpoint written by :func:`save_checkpoint`.
 
     Raises:
         InputError: missing, unreadable or corrupt file, a file that is not an analogist checkpoint,
-            one from a newer version, or (with ``task``) one trained for another task.
+            one from a newer version, or (with ``kind``) one of another kind.
     """
     path = Path(path)
     if not path.is_file():
@@ -58,8 +64,8 @@ def load_checkpoint(
         raise InputError(f"{path} is not an analogist checkpoint (it has no {FORMAT!r} marker)")
     if not isinstance(state.get("version"), int) or state["version"] > VERSION:
         raise InputError(f"{path} was written by a newer analogist (checkpoint version {state.get('version')})")
-    if task is not None and state.get("task") != task:
-        raise InputError(f"{path} is a checkpoint of {state.get('task')!r}, not of {task!r}")
+    if kind is not None and checkpoint_kind(state) != kind:
+        raise InputError(f"{path} is a checkpoint of {checkpoint_kind(state)!r}, not of {kind!r}")
     if not isinstance(state.get("models"), dict):
         raise InputError(f"{path} is an incomplete checkpoint (no models)")
     return state
@@ -90,13 +96,13 @@ _TRAINED_LOCK = threading.Lock()
 
 def load_trained(
     path: str | os.PathLike,
-    task: str,
+    kind: str,
     build: Callable[[dict[str, Any]], dict[str, nn.Module]],
     *,
     device: torch.device | str = "cpu",
     what: str = "networks",
 ) -> Trained:
-    """The networks of the checkpoint ``path`` of ``task`` on ``device`` (see :class:`Trained`).
+    """The networks of the checkpoint ``path`` of ``kind`` on ``device`` (see :class:`Trained`).
 
     ``build(state)`` makes the untrained modules ``{name: module}`` from the checkpoint dict (its
     config); each is filled from the checkpoint's model of that name. Cached per file, modification
@@ -110,12 +116,12 @@ def load_trained(
     path = Path(path)
     stat = path.stat() if path.is_file() else None
     version = (stat.st_mtime_ns, stat.st_size, stat.st_ino) if stat else (0, 0, 0)
-    key = (task, str(path.resolve()), str(torch.device(device)))
+    key = (kind, str(path.resolve()), str(torch.device(device)))
     with _TRAINED_LOCK:
         cached = _TRAINED.get(key)
         if cached is not None and cached[0] == version:
             return cached[1]
-        state = load_checkpoint(path, task=task)
+        state = load_checkpoint(path, kind=kind)
         try:
             models = build(state)
             load_models(models, state)
@@ -148,12 +154,12 @@ def bundled_dir() -> Path:
 
 
 def checkpoint_env_var(name: str) -> str:
-    """``ANALOGIST_<NAME>_CHECKPOINT`` for a task name such as ``nnst-d``."""
+    """``ANALOGIST_<NAME>_CHECKPOINT`` for a checkpoint kind such as ``nnst-d``."""
     return "ANALOGIST_" + name.upper().replace("-", "_") + "_CHECKPOINT"
 
 
 def checkpoint_candidates(name: str, filename: str, explicit: str | os.PathLike | None = None) -> list[Path]:
-    """Where the checkpoint of task ``name`` is looked for, in order: ``explicit``, the environment
+    """Where the checkpoint of kind ``name`` is looked for, in order: ``explicit``, the environment
     variable, ``$ANALOGIST_WEIGHTS_DIR/filename``, the bundled file."""
     paths = [Path(explicit)] if explicit else []
     if os.environ.get(checkpoint_env_var(name)):

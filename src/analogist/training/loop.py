@@ -161,7 +161,7 @@ def _provenance(
     task: TrainTask, cfg: TrainConfig, device: torch.device, prior: dict[str, Any], step: int, seconds: float
 ) -> dict[str, Any]:
     return {
-        "task": task.name,
+        "kind": task.name,
         "data": task.data(),
         "seed": cfg.seed,
         "steps": step,
@@ -197,7 +197,7 @@ def fit(
     """
     device = resolve_device(cfg.device)
     generator = torch.Generator().manual_seed(cfg.seed)
-    saved = load_checkpoint(cfg.out, task=task.name) if cfg.out is not None and Path(cfg.out).exists() else None
+    saved = load_checkpoint(cfg.out, kind=task.name) if cfg.out is not None and Path(cfg.out).exists() else None
     if saved is not None:
         _check_resumable(saved, task, cfg)
     with _own_rngs(device):
@@ -225,7 +225,7 @@ def fit(
             save_checkpoint(
                 cfg.out,
                 {
-                    "task": task.name,
+                    "kind": task.name,
                     "config": task.config(),
                     "seed": cfg.seed,
                     "step": state.step,

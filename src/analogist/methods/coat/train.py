@@ -33,7 +33,7 @@ from ...training import ImageFolder, TrainTask, jitter, load_checkpoint, random_
 from .correspond import MAX_LEVEL
 from .learned import AppearanceDecoder, Matcher, confident_sets, decoder_maps, encode
 
-TASK = "coat"
+KIND = "coat"
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,7 @@ def correspondence_loss(
 class COATTask(TrainTask):
     """``models["matcher"]`` and ``models["decoder"]`` on the crops of one image folder."""
 
-    name = TASK
+    name = KIND
 
     def __init__(
         self,
@@ -171,7 +171,7 @@ class COATTask(TrainTask):
 
 def export(source: str | os.PathLike, dest: str | os.PathLike) -> None:
     """A small inference copy of a training checkpoint (float16 weights, no optimizer or RNG state)."""
-    state = slim(load_checkpoint(source, task=TASK))
+    state = slim(load_checkpoint(source, kind=KIND))
     state["models"] = {
         name: {k: v.half() if v.is_floating_point() else v for k, v in sd.items()}
         for name, sd in state["models"].items()
@@ -179,4 +179,4 @@ def export(source: str | os.PathLike, dest: str | os.PathLike) -> None:
     save_checkpoint(dest, state)
 
 
-__all__ = ["TASK", "COATTrainSettings", "COATTask", "correspondence_loss", "perceptual", "export"]
+__all__ = ["KIND", "COATTrainSettings", "COATTask", "correspondence_loss", "perceptual", "export"]

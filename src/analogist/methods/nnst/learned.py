@@ -30,14 +30,14 @@ from ...training.checkpoint import load_trained
 from .params import StylizeParams
 from .samples import finish, guide_at, mix, scale_styles
 
-TASK = "nnst-d"
+KIND = "nnst-d"
 #: File name of the decoder checkpoint in ``$ANALOGIST_WEIGHTS_DIR`` and in the package.
 FILENAME = "nnst-d.pt"
 
 
 def find_decoder(explicit: str | os.PathLike | None = None) -> Path | None:
     """The decoder checkpoint that would be used, or ``None`` where there is none."""
-    return find_checkpoint(TASK, FILENAME, explicit)
+    return find_checkpoint(KIND, FILENAME, explicit)
 
 
 def load_decoder(path: str | os.PathLike | None = None, *, device: torch.device | str = "cpu") -> Decoder:
@@ -48,9 +48,9 @@ def load_decoder(path: str | os.PathLike | None = None, *, device: torch.device 
     Raises:
         WeightsNotFoundError: no checkpoint anywhere. InputError: an unreadable or foreign file.
     """
-    found = resolve_checkpoint(TASK, FILENAME, path)
+    found = resolve_checkpoint(KIND, FILENAME, path)
     build = lambda state: {"decoder": Decoder(DecoderConfig(**state["config"]["decoder"]))}  # noqa: E731
-    return load_trained(found, TASK, build, device=device, what="an NNST-D decoder").models["decoder"]
+    return load_trained(found, KIND, build, device=device, what="an NNST-D decoder").models["decoder"]
 
 
 @torch.no_grad()
@@ -101,4 +101,4 @@ def stylize_decoder(
     return finish(out, content, style, params)
 
 
-__all__ = ["TASK", "FILENAME", "find_decoder", "load_decoder", "stylize_decoder"]
+__all__ = ["KIND", "FILENAME", "find_decoder", "load_decoder", "stylize_decoder"]

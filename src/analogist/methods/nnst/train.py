@@ -36,7 +36,7 @@ from ...synthesis import pyramid
 from ...synthesis.decoder import LRELU_GAIN, Decoder, DecoderConfig, EqualConv2d, EqualLinear
 from ...training import ImageFolder, TrainTask, load_checkpoint, save_checkpoint, slim
 
-TASK = "nnst-d"
+KIND = "nnst-d"
 SCALES = (64, 128, 256, 512)
 
 
@@ -111,7 +111,7 @@ class NNSTDSettings:
 class NNSTDecoderTask(TrainTask):
     """The decoder (``models["decoder"]``) and its critic (``models["critic"]``)."""
 
-    name = TASK
+    name = KIND
 
     def __init__(
         self,
@@ -197,7 +197,7 @@ class NNSTDecoderTask(TrainTask):
 def export_decoder(source: str | os.PathLike, dest: str | os.PathLike, *, half: bool = True) -> Path:
     """A small inference copy of a training checkpoint: the decoder only (float16 by default), with
     its configuration, loss history and provenance."""
-    state = slim(load_checkpoint(source, task=TASK), ["decoder"])
+    state = slim(load_checkpoint(source, kind=KIND), ["decoder"])
     if half:
         state["models"]["decoder"] = {
             k: v.half() if v.is_floating_point() else v for k, v in state["models"]["decoder"].items()
@@ -206,7 +206,7 @@ def export_decoder(source: str | os.PathLike, dest: str | os.PathLike, *, half: 
 
 
 __all__ = [
-    "TASK",
+    "KIND",
     "SCALES",
     "CooccurrenceCritic",
     "NNSTDSettings",

@@ -121,7 +121,7 @@ class SAMNetTask(TrainTask):
             "D": AttributeDecoder(info[s.layer], [info[n] for n in self.skips]).to(device),
         }
         if s.init:
-            load_models(models, load_checkpoint(s.init, task=self.name), missing_ok=True)
+            load_models(models, load_checkpoint(s.init, kind=self.name), missing_ok=True)
         return models
 
     def trained(self) -> tuple[str, ...]:
