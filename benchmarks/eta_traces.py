@@ -5,7 +5,7 @@
 
 Each run goes through its web/batch task (the same library calls as its command) with a progress
 function that logs every loop's start, every step and every end with its wall time. The test
-``tests/test_eta.py`` replays these logs through :class:`analogist.tasks.progress.JobProgress` on a fake
+``tests/tasks/test_eta.py`` replays these logs through :class:`analogist.tasks.progress.JobProgress` on a fake
 clock and checks the estimate against the real time left. Prints each run's seconds and the CPU.
 """
 

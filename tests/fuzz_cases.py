@@ -1,6 +1,6 @@
 """Hand-made bad and odd inputs for every command, and the checks each run must pass.
 
-Shared by ``tests/test_fuzz.py`` (a bounded selection) and ``benchmarks/fuzz.py`` (all of them, plus
+Shared by ``tests/cli/test_fuzz.py`` (a bounded selection) and ``benchmarks/fuzz.py`` (all of them, plus
 randomly corrupted files). A run passes when it exits with the expected status, a failing run prints a
 first stderr line starting with ``error:`` and no traceback, no file that existed before it changed
 (inputs are never overwritten) and a failing run left no new file or folder behind.

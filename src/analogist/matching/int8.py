@@ -5,7 +5,7 @@ On a CPU with AVX512-VNNI an int8 product is about 3x faster than float32 (a (20
 float32. So it is used only where :mod:`analogist.features.precision` measured it faster. Each unit vector is
 stored as int8 times its own scale (largest component to 127); the argmax of the products picks the
 float32 nearest neighbour or one whose cosine is within the quantisation error of it
-(``tests/test_hypercolumn_int8.py`` measures both on VGG16 hypercolumns).
+(``tests/matching/test_hypercolumn_int8.py`` measures both on VGG16 hypercolumns).
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ import pytest
 from analogist.tasks import TASKS
 from analogist.tasks.progress import MIN_FRACTION, JobProgress, replay
 
-TRACES = json.loads((Path(__file__).parent / "fixtures" / "eta_traces.json").read_text())
+TRACES = json.loads((Path(__file__).parents[1] / "fixtures" / "eta_traces.json").read_text())
 #: Time left below which a relative error means nothing (writing the files after the last stage, the last
 #: step's noise): 2 s or 3 % of the run.
 SLACK, SLACK_SHARE = 2.0, 0.03

@@ -1,8 +1,8 @@
 """Conventions every command shares: -q/-v on either side of the command, what -o names, the backbones
 offered, one-line descriptions, the exit statuses, and outputs refused in a place that cannot be written.
 
-Ctrl-C (130) and bad inputs (2) for each command are in tests/test_fuzz.py; a failed batch job (1) in
-tests/test_batch.py.
+Ctrl-C (130) and bad inputs (2) for each command are in tests/cli/test_fuzz.py; a failed batch job (1) in
+tests/batch/test_batch.py.
 """
 
 from __future__ import annotations

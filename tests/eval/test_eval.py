@@ -19,7 +19,7 @@ from analogist.eval.runner import EvalConfig, evaluate
 from analogist.io import write_flo
 from analogist.matching.nearest import nearest_neighbours
 
-FIXTURES = Path(__file__).parent / "fixtures" / "eval"
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "eval"
 
 
 # ----------------------------------------------------------------------------------------- helpers
