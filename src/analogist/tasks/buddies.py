@@ -119,11 +119,16 @@ def _search(a: torch.Tensor, b: torch.Tensor, opts: dict[str, Any], plan: Any, p
 
 
 def _drivers(a, b, opts, plan, progress):
-    from ..apps.align import select_pairs
+    from ..apps.align import consistent, select_pairs
+    from ..matching.pairs import spread_top_k
 
     result = _search(a, b, opts, plan, progress, opts["k"])
     idx = select_pairs(result.points, result.ranks, opts["k"])
-    note(progress, buddies_note(int(result.points.shape[0]), int(idx.numel()), opts["k"]))
+    # how many of the spread best pairs agree on one deformation: asked of all the buddies, not of the
+    # drivers (those are chosen among the inliers of one fitted map, so they agree by construction)
+    spread = spread_top_k(result.points, result.ranks, 2 * opts["k"])
+    agree = min(opts["k"], int(consistent(result.points[spread]).sum()))
+    note(progress, buddies_note(int(result.points.shape[0]), agree, opts["k"]))
     if idx.numel() < 3:
         raise InputError(
             f"only {idx.numel()} consistent best buddies were found: a warp needs 3; "
