@@ -2,6 +2,11 @@
 
 The network runs in fp32 or bf16, NCHW or channels-last, whichever :mod:`.precision` measures fastest
 on the device; the copies of the network each path needs are made once and kept.
+
+``padding="reflect"`` pads the 3x3 convolutions by reflection instead of VGG16's zeros. A zero border
+makes every hypercolumn near the frame unlike any inside it: NNST matched the content's border to the
+style's and drew a stripe along each side of its outputs, so NNST asks for reflection. The default
+stays the network as trained, which COAT and the matchers use.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import threading
 from typing import TYPE_CHECKING
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..errors import InputError
@@ -38,16 +44,40 @@ BACKBONES = ("vgg16-hed", "vgg16")
 HYPER_STRIDE = 4
 
 
-def extractor_for(backbone: Backbone, precision: str, kind: str = "conv") -> Extractor:
+def extractor_for(backbone: Backbone, precision: str, kind: str = "conv", *, padding: str = "zeros") -> Extractor:
     """The :class:`Extractor` of ``backbone`` on the path ``kind`` (``"conv"``: forward passes only,
     ``"conv-train"``: with backward passes) takes on its device under ``precision`` (``"auto"``:
-    measured, see :mod:`analogist.features.precision`)."""
+    measured, see :mod:`analogist.features.precision`), its convolutions padded as ``padding``."""
     path = choose(kind, precision, backbone.mean.device)
-    return Extractor(backbone, path.dtype == torch.bfloat16, channels_last=path.channels_last)
+    return Extractor(backbone, path.dtype == torch.bfloat16, channels_last=path.channels_last, padding=padding)
 
 
-#: The network copies of :class:`Extractor`, per (backbone, weights, bf16, device)
-_NETS: dict[tuple[str, str, bool, str, bool], nn.ModuleDict] = {}
+#: How the convolutions pad their inputs: ``"zeros"`` (VGG16's own, the default) or ``"reflect"``.
+PADDINGS = ("reflect", "zeros")
+
+
+class ReflectConv2d(nn.Module):
+    """A 3x3, stride-1 convolution padded by one reflected pixel on each side (replicated where a
+    side has one pixel, which cannot reflect) instead of zeros; the same weights as ``conv``."""
+
+    def __init__(self, conv: nn.Conv2d) -> None:
+        super().__init__()
+        if conv.kernel_size != (3, 3) or conv.stride != (1, 1) or conv.padding != (1, 1) or conv.dilation != (1, 1):
+            raise ValueError("ReflectConv2d takes VGG's 3x3 convolutions of padding 1 and stride 1")
+        self.weight, self.bias = conv.weight, conv.bias
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mode = "reflect" if min(x.shape[-2:]) > 1 else "replicate"
+        return F.conv2d(F.pad(x, (1, 1, 1, 1), mode=mode), self.weight, self.bias)
+
+
+def _padded(ops: nn.ModuleDict) -> nn.ModuleDict:
+    """``ops`` with every convolution a :class:`ReflectConv2d` (the weights shared, not copied)."""
+    return nn.ModuleDict({n: ReflectConv2d(m) if isinstance(m, nn.Conv2d) else m for n, m in ops.items()})
+
+
+#: The network copies of :class:`Extractor`, per (backbone, weights, bf16, device, channels-last, padding)
+_NETS: dict[tuple[str, str, bool, str, bool, str], nn.ModuleDict] = {}
 
 
 _NETS_LOCK = threading.Lock()
@@ -60,24 +90,29 @@ class Extractor:
     per backbone and device, and kept. The network runs on the backbone's device. ``channels_last``
     asks for that layout in float32 too (a copy made and kept the same way), and rows read off it need
     no copy. Which of these is fastest depends on the CPU: :func:`extractor_for` measures it.
+    ``padding`` (:data:`PADDINGS`): ``"zeros"``, the network exactly as trained, or ``"reflect"``,
+    which removes its zero border (see the module's note).
     """
 
-    def __init__(self, backbone: Backbone, bf16: bool, *, channels_last: bool = False) -> None:
+    def __init__(self, backbone: Backbone, bf16: bool, *, channels_last: bool = False, padding: str = "zeros") -> None:
         missing = [n for n in LAYERS if n not in backbone.names]
         if missing or tuple(backbone.channels(n) for n in LAYERS) != CHANNELS:
             raise InputError(f"backbone {backbone.name} does not have the VGG16 layers NNST needs")
+        if padding not in PADDINGS:
+            raise InputError(f"padding must be one of {', '.join(PADDINGS)}, got {padding!r}")
         self.backbone, self.bf16, self.channels_last = backbone, bf16, bf16 or channels_last
+        self.padding = padding
         self.names = backbone.names[: backbone.names.index(LAYERS[-1]) + 1]
         self.channels = [backbone.channels(n) for n in LAYERS]
         self.device = backbone.mean.device
-        key = (backbone.name, backbone.source, bf16, str(self.device), self.channels_last)
+        key = (backbone.name, backbone.source, bf16, str(self.device), self.channels_last, padding)
         with _NETS_LOCK:
             if key not in _NETS:
                 ops = nn.ModuleDict({n: backbone.ops[n] for n in self.names})
                 if self.channels_last:
                     ops = copy.deepcopy(ops).to(torch.bfloat16 if bf16 else torch.float32)
                     ops = ops.to(memory_format=torch.channels_last)
-                _NETS[key] = ops
+                _NETS[key] = _padded(ops) if padding == "reflect" else ops
         self.ops = _NETS[key]
 
     def _input(self, image: torch.Tensor) -> torch.Tensor:

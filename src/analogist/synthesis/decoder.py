@@ -14,6 +14,10 @@ Deviation, measured (``benchmarks/stylize.py``): the paper's branches read all 2
 and untrainable here. By default a shared 1x1 convolution first reduces ``T`` to ``reduce``
 channels (after a fixed per-layer rescaling to comparable magnitudes), and the branches have
 ``hidden`` channels; ``reduce=None, hidden=256`` gives the paper's decoder.
+
+The branches' 3x3 convolutions pad by reflection, not with zeros: a zero border drew a stripe along
+each side of the output. The bundled checkpoint was trained with zero padding; with reflection its
+outputs lose the stripe and keep their colour and texture (``docs/nnst.md``, "Borders").
 """
 
 from __future__ import annotations
@@ -54,16 +58,28 @@ class EqualConv2d(nn.Conv2d):
     """A convolution with an equalised learning rate (Karras et al., as the StyleGAN2-style Adam settings
     of the paper, lr 2e-3 and betas (0, 0.99), assume): weights are stored at unit scale and multiplied
     by ``gain / sqrt(fan_in)`` when used, so an Adam step moves every layer's output by a similar amount
-    whatever its fan-in (without it the 2688-channel input layer jumps on the first steps)."""
+    whatever its fan-in (without it the 2688-channel input layer jumps on the first steps).
 
-    def __init__(self, cin: int, cout: int, kernel: int, *, gain: float = 1.0, **kwargs: int) -> None:
+    ``reflect``: pad by reflection (replication along a side of one pixel) instead of zeros; the
+    convolution's ``padding`` says by how much.
+    """
+
+    def __init__(
+        self, cin: int, cout: int, kernel: int, *, gain: float = 1.0, reflect: bool = False, **kwargs: int
+    ) -> None:
         super().__init__(cin, cout, kernel, **kwargs)
         nn.init.normal_(self.weight)
         nn.init.zeros_(self.bias)
         self.factor = gain / math.sqrt(cin * kernel * kernel)
+        self.reflect = reflect and any(p > 0 for p in self._reversed_padding_repeated_twice)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self._conv_forward(x, self.weight * self.factor, self.bias)
+        w = self.weight * self.factor
+        if not self.reflect:
+            return self._conv_forward(x, w, self.bias)
+        mode = "reflect" if min(x.shape[-2:]) > max(self.padding) else "replicate"  # type: ignore[arg-type]
+        x = F.pad(x, self._reversed_padding_repeated_twice, mode=mode)
+        return F.conv2d(x, w, self.bias, self.stride, 0, self.dilation, self.groups)
 
 
 class EqualLinear(nn.Linear):
@@ -91,13 +107,18 @@ class _Branch(nn.Module):
             last = i == convs - 1
             layers.append(
                 EqualConv2d(
-                    cin if i == 0 else hidden, cout if last else hidden, 3, padding=1, gain=1.0 if last else LRELU_GAIN
+                    cin if i == 0 else hidden,
+                    cout if last else hidden,
+                    3,
+                    padding=1,
+                    gain=1.0 if last else LRELU_GAIN,
+                    reflect=True,
                 )
             )
             if not last:
                 layers.append(nn.LeakyReLU(slope))
         self.body = nn.Sequential(*layers)
-        self.skip = EqualConv2d(cin, cout, 3, padding=1)
+        self.skip = EqualConv2d(cin, cout, 3, padding=1, reflect=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x) + self.skip(x)

@@ -34,7 +34,7 @@ from ...matching.hypercolumn import Keys
 from ...progress import Progress, silent
 from ...synthesis import pyramid
 from ...synthesis.hyperopt import optimise_pyramid
-from .params import StylizeParams
+from .params import PADDING, StylizeParams
 from .samples import finish, guide_at, mix, nearest_targets, scale_styles
 from .split import split_phase
 
@@ -57,7 +57,7 @@ def stylize_opt(
     # gives the same style samples and splitting grids on every device
     device = content.device
     extractor = extractor_for(
-        get_backbone(params.backbone, params.weights, device=device), params.precision, "conv-train"
+        get_backbone(params.backbone, params.weights, device=device), params.precision, "conv-train", padding=PADDING
     )
     key_dtype = product_dtype(params.precision, device)
     generator = torch.Generator().manual_seed(params.seed)

@@ -27,7 +27,7 @@ from ...synthesis import pyramid
 from ...synthesis.decoder import Decoder, DecoderConfig
 from ...training import find_checkpoint, resolve_checkpoint
 from ...training.checkpoint import load_trained
-from .params import StylizeParams
+from .params import PADDING, StylizeParams
 from .samples import finish, guide_at, mix, scale_styles
 
 KIND = "nnst-d"
@@ -66,7 +66,8 @@ def stylize_decoder(
 ) -> torch.Tensor:
     """NNST-D on checked inputs (see :func:`analogist.methods.nnst.stylize`): ``(1, 3, H, W)`` in [0, 1]."""
     dev = content.device  # follows the inputs' device
-    extractor = extractor_for(get_backbone(params.backbone, params.weights, device=dev), params.precision, "conv")
+    backbone = get_backbone(params.backbone, params.weights, device=dev)
+    extractor = extractor_for(backbone, params.precision, "conv", padding=PADDING)
     key_dtype = product_dtype(params.precision, dev)
     generator = torch.Generator().manual_seed(params.seed)
     c_pyr = pyramid.build(content, params.levels)

@@ -7,6 +7,11 @@ from dataclasses import dataclass, replace
 from ...errors import InputError
 from ...features.hypercolumn import BACKBONES
 
+#: How NNST's VGG16 pads its convolutions (:class:`~analogist.features.hypercolumn.Extractor`): by
+#: reflection, so hypercolumns along the frame look like those inside; VGG16's zeros drew a stripe
+#: along every side of the outputs (docs/nnst.md, "Borders").
+PADDING = "reflect"
+
 #: ``"training-free"``: NNST-Opt, the optimisation; ``"learned"``: NNST-D, the trained decoder.
 FORMS = ("training-free", "learned")
 

@@ -35,6 +35,7 @@ from ...matching.hypercolumn import Keys, flatten, match
 from ...synthesis import pyramid
 from ...synthesis.decoder import LRELU_GAIN, Decoder, DecoderConfig, EqualConv2d, EqualLinear
 from ...training import ImageFolder, TrainTask, load_checkpoint, save_checkpoint, slim
+from .params import PADDING
 
 KIND = "nnst-d"
 SCALES = (64, 128, 256, 512)
@@ -137,7 +138,7 @@ class NNSTDecoderTask(TrainTask):
 
     def build(self, device: torch.device) -> dict[str, nn.Module]:
         backbone = get_backbone(self.settings.backbone, self.weights, device=device)  # the per-device copy
-        self.extractor = extractor_for(backbone, self.settings.precision, "conv-train")
+        self.extractor = extractor_for(backbone, self.settings.precision, "conv-train", padding=PADDING)
         return {
             "decoder": Decoder(self.settings.decoder).to(device),
             "critic": CooccurrenceCritic(self.settings.critic_width).to(device),
