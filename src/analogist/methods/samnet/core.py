@@ -122,12 +122,15 @@ def sam_net(
         # auto: the learned form decodes with its checkpoint's decoder where it has one (checkpoints from
         # before the decoder blend in image space)
         want_decoder = True if params.transfer == "learned" else (None if params.transfer == "auto" else False)
+        # cached per checkpoint and device: loaded on the inputs' device, never moved (a shared copy)
         g_net, dec_net, radius_g = learned_parts(
-            params.checkpoint, params.backbone, params.layer, matching=form == "learned", decoder=want_decoder
+            params.checkpoint,
+            params.backbone,
+            params.layer,
+            matching=form == "learned",
+            decoder=want_decoder,
+            device=source.device,
         )
-        # loaded fresh on the CPU each call: move them to the inputs' device once
-        g_net = g_net.to(source.device) if g_net is not None else None
-        dec_net = dec_net.to(source.device) if dec_net is not None else None
     timings: dict[str, float] = {"features": 0.0, "match": 0.0, "blend": 0.0, "decode": 0.0}
     check_image(source, "source", min_side=16)
     check_image(target, "target", min_side=16)
