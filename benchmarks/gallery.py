@@ -9,6 +9,7 @@ so a second call only draws the sheets again.
 
     python benchmarks/gallery.py                                  # everything, 128/256/512 px
     python benchmarks/gallery.py --sizes 128 --methods samnet,align --split dev
+    python benchmarks/gallery.py --sizes 256 --overview face-125,cat-lion,c1-starry   # + one sheet of all
 
 Writes ``<out>/<method>_<size>.jpg`` (one row per pair: inputs and outputs, measures in the label)
 and ``<out>/measures.csv``; prints the median of each measure per method, size and split.
@@ -216,6 +217,37 @@ def sheet(method: str, size: int, rows: list[tuple[Pair, Path, dict[str, float],
     return out
 
 
+#: the output an overview shows per method (default: the first shown one)
+MAIN = {"samnet": "stylised.png", "video": "frames/frame_00006.png"}
+
+
+def overview(methods: list[str], size: int, pairs: list[Pair], work: Path, cell: int = 160) -> Path:
+    """One sheet of every method at a glance: per pair A, B, then each method's main output, the
+    methods named in a header row."""
+    heads = ["A", "B", *methods]
+    lines = []
+    for pair in pairs:
+        a, b = inputs(pair, work)
+        paths: list[Path | None] = [a, b]
+        for method in methods:
+            folder = work / "runs" / method / str(size) / pair.id
+            error = (folder / "seconds.txt").read_text().partition("\n")[2].strip() if folder.exists() else "?"
+            paths.append(None if error else folder / MAIN.get(method, METHODS[method][1][0]))
+        lines.append([_tile(p, cell) for p in paths])
+    widths = [max(row[i].width for row in lines) for i in range(len(heads))]
+    canvas = Image.new("RGB", (sum(widths) + 4 * len(widths), 16 + len(lines) * (cell + 4)), "white")
+    draw = ImageDraw.Draw(canvas)
+    x = 0
+    for i, head in enumerate(heads):
+        draw.text((x + 4, 2), head, fill="black")
+        for j, row in enumerate(lines):
+            canvas.paste(row[i], (x, 16 + j * (cell + 4)))
+        x += widths[i] + 4
+    out = work / f"overview_{size}.jpg"
+    canvas.save(out, quality=88)
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--methods", default=",".join(METHODS), help="comma-separated (default: all)")
@@ -223,6 +255,7 @@ def main() -> int:
     ap.add_argument("--split", choices=("dev", "confirm", "all"), default="all")
     ap.add_argument("--pairs", default="", help="comma-separated pair ids (default: all)")
     ap.add_argument("--out", type=Path, default=HERE / "out" / "gallery")
+    ap.add_argument("--overview", default="", help="comma-separated pair ids: also one sheet of every method on them")
     args = ap.parse_args()
     if not DATA.is_dir():
         print(f"the gallery needs {DATA} (the shared data beside the checkout)")
@@ -252,6 +285,13 @@ def main() -> int:
                 )
                 print(f"{method:18s} {size:4d} {pair.id:18s} {seconds:6.1f}s {error or m}", flush=True)
             print(f"sheet: {sheet(method, size, rows, args.out)}")
+    if args.overview:
+        chosen = [p for p in read_pairs() if p.id in args.overview.split(",")]
+        for size in (int(s) for s in args.sizes.split(",")):
+            for method in args.methods.split(","):
+                for pair in chosen:
+                    run(method, pair, size, args.out)
+            print(f"overview: {overview(args.methods.split(','), size, chosen, args.out)}")
     keys = sorted({k for r in table for k in r} - {"method", "size", "pair", "kind", "split", "error"})
     with open(args.out / "measures.csv", "w", newline="") as fh:
         w = csv.DictWriter(fh, ["method", "size", "pair", "kind", "split", "error", *keys])

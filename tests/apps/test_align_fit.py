@@ -141,3 +141,27 @@ def test_morph_of_a_shifted_copy_has_no_double_image() -> None:
     # as sharp as the picture: no contrast lost to a second, offset copy
     edges = lambda im: (im[..., 1:, :] - im[..., :-1, :]).abs().mean() + (im[..., 1:] - im[..., :-1]).abs().mean()  # noqa: E731
     assert edges(frames[2][inner]) > 0.95 * edges(half[inner])
+
+
+def test_where_one_image_ends_the_blend_shows_the_other_not_a_streak() -> None:
+    big = _texture(112, 144, seed=6)
+    a, b = big[..., 0:96, 0:128], big[..., 8:104, 16:144]  # A's (x, y) is B's (x - 16, y - 8)
+    g = torch.Generator().manual_seed(7)
+    pa = torch.rand(30, 2, generator=g) * torch.tensor([90.0, 60.0]) + torch.tensor([20.0, 18.0])
+    al = align(a, b, torch.cat([pa, pa - torch.tensor([16.0, 8.0])], 1))
+    half = big[..., 4:100, 8:136]  # the picture moved half-way: A ends 8 px before the right side
+    right = (..., slice(8, -8), slice(122, 128))  # covered by B only
+    assert float(al.cover_a[right].amax()) < 0.05 and float(al.cover_b[right].amin()) > 0.99
+    assert float(al.cover_a[..., 8:-8, 8:-12].amin()) > 0.99  # inside, both
+    torch.testing.assert_close(al.blend()[right], half[right], atol=0.02, rtol=0)
+    assert float(((al.a + al.b) / 2 - half)[right].abs().mean()) > 0.03  # the plain mix shows A's margin
+    # A's margin mirrors A: its columns differ, as the picture's do (a clamped border repeats one column)
+    margin = al.a[..., 8:-8, 122:128]
+    assert float((margin[..., 1:] - margin[..., :-1]).abs().mean()) > 0.2 * float(
+        (half[..., 1:] - half[..., :-1]).abs().mean()
+    )
+    torch.testing.assert_close(al.blend()[..., 8:-8, 8:-8], half[..., 8:-8, 8:-8], atol=0.02, rtol=0)
+    saved_a, saved_b = al.framed()  # what align writes: black beyond each image's frame
+    assert float(saved_a[right].amax()) < 0.05 and float(saved_b[..., 8:-8, 0:2].amax()) < 0.05
+    torch.testing.assert_close(saved_a[..., 8:-8, 8:-12], al.a[..., 8:-8, 8:-12])
+    assert float(al.blend()[..., 0:2, 122:128].amax()) < 0.05  # neither covers the corner: black

@@ -15,7 +15,8 @@ import torch.nn.functional as F
 
 from ..matching.mls import Kind
 from ..progress import Progress, silent
-from .align import FitParams, _pair_at, _plan
+from .align import _pair_at, _plan, mix
+from .pair_fit import FitParams
 
 
 def morph(
@@ -64,8 +65,8 @@ def morph(
         t = i / (frames - 1)
         # the dissolve follows a smoothstep so the middle frames blend longest
         s = t * t * (3 - 2 * t)
-        wa, wb = _pair_at(plan, image_a, image_b, t, kind, params, frame=True, step=step)
-        out.append(((1 - s) * wa + s * wb).clamp(0, 1))
+        wa, wb, ca, cb = _pair_at(plan, image_a, image_b, t, kind, params, frame=True, step=step)
+        out.append(mix(wa, wb, ca, cb, s))
     return out
 
 

@@ -196,9 +196,9 @@ def run_align(args: argparse.Namespace) -> int:
     al = align(a, b, pts, args.kind)
     flow = buddies_flow(pts, tuple(a.shape[-2:]), tuple(b.shape[-2:]), args.kind, frame=True, step=2)
     with plan:
-        plan.save_image("aligned_a.png", al.a)
-        plan.save_image("aligned_b.png", al.b)
-        plan.save_image("blend.png", (al.a + al.b) / 2)
+        plan.save_image("aligned_a.png", al.framed()[0])
+        plan.save_image("aligned_b.png", al.framed()[1])
+        plan.save_image("blend.png", al.blend())
         plan.write_flo("flow.flo", flow)
         plan.save_image("flow.png", flow_to_color(flow))
         plan.save_text("points.csv", points_csv(pts, result.ranks[idx]))
@@ -214,8 +214,8 @@ def run_hybrid(args: argparse.Namespace) -> int:
     with plan:
         plan.save_image("hybrid.png", hy.image)
         plan.save_image("mask.png", hy.mask.expand(-1, 3, -1, -1))
-        plan.save_image("aligned_a.png", hy.alignment.a)
-        plan.save_image("aligned_b.png", hy.alignment.b)
+        plan.save_image("aligned_a.png", hy.alignment.framed()[0])
+        plan.save_image("aligned_b.png", hy.alignment.framed()[1])
     return 0
 
 

@@ -8,16 +8,28 @@ import torch.nn.functional as F
 from ..matching.flow import flow_to_nnf
 
 
-def sample(source: torch.Tensor, coords: torch.Tensor, *, mode: str = "bilinear") -> torch.Tensor:
+def sample(
+    source: torch.Tensor, coords: torch.Tensor, *, mode: str = "bilinear", padding: str = "border"
+) -> torch.Tensor:
     """Read ``source`` ``(B, C, h, w)`` at absolute pixel coordinates ``coords`` ``(2, H, W)`` (x, y).
 
-    Returns ``(B, C, H, W)``. Coordinates outside the source are clamped to its border.
+    Returns ``(B, C, H, W)``. Coordinates outside the source are clamped to its border, or with
+    ``padding="reflection"`` mirrored at it (no streaks where a large area lies outside).
     """
     h, w = source.shape[-2:]
     gx = coords[0] * (2.0 / max(w - 1, 1)) - 1.0
     gy = coords[1] * (2.0 / max(h - 1, 1)) - 1.0
     grid = torch.stack([gx, gy], dim=-1)[None].expand(source.shape[0], -1, -1, -1).to(source.dtype)
-    return F.grid_sample(source, grid, mode=mode, padding_mode="border", align_corners=True)
+    return F.grid_sample(source, grid, mode=mode, padding_mode=padding, align_corners=True)
+
+
+def inside(coords: torch.Tensor, shape: tuple[int, int], feather: float = 2.0) -> torch.Tensor:
+    """``(1, 1, H, W)`` in [0, 1]: 1 where absolute pixel coordinates ``coords`` ``(2, H, W)`` fall on an
+    image of ``shape`` ``(h, w)``, 0 beyond ``feather`` pixels outside it, linear in between."""
+    h, w = shape
+    x, y = coords[0], coords[1]
+    depth = torch.minimum(torch.minimum(x + 0.5, w - 0.5 - x), torch.minimum(y + 0.5, h - 0.5 - y))
+    return (1 + depth / feather).clamp(0, 1)[None, None]
 
 
 def backward_warp(source: torch.Tensor, flow: torch.Tensor, *, mode: str = "bilinear") -> torch.Tensor:

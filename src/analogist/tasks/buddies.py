@@ -149,9 +149,9 @@ def _align(a, b, opts, plan, progress) -> None:
     pts = _drivers(a, b, opts, plan, progress)
     al = align(a, b, pts, opts["kind"])
     flow = buddies_flow(pts, tuple(a.shape[-2:]), tuple(b.shape[-2:]), opts["kind"], frame=True, step=2)
-    plan.save_image("blend.png", (al.a + al.b) / 2)
-    plan.save_image("aligned_a.png", al.a)
-    plan.save_image("aligned_b.png", al.b)
+    plan.save_image("blend.png", al.blend())
+    plan.save_image("aligned_a.png", al.framed()[0])
+    plan.save_image("aligned_b.png", al.framed()[1])
     plan.save_image("flow.png", flow_to_color(flow))
     plan.write_flo("flow.flo", flow)
 
