@@ -217,6 +217,7 @@ def test_cli_decoder_option_chooses_the_decoder(tmp_path: Path, capsys) -> None:
     for decoder in ("blend", "learned"):
         out = tmp_path / decoder
         argv = [str(src), str(tgt), "-o", str(out), "--size", "64", "--iters", "2", "--decoder", decoder]
+        argv += ["--render", "loop"]  # the loop's own image, which the decoder draws
         code, _, err = run_cli(capsys, "samnet", *argv, "--init", "identity")
         assert code == 0, err
         report = json.loads((out / "report.json").read_text())

@@ -9,7 +9,7 @@ from PIL import Image
 
 from ..data import example_path
 from ..io import load_image, read_image_array
-from ..methods.samnet import FORMS, INITS, TRANSFERS, SAMNetParams, default_layer, sam_net
+from ..methods.samnet import FORMS, INITS, RENDERS, TRANSFERS, SAMNetParams, default_layer, sam_net
 from ..outputs import OutputPlan
 from ..progress import Progress, silent
 from ..tasks.samnet import OUTPUTS, write_outputs
@@ -50,6 +50,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="how the blended features become the stylised image: blend (image-space blend), learned (the "
         "trained decoder of the checkpoint) or auto (learned in the learned form where the checkpoint has "
         "one, blend otherwise; default)",
+    )
+    p.add_argument(
+        "--render",
+        choices=RENDERS,
+        default=SAMNetParams.render,
+        help="how stylised.png is drawn: nnst (NNST's synthesis, the target's features near where the field "
+        "points; default), nnst-d (the same through NNST's trained decoder) or loop (the loop's own image)",
     )
     p.add_argument(
         "--init",
@@ -100,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
         iters=args.iters,
         form=args.form,
         transfer=args.transfer,
+        render=args.render,
         init=args.init,
         backbone=args.backbone,
         layer=args.layer or default_layer(args.backbone),

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import torch
@@ -41,6 +43,7 @@ from ...synthesis.pyramid import resize
 from ...synthesis.warp import backward_warp
 from .params import SAMNetParams
 from .refine import refine_layers, refine_step
+from .render import render
 from .start import buddies_field
 from .transfer import skip_layers
 
@@ -61,15 +64,16 @@ class SAMNetResult:
 
     field: ``(6, h, w)`` affine transforms on the source feature grid (see
     :mod:`analogist.matching.affine_field`, target-grid units); flow: ``(2, H, W)`` source -> target
-    pixels; stylised: ``(1, 3, H, W)`` the source with the target's attributes; warped: ``(1, 3, H, W)``
+    pixels; loop_stylised: ``(1, 3, H, W)`` the loop's last decoded image; warped: ``(1, 3, H, W)``
     the target pulled onto the source; confidence: ``(H, W)`` in [0, 1]; iterations: per iteration
     when asked; timings: seconds per stage; form: which form ran; grid_t: ``(ht, wt)`` the target feature
-    grid the field maps into; cell_confidence: ``(h, w)`` the confidence per source cell.
+    grid the field maps into; cell_confidence: ``(h, w)`` the confidence per source cell; renderer: draws
+    :attr:`stylised` on first use (:mod:`.render`), so callers that want only the field never pay for it.
     """
 
     field: torch.Tensor
     flow: torch.Tensor
-    stylised: torch.Tensor
+    loop_stylised: torch.Tensor
     warped: torch.Tensor
     confidence: torch.Tensor
     iterations: list[SAMNetIteration] = field(default_factory=list)
@@ -77,6 +81,21 @@ class SAMNetResult:
     form: str = "training-free"
     grid_t: tuple[int, int] = (0, 0)
     cell_confidence: torch.Tensor | None = None
+    renderer: Callable[[], torch.Tensor] | None = field(default=None, repr=False, compare=False)
+    _rendered: torch.Tensor | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def stylised(self) -> torch.Tensor:
+        """``(1, 3, H, W)`` the source with the target's attributes (``params.render``; the loop's image
+        with ``"loop"``), drawn on first use; its seconds join ``timings["render"]``."""
+        if self.renderer is None:
+            return self.loop_stylised
+        if self._rendered is None:
+            t = time.perf_counter()
+            out = resize(self.renderer(), tuple(self.flow.shape[-2:])).clamp(0, 1)
+            self._rendered = out.to(self.flow.device)
+            self.timings["render"] = time.perf_counter() - t
+        return self._rendered
 
 
 def lambda_schedule(step: int) -> float:
@@ -217,6 +236,10 @@ def sam_net(
     warped = backward_warp(full_t, flow).clamp(0, 1)
     timings["outputs"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
+    renderer = None
+    if params.attribute and params.render != "loop":  # the returned image: NNST along the field (.render)
+        learned = params.render == "nnst-d"
+        renderer = partial(render, a, b, flow, size_t, warped, params, learned=learned, progress=progress)
     return SAMNetResult(
         aff,
         flow,
@@ -228,6 +251,7 @@ def sam_net(
         form,
         grid_t,
         conf,
+        renderer,
     )
 
 

@@ -10,6 +10,8 @@ from ...errors import InputError
 Form = Literal["auto", "training-free", "learned"]
 FORMS = ("auto", "training-free", "learned")
 TRANSFERS = ("auto", "blend", "learned")
+#: How the returned stylised image is drawn (:mod:`.render`).
+RENDERS = ("nnst", "nnst-d", "loop")
 #: Where the affine field starts (:mod:`.start`).
 INITS = ("identity", "buddies")
 
@@ -40,6 +42,8 @@ class SAMNetParams:
         init: where the field starts: ``"identity"`` (the paper) or ``"buddies"`` (:mod:`.start`).
         refine: layers of the finer last step (:mod:`.refine`), ``"auto"`` or ``""`` (off).
         refine_radius: the finer step's window is ``(2 r + 1)^2`` fine cells.
+        render: the returned stylised image: ``"nnst"`` (NNST-Opt guided by the flow), ``"nnst-d"`` or ``"loop"``.
+        render_guide: weight of the flow's guidance in that rendering (NNST's ``w_guide``).
         keep_iterations: return every iteration's stylised image, flow and confidence.
         checkpoint: weights of the learned form (``None``: looked up like every weight file).
     """
@@ -63,6 +67,8 @@ class SAMNetParams:
     init: str = "buddies"
     refine: str = "auto"
     refine_radius: int = 3
+    render: str = "nnst"
+    render_guide: float = 1.0
     keep_iterations: bool = False
     checkpoint: str | None = None
 
@@ -83,6 +89,8 @@ class SAMNetParams:
             raise InputError(f"unknown start {self.init!r}: choose one of {', '.join(INITS)}")
         if self.refine_radius < 1:
             raise InputError(f"refine_radius must be at least 1, got {self.refine_radius}")
+        if self.render not in RENDERS or self.render_guide < 0:
+            raise InputError(f"render must be one of {', '.join(RENDERS)} and render_guide >= 0")
         if self.invert_iters < 0:
             raise InputError(f"invert_iters must not be negative, got {self.invert_iters}")
 
@@ -101,4 +109,4 @@ def default_layer(backbone: str) -> str:
     return DEFAULT_LAYERS.get(backbone, "relu4_1")
 
 
-__all__ = ["TRANSFERS", "DEFAULT_LAYERS", "FORMS", "Form", "SAMNetParams", "default_layer"]
+__all__ = ["RENDERS", "TRANSFERS", "DEFAULT_LAYERS", "FORMS", "Form", "SAMNetParams", "default_layer"]
