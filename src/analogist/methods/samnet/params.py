@@ -68,7 +68,7 @@ class SAMNetParams:
     refine: str = "auto"
     refine_radius: int = 3
     render: str = "nnst"
-    render_guide: float = 1.0
+    render_guide: float = 0.1
     keep_iterations: bool = False
     checkpoint: str | None = None
 
