@@ -9,14 +9,13 @@ from pathlib import Path
 
 import torch
 
-from ..apps.align import align, buddies_flow, select_pairs
+from ..apps.align import select_pairs
 from ..apps.hybrid import HybridParams, hybrid
 from ..apps.morph import morph
 from ..data import example_path
 from ..errors import InputError
 from ..features import BACKBONES
 from ..io import load_image
-from ..matching.flow import flow_to_color
 from ..matching.mls import KINDS
 from ..methods.buddies import COMMON_APPEARANCES, BuddiesParams, BuddiesResult, neural_best_buddies
 from ..outputs import OutputPlan
@@ -28,6 +27,7 @@ from ..tasks.buddies import (
     MORPH_SET,
     morph_outputs,
     points_csv,
+    write_alignment,
     write_buddies,
     write_morph,
 )
@@ -193,14 +193,8 @@ def run_align(args: argparse.Namespace) -> int:
     result = _search(a, b, params, args.progress, args.device)
     idx = _drivers(result, args.k)
     pts = result.points[idx]
-    al = align(a, b, pts, args.kind)
-    flow = buddies_flow(pts, tuple(a.shape[-2:]), tuple(b.shape[-2:]), args.kind, frame=True, step=2)
     with plan:
-        plan.save_image("aligned_a.png", al.framed()[0])
-        plan.save_image("aligned_b.png", al.framed()[1])
-        plan.save_image("blend.png", al.blend())
-        plan.write_flo("flow.flo", flow)
-        plan.save_image("flow.png", flow_to_color(flow))
+        write_alignment(plan, a, b, pts, args.kind)
         plan.save_text("points.csv", points_csv(pts, result.ranks[idx]))
     return 0
 
@@ -214,8 +208,9 @@ def run_hybrid(args: argparse.Namespace) -> int:
     with plan:
         plan.save_image("hybrid.png", hy.image)
         plan.save_image("mask.png", hy.mask.expand(-1, 3, -1, -1))
-        plan.save_image("aligned_a.png", hy.alignment.framed()[0])
-        plan.save_image("aligned_b.png", hy.alignment.framed()[1])
+        aligned_a, aligned_b = hy.alignment.framed()
+        plan.save_image("aligned_a.png", aligned_a)
+        plan.save_image("aligned_b.png", aligned_b)
     return 0
 
 

@@ -81,6 +81,23 @@ def write_buddies(
     ]
 
 
+def write_alignment(plan: OutputPlan, a: torch.Tensor, b: torch.Tensor, points: torch.Tensor, kind: str) -> list[Path]:
+    """Both images aligned onto the driving ``points`` ``(N, 4)`` (aligned_a/b.png, black beyond their
+    frames), their blend, and the dense flow A -> B (flow.flo, flow.png)."""
+    from ..apps.align import align, buddies_flow
+
+    al = align(a, b, points, kind)
+    aligned_a, aligned_b = al.framed()
+    flow = buddies_flow(points, tuple(a.shape[-2:]), tuple(b.shape[-2:]), kind, frame=True, step=2)
+    return [
+        plan.save_image("blend.png", al.blend()),
+        plan.save_image("aligned_a.png", aligned_a),
+        plan.save_image("aligned_b.png", aligned_b),
+        plan.save_image("flow.png", flow_to_color(flow)),
+        plan.write_flo("flow.flo", flow),
+    ]
+
+
 def write_morph(
     plan: OutputPlan, seq: Sequence[torch.Tensor], fps: float, *, mp4: bool = True, folder: str = ""
 ) -> list[Path]:
@@ -144,16 +161,7 @@ def _buddies(a, b, opts, plan, progress) -> None:
 
 
 def _align(a, b, opts, plan, progress) -> None:
-    from ..apps.align import align, buddies_flow
-
-    pts = _drivers(a, b, opts, plan, progress)
-    al = align(a, b, pts, opts["kind"])
-    flow = buddies_flow(pts, tuple(a.shape[-2:]), tuple(b.shape[-2:]), opts["kind"], frame=True, step=2)
-    plan.save_image("blend.png", al.blend())
-    plan.save_image("aligned_a.png", al.framed()[0])
-    plan.save_image("aligned_b.png", al.framed()[1])
-    plan.save_image("flow.png", flow_to_color(flow))
-    plan.write_flo("flow.flo", flow)
+    write_alignment(plan, a, b, _drivers(a, b, opts, plan, progress), opts["kind"])
 
 
 def _hybrid(a, b, opts, plan, progress) -> None:
