@@ -230,8 +230,7 @@ def overview(methods: list[str], size: int, pairs: list[Pair], work: Path, cell:
         a, b = inputs(pair, work)
         paths: list[Path | None] = [a, b]
         for method in methods:
-            folder = work / "runs" / method / str(size) / pair.id
-            error = (folder / "seconds.txt").read_text().partition("\n")[2].strip() if folder.exists() else "?"
+            folder, _, error = run(method, pair, size, work)  # cached: runs only what is missing
             paths.append(None if error else folder / MAIN.get(method, METHODS[method][1][0]))
         lines.append([_tile(p, cell) for p in paths])
     widths = [max(row[i].width for row in lines) for i in range(len(heads))]
@@ -288,9 +287,6 @@ def main() -> int:
     if args.overview:
         chosen = [p for p in read_pairs() if p.id in args.overview.split(",")]
         for size in (int(s) for s in args.sizes.split(",")):
-            for method in args.methods.split(","):
-                for pair in chosen:
-                    run(method, pair, size, args.out)
             print(f"overview: {overview(args.methods.split(','), size, chosen, args.out)}")
     keys = sorted({k for r in table for k in r} - {"method", "size", "pair", "kind", "split", "error"})
     with open(args.out / "measures.csv", "w", newline="") as fh:
