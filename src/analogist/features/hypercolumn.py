@@ -56,6 +56,13 @@ def extractor_for(backbone: Backbone, precision: str, kind: str = "conv", *, pad
 PADDINGS = ("reflect", "zeros")
 
 
+def reflect_pad(x: torch.Tensor, pad: tuple[int, ...]) -> torch.Tensor:
+    """``x`` ``(B, C, H, W)`` padded by ``pad`` (``F.pad``'s order) by reflection, or by replication
+    where a side is too short to reflect (reflection needs more pixels than it pads)."""
+    mode = "reflect" if min(x.shape[-2:]) > max(pad) else "replicate"
+    return F.pad(x, pad, mode=mode)
+
+
 class ReflectConv2d(nn.Module):
     """A 3x3, stride-1 convolution padded by one reflected pixel on each side (replicated where a
     side has one pixel, which cannot reflect) instead of zeros; the same weights as ``conv``."""
@@ -67,8 +74,7 @@ class ReflectConv2d(nn.Module):
         self.weight, self.bias = conv.weight, conv.bias
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        mode = "reflect" if min(x.shape[-2:]) > 1 else "replicate"
-        return F.conv2d(F.pad(x, (1, 1, 1, 1), mode=mode), self.weight, self.bias)
+        return F.conv2d(reflect_pad(x, (1, 1, 1, 1)), self.weight, self.bias)
 
 
 def _padded(ops: nn.ModuleDict) -> nn.ModuleDict:

@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..features.hypercolumn import CHANNELS, grid_size
+from ..features.hypercolumn import CHANNELS, grid_size, reflect_pad
 from . import pyramid
 
 #: VGG16 layer widths of the NNST hypercolumn (relu1_1 ... relu4_3).
@@ -77,8 +77,7 @@ class EqualConv2d(nn.Conv2d):
         w = self.weight * self.factor
         if not self.reflect:
             return self._conv_forward(x, w, self.bias)
-        mode = "reflect" if min(x.shape[-2:]) > max(self.padding) else "replicate"  # type: ignore[arg-type]
-        x = F.pad(x, self._reversed_padding_repeated_twice, mode=mode)
+        x = reflect_pad(x, tuple(self._reversed_padding_repeated_twice))
         return F.conv2d(x, w, self.bias, self.stride, 0, self.dilation, self.groups)
 
 
