@@ -7,9 +7,11 @@ Registers ``samnet-x``: SAM-Net with its defaults, then optionally a finer last 
     python benchmarks/samnet_candidates.py --opt flip=True
 
 Options of samnet-x: ``refine`` ('' = off; '+'-joined layers, the first sets the fine grid),
-``refine_weights`` (per layer, default all 1), ``refine_radius``, ``refine_beta``, ``refine_backbone``
-(default the matcher's), ``flip`` (average with the mirrored pair's flow); anything else is a
-SAMNetParams field.
+``refine_weights`` (per layer, default all 1), ``refine_radius``, ``refine_beta``, ``refine_fit_radius``,
+``refine_prior`` (the move's Gaussian prior in fine cells, 0 none), ``refine_backbone`` (default the
+matcher's), ``flip`` (average with the mirrored pair's flow); anything else is a SAMNetParams field.
+The library's default step is ``--opt refine="'stage3+stage4+stage5'" --opt "refine_weights=(1,1,2)"
+--opt refine_radius=3 --opt refine_fit_radius=1 --opt refine_prior=2.5``.
 """
 
 from __future__ import annotations
@@ -38,13 +40,15 @@ def samnet_x(
     refine_weights: tuple[float, ...] = (),
     refine_radius: int = 2,
     refine_beta: float = 50.0,
+    refine_fit_radius: int = 2,
+    refine_prior: float = 0.0,
     refine_backbone: str = "",
     flip: bool = False,
     **options: Any,
 ) -> torch.Tensor:
     """Flow ``(2, Ha, Wa)`` of the candidate."""
     kw = dict(refine=refine, refine_weights=refine_weights, refine_radius=refine_radius, refine_beta=refine_beta)
-    kw["refine_backbone"] = refine_backbone
+    kw.update(refine_backbone=refine_backbone, refine_fit_radius=refine_fit_radius, refine_prior=refine_prior)
     flow = _one(a, b, backbone, options, **kw)
     if flip:
         ff = _one(a.flip(-1), b.flip(-1), backbone, options, **kw)
@@ -98,7 +102,16 @@ def _one(a: torch.Tensor, b: torch.Tensor, backbone: str, options: dict, **kw: A
         size_a, size_b = tuple(fa[layers[0]].shape[-2:]), tuple(fb[layers[0]].shape[-2:])
         hs = hypercolumn([fa[n] for n in layers], size_a, weights)
         ht = hypercolumn([fb[n] for n in layers], size_b, weights)
-        field, _ = refine_field(field, grid_t, hs, ht, radius=kw["refine_radius"], beta=kw["refine_beta"])
+        field, _ = refine_field(
+            field,
+            grid_t,
+            hs,
+            ht,
+            radius=kw["refine_radius"],
+            beta=kw["refine_beta"],
+            fit_radius=kw["refine_fit_radius"],
+            prior_sigma=kw["refine_prior"],
+        )
         grid_t = size_b
     return field_to_flow(field, grid_t, tuple(a.shape[-2:]), tuple(b.shape[-2:])).float()
 

@@ -1,5 +1,5 @@
-"""SAM-Net's finer last step: it keeps exact matches exact and moves a match that is one coarse cell off
-to the true place on the fine grid."""
+"""SAM-Net's finer last step: it keeps exact matches exact, moves a match that is one coarse cell off
+to the true place on the fine grid, and does not jump a period of a repeating pattern on a near tie."""
 
 from __future__ import annotations
 
@@ -15,7 +15,14 @@ from analogist.io import load_image
 from analogist.matching.affine_field import field_targets, identity_field
 from analogist.matching.flow import identity_grid
 from analogist.methods.samnet import SAMNetParams, sam_net
-from analogist.methods.samnet.refine import carry_field, hypercolumn, refine_field, refine_layers
+from analogist.methods.samnet.refine import (
+    carry_field,
+    distance_prior,
+    hypercolumn,
+    refine_field,
+    refine_layers,
+    refine_spec,
+)
 from analogist.synthesis.warp import sample
 
 
@@ -61,10 +68,49 @@ def test_hypercolumn_weighs_normalised_layers() -> None:
 
 def test_refine_layers_per_backbone() -> None:
     assert refine_layers("auto", "efficientnet-lite0") == ["stage3", "stage4", "stage5"]
+    assert refine_spec("auto", "efficientnet-lite0") == [("stage3", 1.0), ("stage4", 1.0), ("stage5", 2.0)]
     assert refine_layers("auto", "vgg16-hed") == [] and refine_layers("", "efficientnet-lite0") == []
-    assert refine_layers("stage3+stage5", "x") == ["stage3", "stage5"]
-    with pytest.raises(InputError):
-        SAMNetParams(refine_radius=0)
+    assert refine_spec("stage3+stage5*0.5", "x") == [("stage3", 1.0), ("stage5", 0.5)]
+    for bad in ("stage3*0", "stage3*x", "*2"):
+        with pytest.raises(InputError):
+            refine_spec(bad, "x")
+    for bad in ({"refine_radius": 0}, {"refine_fit_radius": 0}, {"refine_prior": -1.0}):
+        with pytest.raises(InputError):
+            SAMNetParams(**bad)
+
+
+def test_distance_prior_is_a_gaussian_on_the_offset() -> None:
+    corr = torch.zeros(9, 2, 2)
+    out = distance_prior(corr, 1, beta=10.0, sigma=2.0)
+    p = torch.softmax(10.0 * out, 0)[:, 0, 0]  # row-major 3x3: centre 4, edge 1, corner 0
+    torch.testing.assert_close(p[1] / p[4], torch.tensor(math.exp(-1 / 8)))
+    torch.testing.assert_close(p[0] / p[4], torch.tensor(math.exp(-2 / 8)))
+    assert torch.equal(distance_prior(corr, 1, 10.0, 0.0), corr)
+
+
+def stripes(period: int, size: int, shift: float) -> torch.Tensor:
+    """Features ``(1, 5, size, size)`` repeating every ``period`` cells along x, plus a weak channel that
+    grows slowly with ``x - shift`` and tells the periods apart only slightly."""
+    x = torch.arange(size, dtype=torch.float32)
+    ang = 2 * math.pi * x / period
+    rows = torch.stack([torch.cos(ang), torch.sin(ang), torch.cos(2 * ang), torch.sin(2 * ang), 0.05 * (x - shift)])
+    return rows.reshape(5, 1, size).expand(5, size, size)[None].contiguous()
+
+
+def test_the_prior_keeps_a_repeating_pattern_on_its_coarse_match() -> None:
+    """Stripes with a period of 3 fine cells; the weak channel makes the cell one period to the right score
+    a hair higher than the coarse (identity) match: without the prior the step jumps the period, with it
+    the match stays."""
+    fs, ft = stripes(3, 32, 0.0), stripes(3, 32, 3.0)
+    coarse = identity_field((16, 16))
+    inner = (slice(None), slice(6, -6), slice(6, -6))
+
+    def moved(prior: float) -> torch.Tensor:
+        fine, _ = refine_field(coarse, (16, 16), fs, ft, radius=3, prior_sigma=prior)
+        return (field_targets(fine) - field_targets(identity_field((32, 32))))[inner]
+
+    assert moved(0.0)[0].mean() > 2.0  # the near tie wins without the prior
+    assert moved(2.5)[0].abs().max() < 0.5 and moved(2.5)[1].abs().max() < 0.5
 
 
 @pytest.mark.slow

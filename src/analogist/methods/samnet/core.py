@@ -42,7 +42,7 @@ from ...synthesis.deconv import deconvolve
 from ...synthesis.pyramid import resize
 from ...synthesis.warp import backward_warp
 from .params import SAMNetParams
-from .refine import refine_layers, refine_step
+from .refine import refine_spec, refine_step
 from .render import render
 from .start import buddies_field
 from .transfer import skip_layers
@@ -159,7 +159,8 @@ def sam_net(
     if params.layer not in net.names:
         raise InputError(f"backbone {net.name} has no layer {params.layer!r}; layers: {', '.join(net.names)}")
     skip_names = skip_layers(params.backbone, params.layer) if dec_net is not None else ()
-    fine_names = refine_layers(params.refine, params.backbone)
+    fine_layers = refine_spec(params.refine, params.backbone)
+    fine_names = [name for name, _ in fine_layers]
     for name in fine_names:
         if name not in net.names:
             raise InputError(f"backbone {net.name} has no layer {name!r} to refine on: see SAMNetParams.refine")
@@ -229,7 +230,7 @@ def sam_net(
 
     if fine_names:
         t = time.perf_counter()
-        aff, conf, grid_t = refine_step(aff, grid_t, feats_s, feats_t, fine_names, params)
+        aff, conf, grid_t = refine_step(aff, grid_t, feats_s, feats_t, fine_layers, params)
         timings["refine"] = time.perf_counter() - t
     t = time.perf_counter()
     flow = field_to_flow(aff, grid_t, size_s, size_t)

@@ -40,8 +40,11 @@ class SAMNetParams:
         skip_weight: b_h of Eq. 10 at test time, the weight of the learned decoder's source skips.
         lambda_scale: multiplies ``lambda_l`` of Eq. 5 and 8 (1: the paper's schedule).
         init: where the field starts: ``"identity"`` (the paper) or ``"buddies"`` (:mod:`.start`).
-        refine: layers of the finer last step (:mod:`.refine`), ``"auto"`` or ``""`` (off).
+        refine: layers of the finer last step (:mod:`.refine`: ``'+'``-joined, ``name*weight``), ``"auto"``
+            or ``""`` (off).
         refine_radius: the finer step's window is ``(2 r + 1)^2`` fine cells.
+        refine_fit_radius: the finer step's affine fit uses the ``(2 r + 1)^2`` neighbouring fine cells.
+        refine_prior: the finer step's Gaussian prior on a match's move, in fine cells (0: none).
         render: the returned stylised image: ``"nnst"`` (NNST-Opt guided by the flow), ``"nnst-d"`` or ``"loop"``.
         render_guide: weight of the flow's guidance in that rendering (NNST's ``w_guide``).
         keep_iterations: return every iteration's stylised image, flow and confidence.
@@ -67,6 +70,8 @@ class SAMNetParams:
     init: str = "buddies"
     refine: str = "auto"
     refine_radius: int = 3
+    refine_fit_radius: int = 1
+    refine_prior: float = 2.5
     render: str = "nnst"
     render_guide: float = 0.1
     keep_iterations: bool = False
@@ -87,8 +92,8 @@ class SAMNetParams:
             raise InputError("skip_weight and lambda_scale must be in [0, 1]")
         if self.init not in INITS:
             raise InputError(f"unknown start {self.init!r}: choose one of {', '.join(INITS)}")
-        if self.refine_radius < 1:
-            raise InputError(f"refine_radius must be at least 1, got {self.refine_radius}")
+        if self.refine_radius < 1 or self.refine_fit_radius < 1 or self.refine_prior < 0:
+            raise InputError("refine_radius and refine_fit_radius must be at least 1, refine_prior >= 0")
         if self.render not in RENDERS or self.render_guide < 0:
             raise InputError(f"render must be one of {', '.join(RENDERS)} and render_guide >= 0")
         if self.invert_iters < 0:

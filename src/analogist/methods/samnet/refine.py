@@ -7,6 +7,11 @@ reward placing them better. The step here carries the field to a stride-8 grid, 
 window around each fine cell's current match on a hypercolumn (the fine layer and the matched layer,
 each L2-normalised per position, so that neither dominates by its scale), and fits the training-free
 G again on the fine grid so the result stays a smooth field of local affine transforms.
+
+Fine features repeat where the picture does (windows of a facade, tiles, brick), so a window can hold
+a second peak one period away that scores a little higher than the right one. A Gaussian prior on the
+distance from the coarse match (``prior_sigma`` fine cells) lets the step move a match only where the
+fine evidence clearly says so.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
+from ...errors import InputError
 from ...matching.affine_field import (
     field_targets,
     field_to_flow,
@@ -24,20 +30,47 @@ from ...matching.affine_field import (
     l2_normalize_window,
     soft_argmax,
     window_correlation,
+    window_offsets,
 )
 
 if TYPE_CHECKING:
     from .params import SAMNetParams
 
 #: Layers of the finer last step per backbone when ``SAMNetParams.refine`` is ``auto`` (the first sets the
-#: fine grid; see SAMNetParams.refine for the measurements); a backbone not listed gets none.
-DEFAULT_REFINE: dict[str, str] = {"efficientnet-lite0": "stage3+stage4+stage5"}
+#: fine grid, ``*w`` weighs a layer; see docs/benchmarks.md for the measurements); a backbone not listed
+#: gets none.
+DEFAULT_REFINE: dict[str, str] = {"efficientnet-lite0": "stage3+stage4+stage5*2"}
+
+
+def refine_spec(refine: str, backbone: str) -> list[tuple[str, float]]:
+    """The ``(layer, weight)`` pairs ``SAMNetParams.refine`` names: ``'+'``-joined layers, each optionally
+    ``name*weight`` (default 1); ``auto``: :data:`DEFAULT_REFINE`; ``''``: none."""
+    spec = DEFAULT_REFINE.get(backbone, "") if refine == "auto" else refine
+    out = []
+    for part in filter(None, spec.split("+")):
+        name, _, weight = part.partition("*")
+        try:
+            w = float(weight) if weight else 1.0
+        except ValueError:
+            w = -1.0
+        if not name or not w > 0:
+            raise InputError(f"refine layer {part!r}: expected NAME or NAME*WEIGHT with a positive weight")
+        out.append((name, w))
+    return out
 
 
 def refine_layers(refine: str, backbone: str) -> list[str]:
-    """The layers ``SAMNetParams.refine`` names (``auto``: :data:`DEFAULT_REFINE`; ``''``: none)."""
-    spec = DEFAULT_REFINE.get(backbone, "") if refine == "auto" else refine
-    return [n for n in spec.split("+") if n]
+    """The layer names of :func:`refine_spec`."""
+    return [name for name, _ in refine_spec(refine, backbone)]
+
+
+def distance_prior(corr: torch.Tensor, radius: int, beta: float, sigma: float) -> torch.Tensor:
+    """Window correlations ``(K, h, w)`` with a Gaussian prior of ``sigma`` cells on the offset folded in,
+    so that ``softmax(beta * out)`` is the likelihood times the prior (``sigma <= 0``: unchanged)."""
+    if sigma <= 0:
+        return corr
+    d2 = (window_offsets(radius, corr) ** 2).sum(-1)
+    return corr - d2[:, None, None] / (2 * sigma**2 * beta)
 
 
 def hypercolumn(features: list[torch.Tensor], size: tuple[int, int], weights: list[float]) -> torch.Tensor:
@@ -71,20 +104,24 @@ def refine_field(
     kernel_sigma: float = 1.0,
     fit_radius: int = 2,
     ridge: float = 0.1,
+    prior_sigma: float = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Refine a coarse field ``(6, h, w)`` into ``grid_t`` on fine features ``fs`` ``(1, C, hf, wf)`` and
     ``ft`` ``(1, C, htf, wtf)``; returns the fine field ``(6, hf, wf)`` into ``(htf, wtf)`` and the
     confidence ``(hf, wf)`` of each fine cell's match (the softmax at it, as SAM-Net's Eq. 9).
 
     The window is ``(2 radius + 1)^2`` fine cells; the source's soft-argmax against itself is subtracted
-    (as SAM-Net's loop does) so that a perfect match stays where it is.
+    (as SAM-Net's loop does) so that a perfect match stays where it is; ``prior_sigma`` (fine cells,
+    0: none) weighs each offset by its distance from the current match (:func:`distance_prior`).
     """
     fine_s, fine_t = tuple(fs.shape[-2:]), tuple(ft.shape[-2:])
     centres = carry_field(field, grid_t, fine_s, fine_t)
     corr = window_correlation(fs, ft, centres, radius)
-    disp, conf, _ = soft_argmax(l2_normalize_window(corr), radius, beta, kernel_sigma)
+    corr = distance_prior(l2_normalize_window(corr), radius, beta, prior_sigma)
+    disp, conf, _ = soft_argmax(corr, radius, beta, kernel_sigma)
     own = window_correlation(fs, fs, field_targets(identity_field(fine_s, like=fs)), radius)
-    bias, _, _ = soft_argmax(l2_normalize_window(own), radius, beta, kernel_sigma)
+    own = distance_prior(l2_normalize_window(own), radius, beta, prior_sigma)
+    bias, _, _ = soft_argmax(own, radius, beta, kernel_sigma)
     scale = torch.tensor([fine_t[1] / fine_s[1], fine_t[0] / fine_s[0]], dtype=fs.dtype, device=fs.device)
     prior = identity_field(fine_s, fine_t, like=fs)
     fine = fit_affine_field(centres + disp - bias * scale[:, None, None], conf, fit_radius, ridge, prior=prior)
@@ -96,13 +133,14 @@ def refine_step(
     grid_t: tuple[int, int],
     feats_s: dict[str, torch.Tensor],
     feats_t: dict[str, torch.Tensor],
-    names: list[str],
+    layers: list[tuple[str, float]],
     params: SAMNetParams,
 ) -> tuple[torch.Tensor, torch.Tensor, tuple[int, int]]:
-    """SAM-Net's finer last step on the hypercolumn of ``names`` (source and target features by layer
-    name; the first layer sets the grids): ``(fine field (6, hf, wf), confidence (hf, wf), (htf, wtf))``."""
+    """SAM-Net's finer last step on the hypercolumn of ``layers`` (``(name, weight)``; source and target
+    features by layer name; the first layer sets the grids):
+    ``(fine field (6, hf, wf), confidence (hf, wf), (htf, wtf))``."""
+    names, weights = [n for n, _ in layers], [w for _, w in layers]
     grid_f, grid_ft = tuple(feats_s[names[0]].shape[-2:]), tuple(feats_t[names[0]].shape[-2:])
-    weights = [1.0] * len(names)
     hs = hypercolumn([feats_s[n] for n in names], grid_f, weights)
     ht = hypercolumn([feats_t[n] for n in names], grid_ft, weights)
     fine, conf = refine_field(
@@ -113,10 +151,20 @@ def refine_step(
         radius=params.refine_radius,
         beta=params.beta,
         kernel_sigma=params.kernel_sigma,
-        fit_radius=params.fit_radius,
+        fit_radius=params.refine_fit_radius,
         ridge=params.ridge,
+        prior_sigma=params.refine_prior,
     )
     return fine, conf, grid_ft
 
 
-__all__ = ["DEFAULT_REFINE", "refine_layers", "hypercolumn", "carry_field", "refine_field", "refine_step"]
+__all__ = [
+    "DEFAULT_REFINE",
+    "refine_spec",
+    "refine_layers",
+    "distance_prior",
+    "hypercolumn",
+    "carry_field",
+    "refine_field",
+    "refine_step",
+]
