@@ -24,24 +24,29 @@ DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 ITERS = (1, 2, 3, 5, 10)
 #: (label, matcher options) of the SAM-Net rows; backbone efficientnet-lite0 stage5 at 448 px (the defaults)
 FORMS = {
-    "training-free": {},
-    "training-free wo/Att.": {"attribute": False},
+    "training-free": {"form": "training-free"},
+    "training-free wo/Att.": {"form": "training-free", "attribute": False},
     "learned": {"form": "learned"},
     "learned wo/Att.": {"form": "learned", "attribute": False},
     "learned b=0.9": {"form": "learned", "skip_weight": 0.9},
     # the attribute-transfer variants compared for the default (see the README)
-    "training-free + learned decoder": {"transfer": "learned"},
-    "training-free + learned decoder b=0.9": {"transfer": "learned", "skip_weight": 0.9},
+    "training-free + learned decoder": {"form": "training-free", "transfer": "learned"},
+    "training-free + learned decoder b=0.9": {"form": "training-free", "transfer": "learned", "skip_weight": 0.9},
     # lambda_l scaled (the default is x0.5; the paper's schedule is x1)
-    "training-free lambda x0.25": {"lambda_scale": 0.25},
-    "training-free lambda x0.75": {"lambda_scale": 0.75},
-    "training-free lambda x1": {"lambda_scale": 1.0},
+    "training-free lambda x0.25": {"form": "training-free", "lambda_scale": 0.25},
+    "training-free lambda x0.75": {"form": "training-free", "lambda_scale": 0.75},
+    "training-free lambda x1": {"form": "training-free", "lambda_scale": 1.0},
     # where the field starts (the default is best-buddies' field; the paper's is the identity)
-    "training-free init buddies": {"init": "buddies"},
-    "training-free init buddies no attribute transfer": {"init": "buddies", "attribute": False},
-    "training-free init identity": {"init": "identity"},
+    "training-free init buddies": {"form": "training-free", "init": "buddies"},
+    "training-free init buddies no attribute transfer": {
+        "form": "training-free",
+        "init": "buddies",
+        "attribute": False,
+    },
+    "training-free init identity": {"form": "training-free", "init": "identity"},
     # the finer last step (SAMNetParams.refine) off: the default before it
-    "training-free no refine": {"refine": ""},
+    "training-free no refine": {"form": "training-free", "refine": ""},
+    "learned no refine": {"form": "learned", "refine": ""},
 }
 #: (label, method, backbone, size) of the other matchers, each at its documented default size
 BASELINES = [

@@ -63,7 +63,7 @@ def _code_stamp() -> bytes:
     import analogist
 
     root = Path(analogist.__file__).parent
-    files = sorted(root.glob("methods/samnet*.py")) + [root / "matching" / "affine_field.py"]
+    files = sorted(root.glob("methods/samnet/*.py")) + [root / "matching" / "affine_field.py"]
     return hashlib.sha1(b"".join(f.read_bytes() for f in files)).digest()
 
 
@@ -80,8 +80,11 @@ def _one(a: torch.Tensor, b: torch.Tensor, backbone: str, options: dict, **kw: A
     if cached.is_file():  # SAM-Net's own result, shared by every refinement candidate
         res = torch.load(cached)
     else:
-        # the library's own finer step off: the candidates here are applied to the plain field
-        out = sam_net(a, b, SAMNetParams(size=None, backbone=backbone, **{"refine": "", **options}))
+        # the library's own finer step off: the candidates here are applied to the plain field (of the
+        # training-free form unless --opt form=learned)
+        out = sam_net(
+            a, b, SAMNetParams(size=None, backbone=backbone, **{"refine": "", "form": "training-free", **options})
+        )
         res = {"field": out.field, "grid_t": out.grid_t, "flow": out.flow}
         CACHE.mkdir(parents=True, exist_ok=True)
         torch.save(res, cached)

@@ -40,7 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=FORMS,
         default="auto",
         help="training-free (least squares + feature inversion), learned (trained networks) or "
-        "auto (the better one; default)",
+        "auto (default: learned where its checkpoint fits the backbone and layer, as the bundled one "
+        "fits the default efficientnet-lite0; training-free otherwise)",
     )
     p.add_argument(
         "--transfer",

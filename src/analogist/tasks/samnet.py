@@ -92,7 +92,7 @@ def _run(a, b, opts: dict[str, Any], plan: Any, progress) -> None:
     params = SAMNetParams(iters=opts["iters"], size=None, keep_iterations=True)
     dev = device_of(opts)
     result = on_cpu(sam_net(a.to(dev), b.to(dev), params, progress=progress))
-    write_outputs(plan, a, b, result, params, {"form": "training-free"})
+    write_outputs(plan, a, b, result, params, {"form": result.form})
 
 
 register(

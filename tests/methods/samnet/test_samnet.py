@@ -208,7 +208,24 @@ def test_cli_writes_every_output_and_the_mask(tmp_path: Path, capsys) -> None:
     warped_mask = Image.open(out / "mask.png")
     assert warped_mask.mode == "P" and set(np.unique(np.asarray(warped_mask))) <= {0, 3, 9}
     report = json.loads((out / "report.json").read_text())
-    assert report["params"]["iters"] == 2 and report["form"] == "training-free"
+    assert report["params"]["iters"] == 2 and report["form"] == "learned"  # the bundled checkpoint fits
+
+
+def test_the_learned_form_maps_an_image_onto_itself_by_the_identity() -> None:
+    """G's answer to a perfect match is subtracted: without it the flow moved up to 1.4 px at 128 px."""
+    photo = load_image(example_path("astronaut.jpg"), 128)
+    for init in ("identity", "buddies"):
+        res = sam_net(photo, photo, SAMNetParams(size=None, form="learned", init=init, attribute=False))
+        assert res.form == "learned" and res.flow.norm(dim=0).max() < 0.1, init
+
+
+def test_auto_form_is_the_learned_one_where_its_checkpoint_fits() -> None:
+    from analogist.methods.samnet import resolve_form
+
+    assert resolve_form(SAMNetParams()) == "learned"  # bundled: trained on efficientnet-lite0 stage5
+    assert resolve_form(SAMNetParams(backbone="vgg16-hed", layer="relu4_1")) == "training-free"
+    assert resolve_form(SAMNetParams(layer="stage4")) == "training-free"
+    assert resolve_form(SAMNetParams(form="training-free")) == "training-free"
 
 
 def test_cli_decoder_option_chooses_the_decoder(tmp_path: Path, capsys) -> None:

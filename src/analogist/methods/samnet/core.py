@@ -114,13 +114,14 @@ def _upsample(conf: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(conf[None, None], size=size, mode="bilinear", align_corners=False)[0, 0].clamp(0, 1)
 
 
-#: The form ``auto`` runs: the one that measures better (benchmarks/samnet.py; see the README).
-AUTO_FORM = "training-free"
-
-
 def resolve_form(params: SAMNetParams) -> str:
-    """The form that runs (``auto`` is :data:`AUTO_FORM`)."""
-    return AUTO_FORM if params.form == "auto" else params.form
+    """The form that runs: ``auto`` is the learned form where a checkpoint trained on the backbone and
+    layer in use is found (it measures better: docs/benchmarks.md), the training-free one otherwise."""
+    if params.form != "auto":
+        return params.form
+    from .learned import learned_fits
+
+    return "learned" if learned_fits(params.checkpoint, params.backbone, params.layer) else "training-free"
 
 
 def sam_net(
@@ -189,6 +190,7 @@ def sam_net(
     else:
         aff = identity_field(grid_s, grid_t, like=fs)
     bias = _self_bias(fs, grid_t, radius, params)
+    g_bias = _g_self_bias(g_net, fs, radius_g) if g_net is not None else None
     conf = fs.new_zeros(grid_s)
     stylised, f_styl = a, fs
     iterations: list[SAMNetIteration] = []
@@ -203,7 +205,7 @@ def sam_net(
         if g_net is not None:
             # learned G (Fig. 3): the residual field straight from the correlation
             c_g = corr if radius_g == radius else window_correlation(fs, ft, centres, radius_g)
-            aff = aff + residual_to_global(g_net(l2_normalize_window(c_g)[None])[0])
+            aff = aff + residual_to_global(g_net(l2_normalize_window(c_g)[None])[0] - g_bias)
         else:
             # training-free G (Eq. 6-7): local affine transforms explaining the moved matches
             aff = fit_affine_field(centres + disp - bias, conf, params.fit_radius, params.ridge, prior=aff)
@@ -254,6 +256,14 @@ def sam_net(
         conf,
         renderer,
     )
+
+
+def _g_self_bias(g_net: torch.nn.Module, fs: torch.Tensor, radius: int) -> torch.Tensor:
+    """The learned G's residual ``(6, h, w)`` for the source against itself at the identity: what G
+    answers to a perfect match. Subtracting it keeps identical images at the identity (as
+    :func:`_self_bias` does for the training-free G)."""
+    ident = field_targets(identity_field(tuple(fs.shape[-2:]), like=fs))
+    return g_net(l2_normalize_window(window_correlation(fs, fs, ident, radius))[None])[0]
 
 
 def _self_bias(fs: torch.Tensor, grid_t: tuple[int, int], radius: int, params: SAMNetParams) -> torch.Tensor:

@@ -134,6 +134,17 @@ def load_matching_net(checkpoint: str | Path | None) -> tuple[MatchingNet, dict]
     return net, cfg
 
 
+def learned_fits(checkpoint: str | Path | None, backbone: str, layer: str) -> bool:
+    """Whether a learned-form checkpoint is found (as :func:`load_networks` looks) and was trained on
+    ``backbone`` and ``layer``."""
+    from ...training import find_checkpoint
+
+    if find_checkpoint("samnet", CHECKPOINT, checkpoint) is None:
+        return False
+    cfg = load_networks(checkpoint)[2]
+    return cfg.get("backbone", backbone) == backbone and cfg.get("layer", layer) == layer
+
+
 def learned_parts(
     checkpoint: str | Path | None,
     backbone: str,
@@ -163,6 +174,7 @@ def learned_parts(
 __all__ = [
     "CHECKPOINT",
     "MatchingNet",
+    "learned_fits",
     "learned_parts",
     "load_matching_net",
     "load_networks",
