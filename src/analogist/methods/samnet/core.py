@@ -30,7 +30,6 @@ from ...io import check_image, resize_longer
 from ...matching.affine_field import (
     field_targets,
     field_to_flow,
-    fit_affine_field,
     identity_field,
     l2_normalize_window,
     soft_argmax,
@@ -41,6 +40,7 @@ from ...synthesis.blend import image_blend, patch_blend
 from ...synthesis.deconv import deconvolve
 from ...synthesis.pyramid import resize
 from ...synthesis.warp import backward_warp
+from .anchor import fit_field
 from .params import SAMNetParams
 from .refine import refine_layers, refine_step
 from .render import render
@@ -183,6 +183,7 @@ def sam_net(
             weights=params.weights,
             radius=params.fit_radius,
             ridge=params.ridge,
+            params=params,
         )
         timings["init"] = time.perf_counter() - t
     else:
@@ -205,7 +206,7 @@ def sam_net(
             aff = aff + residual_to_global(g_net(l2_normalize_window(c_g)[None])[0])
         else:
             # training-free G (Eq. 6-7): local affine transforms explaining the moved matches
-            aff = fit_affine_field(centres + disp - bias, conf, params.fit_radius, params.ridge, prior=aff)
+            aff = fit_field(centres + disp - bias, conf, centres, params.fit_radius, params.ridge, aff, params)
         timings["match"] += time.perf_counter() - t
         if params.attribute:
             t = time.perf_counter()

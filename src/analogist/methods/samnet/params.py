@@ -67,6 +67,13 @@ class SAMNetParams:
     init: str = "buddies"
     refine: str = "auto"
     refine_radius: int = 3
+    fold_rounds: int = 0
+    anchor: float = 0.0
+    anchor_start: str = "identity"
+    fold_stages: str = "start+loop+refine"
+    fold_gain: float = 4.0
+    start_kind: str = "affine"
+    fold_dilate: int = 1
     render: str = "nnst"
     render_guide: float = 0.1
     keep_iterations: bool = False

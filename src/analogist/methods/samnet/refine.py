@@ -19,12 +19,13 @@ import torch.nn.functional as F
 from ...matching.affine_field import (
     field_targets,
     field_to_flow,
-    fit_affine_field,
     identity_field,
     l2_normalize_window,
     soft_argmax,
     window_correlation,
 )
+from ...synthesis.warp import sample
+from .anchor import fit_field
 
 if TYPE_CHECKING:
     from .params import SAMNetParams
@@ -60,6 +61,23 @@ def carry_field(
     return field_targets(identity_field(fine_s, like=field)) + flow
 
 
+def carry_linear(
+    field: torch.Tensor, grid_t: tuple[int, int], fine_s: tuple[int, int], fine_t: tuple[int, int]
+) -> torch.Tensor:
+    """A field ``(6, hf, wf)`` over ``fine_s`` whose linear parts are those of ``field`` ``(6, h, w)`` (into
+    ``grid_t``) at each fine cell, in fine cells of ``fine_t`` (the translations are not carried)."""
+    h, w = field.shape[-2:]
+    gx = (torch.arange(fine_s[1], dtype=field.dtype, device=field.device) + 0.5) * (w / fine_s[1]) - 0.5
+    gy = (torch.arange(fine_s[0], dtype=field.dtype, device=field.device) + 0.5) * (h / fine_s[0]) - 0.5
+    yy, xx = torch.meshgrid(gy, gx, indexing="ij")
+    up = sample(field[None], torch.stack([xx, yy]))[0]
+    kx, ky = fine_t[1] / grid_t[1], fine_t[0] / grid_t[0]  # target scale
+    sx, sy = fine_s[1] / w, fine_s[0] / h  # source scale
+    out = torch.zeros_like(up)
+    out[0], out[1], out[3], out[4] = up[0] * kx / sx, up[1] * kx / sy, up[3] * ky / sx, up[4] * ky / sy
+    return out
+
+
 def refine_field(
     field: torch.Tensor,
     grid_t: tuple[int, int],
@@ -71,6 +89,7 @@ def refine_field(
     kernel_sigma: float = 1.0,
     fit_radius: int = 2,
     ridge: float = 0.1,
+    params: SAMNetParams | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Refine a coarse field ``(6, h, w)`` into ``grid_t`` on fine features ``fs`` ``(1, C, hf, wf)`` and
     ``ft`` ``(1, C, htf, wtf)``; returns the fine field ``(6, hf, wf)`` into ``(htf, wtf)`` and the
@@ -87,7 +106,11 @@ def refine_field(
     bias, _, _ = soft_argmax(l2_normalize_window(own), radius, beta, kernel_sigma)
     scale = torch.tensor([fine_t[1] / fine_s[1], fine_t[0] / fine_s[0]], dtype=fs.dtype, device=fs.device)
     prior = identity_field(fine_s, fine_t, like=fs)
-    fine = fit_affine_field(centres + disp - bias * scale[:, None, None], conf, fit_radius, ridge, prior=prior)
+    if params is not None and params.fold_rounds > 0:
+        prior = carry_linear(field, grid_t, fine_s, fine_t)
+    fine = fit_field(
+        centres + disp - bias * scale[:, None, None], conf, centres, fit_radius, ridge, prior, params, "refine"
+    )
     return fine, conf
 
 
@@ -115,6 +138,7 @@ def refine_step(
         kernel_sigma=params.kernel_sigma,
         fit_radius=params.fit_radius,
         ridge=params.ridge,
+        params=params,
     )
     return fine, conf, grid_ft
 

@@ -8,10 +8,16 @@ field fitted to them lets the loop refine a good start instead of the identity.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
-from ...matching.affine_field import fit_affine_field, identity_field
+from ...matching.affine_field import field_targets, fit_affine_field, identity_field
 from ...matching.flow import pixel_flow_to_grid
+from .anchor import fit_field, global_similarity
+
+if TYPE_CHECKING:
+    from .params import SAMNetParams
 
 
 def buddies_field(
@@ -24,6 +30,7 @@ def buddies_field(
     weights: str | None,
     radius: int,
     ridge: float,
+    params: SAMNetParams | None = None,
 ) -> torch.Tensor:
     """A field ``(6, h, w)`` over ``grid_s`` into ``grid_t`` fitted to the best buddies of ``source``
     ``(1, 3, Hs, Ws)`` and ``target`` ``(1, 3, Ht, Wt)``.
@@ -36,16 +43,23 @@ def buddies_field(
     from ..buddies import BuddiesParams, neural_best_buddies
 
     start = identity_field(grid_s, grid_t, like=source)
+    kind = params.start_kind if params is not None else "affine"
     found = neural_best_buddies(source, target, BuddiesParams(backbone=backbone, weights=weights))
     pts = torch.as_tensor(found.points, dtype=torch.float64).reshape(-1, 4)
     if len(pts) < 3:
         return start
     (hs, ws), (ht, wt) = source.shape[-2:], target.shape[-2:]
-    flow = torch.as_tensor(dense_flow(pts[:, :2], pts[:, 2:], (hs, ws), "affine", step=4))
+    flow = torch.as_tensor(dense_flow(pts[:, :2], pts[:, 2:], (hs, ws), kind, step=4))
     flow = flow.to(device=source.device, dtype=start.dtype)
     # the mean flow over each cell, then the cell centre's target in target-grid units
     targets = pixel_flow_to_grid(flow, grid_s, grid_t, (ht, wt))
-    return fit_affine_field(targets, torch.ones_like(targets[0]), radius, ridge, prior=start)
+    ones = torch.ones_like(targets[0])
+    if params is None or params.fold_rounds <= 0 or not params.anchor_start:
+        return fit_affine_field(targets, ones, radius, ridge, prior=start)
+    anchor = field_targets(start)
+    if params.anchor_start == "similarity":
+        anchor = global_similarity(targets, ones, fallback=anchor)
+    return fit_field(targets, 0.5 * ones, anchor, radius, ridge, start, params, "start")
 
 
 __all__ = ["buddies_field"]
