@@ -73,6 +73,7 @@ class SAMNetParams:
     fold_stages: str = "start+loop+refine"
     fold_gain: float = 4.0
     start_kind: str = "affine"
+    refine_smooth: int = 0
     fold_dilate: int = 1
     render: str = "nnst"
     render_guide: float = 0.1

@@ -108,9 +108,13 @@ def refine_field(
     prior = identity_field(fine_s, fine_t, like=fs)
     if params is not None and params.fold_rounds > 0:
         prior = carry_linear(field, grid_t, fine_s, fine_t)
-    fine = fit_field(
-        centres + disp - bias * scale[:, None, None], conf, centres, fit_radius, ridge, prior, params, "refine"
-    )
+    matches = centres + disp - bias * scale[:, None, None]
+    anchor = centres
+    if params is not None and params.fold_rounds > 0 and params.refine_smooth > fit_radius:
+        # where the fine fit folds it leans on a smoother fine fit, which leans on the coarse field
+        smooth = fit_field(matches, conf, centres, params.refine_smooth, ridge, prior, params, "refine")
+        anchor = field_targets(smooth)
+    fine = fit_field(matches, conf, anchor, fit_radius, ridge, prior, params, "refine")
     return fine, conf
 
 
