@@ -40,7 +40,7 @@ from ...synthesis.blend import image_blend, patch_blend
 from ...synthesis.deconv import deconvolve
 from ...synthesis.pyramid import resize
 from ...synthesis.warp import backward_warp
-from .anchor import fit_field
+from .fold_fit import fold_aware_fit
 from .params import SAMNetParams
 from .refine import refine_layers, refine_step
 from .render import render
@@ -183,7 +183,8 @@ def sam_net(
             weights=params.weights,
             radius=params.fit_radius,
             ridge=params.ridge,
-            params=params,
+            kind=params.start_kind,
+            fold_rounds=params.fold_rounds,
         )
         timings["init"] = time.perf_counter() - t
     else:
@@ -206,7 +207,9 @@ def sam_net(
             aff = aff + residual_to_global(g_net(l2_normalize_window(c_g)[None])[0])
         else:
             # training-free G (Eq. 6-7): local affine transforms explaining the moved matches
-            aff = fit_field(centres + disp - bias, conf, centres, params.fit_radius, params.ridge, aff, params)
+            # where the new fit folds it leans on the previous field (fold_fit)
+            r, ridge = params.fit_radius, params.ridge
+            aff = fold_aware_fit(centres + disp - bias, conf, centres, r, ridge, aff, params.fold_rounds)
         timings["match"] += time.perf_counter() - t
         if params.attribute:
             t = time.perf_counter()

@@ -14,6 +14,8 @@ TRANSFERS = ("auto", "blend", "learned")
 RENDERS = ("nnst", "nnst-d", "loop")
 #: Where the affine field starts (:mod:`.start`).
 INITS = ("identity", "buddies")
+#: How the best buddies are made dense for the start (:func:`~analogist.matching.mls.dense_flow`).
+START_KINDS = ("rigid", "similarity", "affine")
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,10 @@ class SAMNetParams:
         init: where the field starts: ``"identity"`` (the paper) or ``"buddies"`` (:mod:`.start`).
         refine: layers of the finer last step (:mod:`.refine`), ``"auto"`` or ``""`` (off).
         refine_radius: the finer step's window is ``(2 r + 1)^2`` fine cells.
+        start_kind: the moving least squares that make the best buddies dense for the start (``"rigid"``,
+            ``"similarity"`` or ``"affine"``, the kind before the fold-aware fit).
+        fold_rounds: refits of each fit where its map folds (:mod:`.fold_fit`); 0: the plain fit.
+        refine_smooth: fit radius of the smoother fine fit the finer step leans on where it folds.
         render: the returned stylised image: ``"nnst"`` (NNST-Opt guided by the flow), ``"nnst-d"`` or ``"loop"``.
         render_guide: weight of the flow's guidance in that rendering (NNST's ``w_guide``).
         keep_iterations: return every iteration's stylised image, flow and confidence.
@@ -67,14 +73,9 @@ class SAMNetParams:
     init: str = "buddies"
     refine: str = "auto"
     refine_radius: int = 3
-    fold_rounds: int = 0
-    anchor: float = 0.0
-    anchor_start: str = "identity"
-    fold_stages: str = "start+loop+refine"
-    fold_gain: float = 4.0
-    start_kind: str = "affine"
-    refine_smooth: int = 0
-    fold_dilate: int = 1
+    start_kind: str = "rigid"
+    fold_rounds: int = 6
+    refine_smooth: int = 6
     render: str = "nnst"
     render_guide: float = 0.1
     keep_iterations: bool = False
@@ -97,6 +98,8 @@ class SAMNetParams:
             raise InputError(f"unknown start {self.init!r}: choose one of {', '.join(INITS)}")
         if self.refine_radius < 1:
             raise InputError(f"refine_radius must be at least 1, got {self.refine_radius}")
+        if self.start_kind not in START_KINDS or self.fold_rounds < 0 or self.refine_smooth < 0:
+            raise InputError(f"start_kind must be one of {', '.join(START_KINDS)}; fold_rounds, refine_smooth >= 0")
         if self.render not in RENDERS or self.render_guide < 0:
             raise InputError(f"render must be one of {', '.join(RENDERS)} and render_guide >= 0")
         if self.invert_iters < 0:

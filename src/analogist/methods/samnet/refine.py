@@ -25,7 +25,7 @@ from ...matching.affine_field import (
     window_correlation,
 )
 from ...synthesis.warp import sample
-from .anchor import fit_field
+from .fold_fit import fold_aware_fit
 
 if TYPE_CHECKING:
     from .params import SAMNetParams
@@ -89,7 +89,8 @@ def refine_field(
     kernel_sigma: float = 1.0,
     fit_radius: int = 2,
     ridge: float = 0.1,
-    params: SAMNetParams | None = None,
+    fold_rounds: int = 0,
+    smooth: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Refine a coarse field ``(6, h, w)`` into ``grid_t`` on fine features ``fs`` ``(1, C, hf, wf)`` and
     ``ft`` ``(1, C, htf, wtf)``; returns the fine field ``(6, hf, wf)`` into ``(htf, wtf)`` and the
@@ -106,15 +107,14 @@ def refine_field(
     bias, _, _ = soft_argmax(l2_normalize_window(own), radius, beta, kernel_sigma)
     scale = torch.tensor([fine_t[1] / fine_s[1], fine_t[0] / fine_s[0]], dtype=fs.dtype, device=fs.device)
     prior = identity_field(fine_s, fine_t, like=fs)
-    if params is not None and params.fold_rounds > 0:
+    if fold_rounds > 0:  # the ridge pulls toward the coarse field's linear parts
         prior = carry_linear(field, grid_t, fine_s, fine_t)
     matches = centres + disp - bias * scale[:, None, None]
     anchor = centres
-    if params is not None and params.fold_rounds > 0 and params.refine_smooth > fit_radius:
+    if fold_rounds > 0 and smooth > fit_radius:
         # where the fine fit folds it leans on a smoother fine fit, which leans on the coarse field
-        smooth = fit_field(matches, conf, centres, params.refine_smooth, ridge, prior, params, "refine")
-        anchor = field_targets(smooth)
-    fine = fit_field(matches, conf, anchor, fit_radius, ridge, prior, params, "refine")
+        anchor = field_targets(fold_aware_fit(matches, conf, centres, smooth, ridge, prior, fold_rounds))
+    fine = fold_aware_fit(matches, conf, anchor, fit_radius, ridge, prior, fold_rounds)
     return fine, conf
 
 
@@ -142,7 +142,8 @@ def refine_step(
         kernel_sigma=params.kernel_sigma,
         fit_radius=params.fit_radius,
         ridge=params.ridge,
-        params=params,
+        fold_rounds=params.fold_rounds,
+        smooth=params.refine_smooth,
     )
     return fine, conf, grid_ft
 

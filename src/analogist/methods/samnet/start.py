@@ -8,16 +8,11 @@ field fitted to them lets the loop refine a good start instead of the identity.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import torch
 
 from ...matching.affine_field import field_targets, fit_affine_field, identity_field
 from ...matching.flow import pixel_flow_to_grid
-from .anchor import fit_field, global_similarity
-
-if TYPE_CHECKING:
-    from .params import SAMNetParams
+from .fold_fit import fold_aware_fit, global_similarity
 
 
 def buddies_field(
@@ -30,20 +25,23 @@ def buddies_field(
     weights: str | None,
     radius: int,
     ridge: float,
-    params: SAMNetParams | None = None,
+    kind: str = "affine",
+    fold_rounds: int = 0,
 ) -> torch.Tensor:
     """A field ``(6, h, w)`` over ``grid_s`` into ``grid_t`` fitted to the best buddies of ``source``
     ``(1, 3, Hs, Ws)`` and ``target`` ``(1, 3, Ht, Wt)``.
 
     The sparse pairs are made dense by moving least squares (as the ``buddies`` matcher does, which
     weighs each pair by its inverse squared distance), sampled at the source cells and fitted by the
-    training-free G's local least squares; with fewer than three pairs the identity field is returned.
+    training-free G's local least squares (``kind``: the moving least squares' transforms); with fewer
+    than three pairs the identity field is returned. With ``fold_rounds``, the fit is fold-aware
+    (:mod:`.fold_fit`) and leans where it folds on a global similarity of the same targets (the identity
+    where the targets are mirrored).
     """
     from ...matching.mls import dense_flow
     from ..buddies import BuddiesParams, neural_best_buddies
 
     start = identity_field(grid_s, grid_t, like=source)
-    kind = params.start_kind if params is not None else "affine"
     found = neural_best_buddies(source, target, BuddiesParams(backbone=backbone, weights=weights))
     pts = torch.as_tensor(found.points, dtype=torch.float64).reshape(-1, 4)
     if len(pts) < 3:
@@ -54,12 +52,10 @@ def buddies_field(
     # the mean flow over each cell, then the cell centre's target in target-grid units
     targets = pixel_flow_to_grid(flow, grid_s, grid_t, (ht, wt))
     ones = torch.ones_like(targets[0])
-    if params is None or params.fold_rounds <= 0 or not params.anchor_start:
+    if fold_rounds <= 0:
         return fit_affine_field(targets, ones, radius, ridge, prior=start)
-    anchor = field_targets(start)
-    if params.anchor_start == "similarity":
-        anchor = global_similarity(targets, ones, fallback=anchor)
-    return fit_field(targets, 0.5 * ones, anchor, radius, ridge, start, params, "start")
+    anchor = global_similarity(targets, ones, field_targets(start))
+    return fold_aware_fit(targets, 0.5 * ones, anchor, radius, ridge, start, fold_rounds)
 
 
 __all__ = ["buddies_field"]
