@@ -98,7 +98,17 @@ def _one(a: torch.Tensor, b: torch.Tensor, backbone: str, options: dict, **kw: A
         size_a, size_b = tuple(fa[layers[0]].shape[-2:]), tuple(fb[layers[0]].shape[-2:])
         hs = hypercolumn([fa[n] for n in layers], size_a, weights)
         ht = hypercolumn([fb[n] for n in layers], size_b, weights)
-        field, _ = refine_field(field, grid_t, hs, ht, radius=kw["refine_radius"], beta=kw["refine_beta"])
+        par = SAMNetParams(**options)  # the fold-aware fit as SAM-Net's own finer step has it
+        field, _ = refine_field(
+            field,
+            grid_t,
+            hs,
+            ht,
+            radius=kw["refine_radius"],
+            beta=kw["refine_beta"],
+            fold_rounds=par.fold_rounds,
+            smooth=par.refine_smooth,
+        )
         grid_t = size_b
     return field_to_flow(field, grid_t, tuple(a.shape[-2:]), tuple(b.shape[-2:])).float()
 
