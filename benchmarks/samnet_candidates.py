@@ -105,6 +105,7 @@ def _one(a: torch.Tensor, b: torch.Tensor, backbone: str, options: dict, **kw: A
         size_a, size_b = tuple(fa[layers[0]].shape[-2:]), tuple(fb[layers[0]].shape[-2:])
         hs = hypercolumn([fa[n] for n in layers], size_a, weights)
         ht = hypercolumn([fb[n] for n in layers], size_b, weights)
+        par = SAMNetParams(**options)  # the fold-aware fit as SAM-Net's own finer step has it
         field, _ = refine_field(
             field,
             grid_t,
@@ -114,6 +115,8 @@ def _one(a: torch.Tensor, b: torch.Tensor, backbone: str, options: dict, **kw: A
             beta=kw["refine_beta"],
             fit_radius=kw["refine_fit_radius"],
             prior_sigma=kw["refine_prior"],
+            fold_rounds=par.fold_rounds,
+            smooth=par.refine_smooth,
         )
         grid_t = size_b
     return field_to_flow(field, grid_t, tuple(a.shape[-2:]), tuple(b.shape[-2:])).float()

@@ -111,14 +111,17 @@ def test_identical_images_stay_at_the_identity(photo: torch.Tensor, device: torc
 
 def test_known_global_affine_warp_is_recovered(photo: torch.Tensor) -> None:
     target, gt, q = _affine_pair(photo)
-    res = sam_net(photo, target, replace(FAST, iters=5))
     h, w = photo.shape[-2:]
     m = 16  # away from the borders, where the target repeats its edge pixels
     inside = (q[0] > m) & (q[0] < w - 1 - m) & (q[1] > m) & (q[1] < h - 1 - m)
     inside[:m] = inside[-m:] = False
     inside[:, :m] = inside[:, -m:] = False
-    err = (res.flow - gt).norm(dim=0)[inside]
-    assert err.mean() < 1.0, err.mean()
+    # the plain fit (0.99 px); the fold-aware one (the default) holds back the cells whose squeeze
+    # toward the frame's edge folds the map as the loop walks there from the identity (1.14 px)
+    for rounds, bound in ((0, 1.0), (FAST.fold_rounds, 1.2)):
+        res = sam_net(photo, target, replace(FAST, iters=5, fold_rounds=rounds))
+        err = (res.flow - gt).norm(dim=0)[inside]
+        assert err.mean() < bound, (rounds, err.mean())
     assert res.flow.shape == (2, h, w) and res.stylised.shape == photo.shape
 
 

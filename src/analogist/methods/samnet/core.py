@@ -30,7 +30,6 @@ from ...io import check_image, resize_longer
 from ...matching.affine_field import (
     field_targets,
     field_to_flow,
-    fit_affine_field,
     identity_field,
     l2_normalize_window,
     soft_argmax,
@@ -41,6 +40,7 @@ from ...synthesis.blend import image_blend, patch_blend
 from ...synthesis.deconv import deconvolve
 from ...synthesis.pyramid import resize
 from ...synthesis.warp import backward_warp
+from .fold_fit import fold_aware_fit, fold_aware_update
 from .params import SAMNetParams
 from .refine import refine_spec, refine_step
 from .render import render
@@ -185,6 +185,8 @@ def sam_net(
             weights=params.weights,
             radius=params.fit_radius,
             ridge=params.ridge,
+            kind=params.start_kind,
+            fold_rounds=params.fold_rounds,
         )
         timings["init"] = time.perf_counter() - t
     else:
@@ -205,10 +207,13 @@ def sam_net(
         if g_net is not None:
             # learned G (Fig. 3): the residual field straight from the correlation
             c_g = corr if radius_g == radius else window_correlation(fs, ft, centres, radius_g)
-            aff = aff + residual_to_global(g_net(l2_normalize_window(c_g)[None])[0] - g_bias)
+            new = aff + residual_to_global(g_net(l2_normalize_window(c_g)[None])[0] - g_bias)
+            aff = fold_aware_update(new, aff, params.fold_rounds)  # where G's field folds, the previous one
         else:
             # training-free G (Eq. 6-7): local affine transforms explaining the moved matches
-            aff = fit_affine_field(centres + disp - bias, conf, params.fit_radius, params.ridge, prior=aff)
+            # where the new fit folds it leans on the previous field (fold_fit)
+            r, ridge = params.fit_radius, params.ridge
+            aff = fold_aware_fit(centres + disp - bias, conf, centres, r, ridge, aff, params.fold_rounds)
         timings["match"] += time.perf_counter() - t
         if params.attribute:
             t = time.perf_counter()

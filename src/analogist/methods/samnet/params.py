@@ -14,6 +14,8 @@ TRANSFERS = ("auto", "blend", "learned")
 RENDERS = ("nnst", "nnst-d", "loop")
 #: Where the affine field starts (:mod:`.start`).
 INITS = ("identity", "buddies")
+#: How the best buddies are made dense for the start (:func:`~analogist.matching.mls.dense_flow`).
+START_KINDS = ("rigid", "similarity", "affine")
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,10 @@ class SAMNetParams:
         refine_radius: the finer step's window is ``(2 r + 1)^2`` fine cells.
         refine_fit_radius: the finer step's affine fit uses the ``(2 r + 1)^2`` neighbouring fine cells.
         refine_prior: the finer step's Gaussian prior on a match's move, in fine cells (0: none).
+        start_kind: the moving least squares that make the best buddies dense for the start (``"rigid"``,
+            ``"similarity"`` or ``"affine"``, the kind before the fold-aware fit).
+        fold_rounds: refits of each fit where its map folds (:mod:`.fold_fit`); 0: the plain fit.
+        refine_smooth: fit radius of the smoother fine fit the finer step leans on where it folds.
         render: the returned stylised image: ``"nnst"`` (NNST-Opt guided by the flow), ``"nnst-d"`` or ``"loop"``.
         render_guide: weight of the flow's guidance in that rendering (NNST's ``w_guide``).
         keep_iterations: return every iteration's stylised image, flow and confidence.
@@ -72,6 +78,9 @@ class SAMNetParams:
     refine_radius: int = 3
     refine_fit_radius: int = 1
     refine_prior: float = 2.5
+    start_kind: str = "rigid"
+    fold_rounds: int = 6
+    refine_smooth: int = 6
     render: str = "nnst"
     render_guide: float = 0.1
     keep_iterations: bool = False
@@ -94,6 +103,8 @@ class SAMNetParams:
             raise InputError(f"unknown start {self.init!r}: choose one of {', '.join(INITS)}")
         if self.refine_radius < 1 or self.refine_fit_radius < 1 or self.refine_prior < 0:
             raise InputError("refine_radius and refine_fit_radius must be at least 1, refine_prior >= 0")
+        if self.start_kind not in START_KINDS or self.fold_rounds < 0 or self.refine_smooth < 0:
+            raise InputError(f"start_kind must be one of {', '.join(START_KINDS)}; fold_rounds, refine_smooth >= 0")
         if self.render not in RENDERS or self.render_guide < 0:
             raise InputError(f"render must be one of {', '.join(RENDERS)} and render_guide >= 0")
         if self.invert_iters < 0:

@@ -25,13 +25,14 @@ from ...errors import InputError
 from ...matching.affine_field import (
     field_targets,
     field_to_flow,
-    fit_affine_field,
     identity_field,
     l2_normalize_window,
     soft_argmax,
     window_correlation,
     window_offsets,
 )
+from ...synthesis.warp import sample
+from .fold_fit import fold_aware_fit
 
 if TYPE_CHECKING:
     from .params import SAMNetParams
@@ -93,6 +94,23 @@ def carry_field(
     return field_targets(identity_field(fine_s, like=field)) + flow
 
 
+def carry_linear(
+    field: torch.Tensor, grid_t: tuple[int, int], fine_s: tuple[int, int], fine_t: tuple[int, int]
+) -> torch.Tensor:
+    """A field ``(6, hf, wf)`` over ``fine_s`` whose linear parts are those of ``field`` ``(6, h, w)`` (into
+    ``grid_t``) at each fine cell, in fine cells of ``fine_t`` (the translations are not carried)."""
+    h, w = field.shape[-2:]
+    gx = (torch.arange(fine_s[1], dtype=field.dtype, device=field.device) + 0.5) * (w / fine_s[1]) - 0.5
+    gy = (torch.arange(fine_s[0], dtype=field.dtype, device=field.device) + 0.5) * (h / fine_s[0]) - 0.5
+    yy, xx = torch.meshgrid(gy, gx, indexing="ij")
+    up = sample(field[None], torch.stack([xx, yy]))[0]
+    kx, ky = fine_t[1] / grid_t[1], fine_t[0] / grid_t[0]  # target scale
+    sx, sy = fine_s[1] / w, fine_s[0] / h  # source scale
+    out = torch.zeros_like(up)
+    out[0], out[1], out[3], out[4] = up[0] * kx / sx, up[1] * kx / sy, up[3] * ky / sx, up[4] * ky / sy
+    return out
+
+
 def refine_field(
     field: torch.Tensor,
     grid_t: tuple[int, int],
@@ -105,6 +123,8 @@ def refine_field(
     fit_radius: int = 2,
     ridge: float = 0.1,
     prior_sigma: float = 0.0,
+    fold_rounds: int = 0,
+    smooth: int = 0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Refine a coarse field ``(6, h, w)`` into ``grid_t`` on fine features ``fs`` ``(1, C, hf, wf)`` and
     ``ft`` ``(1, C, htf, wtf)``; returns the fine field ``(6, hf, wf)`` into ``(htf, wtf)`` and the
@@ -124,7 +144,14 @@ def refine_field(
     bias, _, _ = soft_argmax(own, radius, beta, kernel_sigma)
     scale = torch.tensor([fine_t[1] / fine_s[1], fine_t[0] / fine_s[0]], dtype=fs.dtype, device=fs.device)
     prior = identity_field(fine_s, fine_t, like=fs)
-    fine = fit_affine_field(centres + disp - bias * scale[:, None, None], conf, fit_radius, ridge, prior=prior)
+    if fold_rounds > 0:  # the ridge pulls toward the coarse field's linear parts
+        prior = carry_linear(field, grid_t, fine_s, fine_t)
+    matches = centres + disp - bias * scale[:, None, None]
+    anchor = centres
+    if fold_rounds > 0 and smooth > fit_radius:
+        # where the fine fit folds it leans on a smoother fine fit, which leans on the coarse field
+        anchor = field_targets(fold_aware_fit(matches, conf, centres, smooth, ridge, prior, fold_rounds))
+    fine = fold_aware_fit(matches, conf, anchor, fit_radius, ridge, prior, fold_rounds)
     return fine, conf
 
 
@@ -154,6 +181,8 @@ def refine_step(
         fit_radius=params.refine_fit_radius,
         ridge=params.ridge,
         prior_sigma=params.refine_prior,
+        fold_rounds=params.fold_rounds,
+        smooth=params.refine_smooth,
     )
     return fine, conf, grid_ft
 
