@@ -78,7 +78,8 @@ def score(name: str, config: EvalConfig, reverse: bool = False) -> dict[str, flo
     return {"pck05": m["pck@0.05"], "pck10": m["pck@0.1"], "s": r.seconds_per_pair}
 
 
-def _value(text: str) -> object:
+def option_value(text: str) -> object:
+    """A ``--opt NAME=VALUE`` value: a Python literal where it parses as one, else the text."""
     try:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError):
@@ -104,7 +105,7 @@ def main() -> None:
         sys.exit(f"no benchmark data at {DATA}")
     torch.set_num_threads(args.threads)
     opts = dict(o.split("=", 1) for o in args.opt)
-    opts = {k: _value(v) for k, v in opts.items()}
+    opts = {k: option_value(v) for k, v in opts.items()}
     config = EvalConfig(
         args.method, args.backbone, args.size, options=tuple(sorted(opts.items())), pck_norm=args.pck_norm
     )

@@ -13,7 +13,6 @@ Prints one line per pair and size, then the median / max per stage, size and spl
 from __future__ import annotations
 
 import argparse
-import ast
 import statistics
 import sys
 import time
@@ -26,6 +25,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import gallery  # noqa: E402
 import gallery_measures as gm  # noqa: E402
+import pck_sets  # noqa: E402
 
 from analogist.io import load_image  # noqa: E402
 from analogist.matching.affine_field import field_targets, field_to_flow  # noqa: E402
@@ -100,13 +100,6 @@ def stages(a: torch.Tensor, b: torch.Tensor, options: dict[str, Any]) -> tuple[d
     return row, secs
 
 
-def _value(text: str) -> object:
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--split", choices=("dev", "confirm", "all"), default="dev")
@@ -118,7 +111,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    options = {k: _value(v) for k, v in (o.split("=", 1) for o in args.opt)}
+    options = {k: pck_sets.option_value(v) for k, v in (o.split("=", 1) for o in args.opt)}
     sizes = [int(s) for s in args.sizes.split(",") if s]
     wanted = {p for p in args.pairs.split(",") if p}
     table: dict[tuple[int, str], dict[str, list[float]]] = {}

@@ -13,7 +13,6 @@ Each ``--variant LABEL:NAME=VALUE,...`` (SAMNetParams fields) prints one row.
 from __future__ import annotations
 
 import argparse
-import ast
 import statistics
 import sys
 import time
@@ -62,13 +61,6 @@ def gallery_folds(options: dict[str, Any], split: str, sizes: list[int]) -> dict
     return out
 
 
-def _value(text: str) -> object:
-    try:
-        return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-        return text
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--variant", action="append", default=[], metavar="LABEL:NAME=VALUE,...")
@@ -82,7 +74,7 @@ def main() -> None:
     sizes = [int(s) for s in args.sizes.split(",") if s]
     for spec in args.variant or ["base:"]:
         label, _, rest = spec.partition(":")
-        options = {k: _value(v) for k, v in (o.split("=", 1) for o in rest.split(",") if o)}
+        options = {k: pck_sets.option_value(v) for k, v in (o.split("=", 1) for o in rest.split(",") if o)}
         cells = []
         for (size, split), folds in sorted(gallery_folds(options, args.split, sizes).items()):
             over = sum(f > 0.05 for f in folds)
