@@ -82,7 +82,7 @@ class SAMNetParams:
     fold_rounds: int = 6
     refine_smooth: int = 6
     render: str = "nnst"
-    render_guide: float = 0.1
+    render_guide: float = 0.03
     keep_iterations: bool = False
     checkpoint: str | None = None
 
