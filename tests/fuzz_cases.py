@@ -652,6 +652,10 @@ def _on_write(call: int, action: Callable[[], None]) -> Callable[[], contextlib.
 
         calls = [0]
         stack = ExitStack()
+        # a user's process starts with Python's own SIGINT handler; a library imported by an earlier
+        # test in this process may have replaced it (seen in the full suite, not alone)
+        previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+        stack.callback(signal.signal, signal.SIGINT, previous)
         for name in ("save_image", "save_text", "save_animation", "write_flo"):
             real = getattr(aio, name)
 
