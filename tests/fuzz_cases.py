@@ -13,6 +13,7 @@ import hashlib
 import io as _io
 import itertools
 import os
+import signal
 import struct
 import time
 import traceback
@@ -730,7 +731,6 @@ def _refused_over(name: str, argv: Callable[[dict[str, Path], Path], list[str]])
 def replace_cases() -> list[Case]:
     """An earlier file at the output path survives byte for byte a refused, failing or interrupted run
     (exit 2, 1, 130 on SIGINT, 143 on SIGTERM), and of two writers the finished one's output remains."""
-    import signal
 
     cases = [
         Case(
