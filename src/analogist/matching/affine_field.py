@@ -87,6 +87,14 @@ def l2_normalize_window(corr: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     return corr / corr.norm(dim=0, keepdim=True).clamp_min(eps)
 
 
+def self_window(fs: torch.Tensor, radius: int) -> torch.Tensor:
+    """The L2-normalised window correlations ``(K, h, w)`` of features ``fs`` ``(1, C, h, w)`` against
+    themselves at the identity: what a perfect match looks like, which a matcher's answer to it is
+    measured on (and subtracted) so that identical images stay at the identity."""
+    ident = field_targets(identity_field(tuple(fs.shape[-2:]), like=fs))
+    return l2_normalize_window(window_correlation(fs, fs, ident, radius))
+
+
 def soft_argmax(
     corr: torch.Tensor, radius: int, beta: float, kernel_sigma: float = 1.0
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -196,6 +204,7 @@ __all__ = [
     "grid_to_pixel_flow",
     "identity_field",
     "l2_normalize_window",
+    "self_window",
     "soft_argmax",
     "window_correlation",
     "window_offsets",

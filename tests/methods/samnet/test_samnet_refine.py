@@ -20,7 +20,6 @@ from analogist.methods.samnet.refine import (
     distance_prior,
     hypercolumn,
     refine_field,
-    refine_layers,
     refine_spec,
 )
 from analogist.synthesis.warp import sample
@@ -64,6 +63,10 @@ def test_hypercolumn_weighs_normalised_layers() -> None:
     assert h.shape == (1, 10, 8, 8)
     torch.testing.assert_close(h[:, :4].norm(dim=1), torch.ones(1, 8, 8))
     torch.testing.assert_close(h[:, 4:].norm(dim=1), torch.full((1, 8, 8), 2.0))
+
+
+def refine_layers(refine: str, backbone: str) -> list[str]:
+    return [name for name, _ in refine_spec(refine, backbone)]
 
 
 def test_refine_layers_per_backbone() -> None:

@@ -32,6 +32,7 @@ from ...matching.affine_field import (
     field_to_flow,
     identity_field,
     l2_normalize_window,
+    self_window,
     soft_argmax,
     window_correlation,
 )
@@ -191,8 +192,11 @@ def sam_net(
         timings["init"] = time.perf_counter() - t
     else:
         aff = identity_field(grid_s, grid_t, like=fs)
-    bias = _self_bias(fs, grid_t, radius, params)
-    g_bias = _g_self_bias(g_net, fs, radius_g) if g_net is not None else None
+    # each G's answer to a perfect match, subtracted so that identical images stay at the identity
+    if g_net is not None:
+        g_bias = g_net(self_window(fs, radius_g)[None])[0]
+    else:
+        bias = _self_bias(fs, grid_t, radius, params)
     conf = fs.new_zeros(grid_s)
     stylised, f_styl = a, fs
     iterations: list[SAMNetIteration] = []
@@ -263,14 +267,6 @@ def sam_net(
     )
 
 
-def _g_self_bias(g_net: torch.nn.Module, fs: torch.Tensor, radius: int) -> torch.Tensor:
-    """The learned G's residual ``(6, h, w)`` for the source against itself at the identity: what G
-    answers to a perfect match. Subtracting it keeps identical images at the identity (as
-    :func:`_self_bias` does for the training-free G)."""
-    ident = field_targets(identity_field(tuple(fs.shape[-2:]), like=fs))
-    return g_net(l2_normalize_window(window_correlation(fs, fs, ident, radius))[None])[0]
-
-
 def _self_bias(fs: torch.Tensor, grid_t: tuple[int, int], radius: int, params: SAMNetParams) -> torch.Tensor:
     """The soft-argmax of the source against itself ``(2, h, w)`` in target cells.
 
@@ -280,9 +276,7 @@ def _self_bias(fs: torch.Tensor, grid_t: tuple[int, int], radius: int, params: S
     the identity.
     """
     h, w = fs.shape[-2:]
-    ident = field_targets(identity_field((h, w), like=fs))
-    own = window_correlation(fs, fs, ident, radius)
-    bias, _, _ = soft_argmax(l2_normalize_window(own), radius, params.beta, params.kernel_sigma)
+    bias, _, _ = soft_argmax(self_window(fs, radius), radius, params.beta, params.kernel_sigma)
     return bias * torch.tensor([grid_t[1] / w, grid_t[0] / h], dtype=fs.dtype, device=fs.device)[:, None, None]
 
 

@@ -134,6 +134,11 @@ def load_matching_net(checkpoint: str | Path | None) -> tuple[MatchingNet, dict]
     return net, cfg
 
 
+def _trained_on(cfg: dict, backbone: str, layer: str) -> bool:
+    """Whether a checkpoint's settings ``cfg`` name ``backbone`` and ``layer`` (or name neither)."""
+    return cfg.get("backbone", backbone) == backbone and cfg.get("layer", layer) == layer
+
+
 def learned_fits(checkpoint: str | Path | None, backbone: str, layer: str) -> bool:
     """Whether a learned-form checkpoint is found (as :func:`load_networks` looks) and was trained on
     ``backbone`` and ``layer``."""
@@ -141,8 +146,7 @@ def learned_fits(checkpoint: str | Path | None, backbone: str, layer: str) -> bo
 
     if find_checkpoint("samnet", CHECKPOINT, checkpoint) is None:
         return False
-    cfg = load_networks(checkpoint)[2]
-    return cfg.get("backbone", backbone) == backbone and cfg.get("layer", layer) == layer
+    return _trained_on(load_networks(checkpoint)[2], backbone, layer)
 
 
 def learned_parts(
@@ -160,7 +164,7 @@ def learned_parts(
     g, dec, cfg = load_networks(checkpoint, device=device)
     if decoder is None:
         decoder = dec is not None
-    if cfg.get("backbone", backbone) != backbone or cfg.get("layer", layer) != layer:
+    if not _trained_on(cfg, backbone, layer):
         raise InputError(
             f"the learned form was trained on {cfg.get('backbone')} {cfg.get('layer')}: use that backbone and layer"
         )

@@ -27,6 +27,7 @@ from ...matching.affine_field import (
     field_to_flow,
     identity_field,
     l2_normalize_window,
+    self_window,
     soft_argmax,
     window_correlation,
     window_offsets,
@@ -58,11 +59,6 @@ def refine_spec(refine: str, backbone: str) -> list[tuple[str, float]]:
             raise InputError(f"refine layer {part!r}: expected NAME or NAME*WEIGHT with a positive weight")
         out.append((name, w))
     return out
-
-
-def refine_layers(refine: str, backbone: str) -> list[str]:
-    """The layer names of :func:`refine_spec`."""
-    return [name for name, _ in refine_spec(refine, backbone)]
 
 
 def distance_prior(corr: torch.Tensor, radius: int, beta: float, sigma: float) -> torch.Tensor:
@@ -139,8 +135,7 @@ def refine_field(
     corr = window_correlation(fs, ft, centres, radius)
     corr = distance_prior(l2_normalize_window(corr), radius, beta, prior_sigma)
     disp, conf, _ = soft_argmax(corr, radius, beta, kernel_sigma)
-    own = window_correlation(fs, fs, field_targets(identity_field(fine_s, like=fs)), radius)
-    own = distance_prior(l2_normalize_window(own), radius, beta, prior_sigma)
+    own = distance_prior(self_window(fs, radius), radius, beta, prior_sigma)
     bias, _, _ = soft_argmax(own, radius, beta, kernel_sigma)
     scale = torch.tensor([fine_t[1] / fine_s[1], fine_t[0] / fine_s[0]], dtype=fs.dtype, device=fs.device)
     prior = identity_field(fine_s, fine_t, like=fs)
@@ -190,7 +185,6 @@ def refine_step(
 __all__ = [
     "DEFAULT_REFINE",
     "refine_spec",
-    "refine_layers",
     "distance_prior",
     "hypercolumn",
     "carry_field",
