@@ -6,6 +6,7 @@ first scale mixing the content with the previous output carrying the content's b
 pixels by a trained :class:`~analogist.synthesis.decoder.Decoder` instead of an optimisation. At the
 finest scale the output is fed back as the content ``params.feedback`` times (the paper's feature
 splitting for NNST-D; the paper does it five times), then the colour post-processing of NNST-Opt.
+The finest ``params.detail_bands`` bands are pasted from the matched style samples (:mod:`.detail`).
 
 The decoder checkpoint is found like every weight file (:func:`find_decoder`): an explicit path,
 ``ANALOGIST_NNST_D_CHECKPOINT``, ``$ANALOGIST_WEIGHTS_DIR/nnst-d.pt``, then the bundled file.
@@ -27,6 +28,7 @@ from ...synthesis import pyramid
 from ...synthesis.decoder import Decoder, DecoderConfig
 from ...training import find_checkpoint, resolve_checkpoint
 from ...training.checkpoint import load_trained
+from .detail import paste_bands, style_banks
 from .params import PADDING, StylizeParams
 from .samples import finish, guide_at, mix, scale_styles
 
@@ -87,6 +89,7 @@ def stylize_decoder(
         # the decoder's first layer is per column: embed the style samples once, then gather the
         # embeddings of the matches (4x fewer columns than the target map at the finest scale)
         embedded = decoder.embed(styles.feats[None, :, None, :])[0, :, 0]  # (reduce, N)
+        banks = style_banks(pyramid.collapse(s_pyr[s:]), styles.turns, styles.where, params.detail_bands)
         for _ in range(1 + (params.feedback if i == len(scales) - 1 else 0)):
             grid = grid_size(query)
             qguide = guide_at(content_guide, grid) if content_guide is not None else None
@@ -95,9 +98,10 @@ def stylize_decoder(
                 rows.T, keys, query_guide=qguide, w_cos=params.w_cos, w_guide=params.w_guide, chunk=params.chunk
             )
             x = embedded[:, idx].reshape(1, -1, *grid)
-            out = pyramid.collapse(decoder.embedded_bands(x, tuple(size))).clamp(0.0, 1.0)
+            bands = paste_bands(decoder.embedded_bands(x, tuple(size)), banks, idx, tuple(size))
+            out = pyramid.collapse(bands).clamp(0.0, 1.0)
             query = out  # feature splitting: the output is the next pass's content
-        del keys, embedded
+        del keys, embedded, banks
     assert out is not None
     return finish(out, content, style, params)
 

@@ -45,6 +45,8 @@ class StylizeParams:
         form: ``"training-free"`` (NNST-Opt, an optimisation) or ``"learned"`` (NNST-D, a trained decoder).
         checkpoint: the learned form's decoder checkpoint (``None``: looked up, :func:`~.learned.find_decoder`).
         feedback: learned form: final-scale passes that feed the output back as the content.
+        detail_bands: learned form: finest Laplacian bands (0-2) taken from the matched style samples
+            instead of the decoder (:mod:`.detail`).
     """
 
     alpha: float = 0.25
@@ -71,6 +73,7 @@ class StylizeParams:
     form: str = "training-free"
     checkpoint: str | None = None
     feedback: int = 2
+    detail_bands: int = 0
 
     def __post_init__(self) -> None:
         checks = [
@@ -90,6 +93,7 @@ class StylizeParams:
             (self.precision in ("auto", "fp32", "bf16", "int8"), "precision must be auto, fp32, bf16 or int8"),
             (self.form in FORMS and self.feedback >= 0, f"form must be one of {', '.join(FORMS)}, feedback >= 0"),
             (self.chunk >= 1 and self.color_radius >= 1, "chunk and color_radius must be positive"),
+            (0 <= self.detail_bands <= 2, "detail_bands must be 0..2"),
         ]
         for ok, message in checks:
             if not ok:
@@ -106,8 +110,10 @@ PRESETS: dict[str, StylizeParams] = {
     "fast": StylizeParams(steps=24, split_steps=10, lr=4e-3, max_style_samples=16384),
     # NNST-D: 4,096 style samples, and no feedback pass: with the bundled decoder it cost 6 CPU s at
     # 512 px and lowered both quality figures. Its products' precision is measured like every other
-    # (int8 was 3x faster than fp32 on a VNNI CPU and 175x slower on one without)
-    "decoder": StylizeParams(form="learned", feedback=0, max_style_samples=4096, turns=2),
+    # (int8 was 3x faster than fp32 on a VNNI CPU and 175x slower on one without). The two finest
+    # bands come from the matched style samples and the query leans on the previous output (alpha
+    # 0.75): chosen on the gallery's dev pairs for the style's texture (docs/nnst.md)
+    "decoder": StylizeParams(form="learned", feedback=0, max_style_samples=4096, turns=2, detail_bands=2, alpha=0.75),
 }
 
 

@@ -31,10 +31,14 @@ def subsample(n: int, keep: int, generator: torch.Generator, device: torch.devic
 
 @dataclass(frozen=True)
 class StyleSet:
-    """Style hypercolumns as samples: ``feats`` ``(C, N)`` float32 and their ``guide`` ``(3, N)`` or None."""
+    """Style hypercolumns as samples: ``feats`` ``(C, N)`` float32 and their ``guide`` ``(3, N)`` or None;
+    ``where`` ``(N,)``: each sample's cell in the hypercolumn grids of the style's ``turns`` turned copies,
+    stacked in row order."""
 
     feats: torch.Tensor
     guide: torch.Tensor | None
+    where: torch.Tensor
+    turns: int
 
 
 @torch.no_grad()
@@ -76,7 +80,8 @@ def style_samples(
             g = guide_at(torch.rot90(guide, k, dims=(2, 3)), size)
             guides.append(g if pos is None else g.index_select(1, pos))
     all_guides = torch.cat(guides, dim=1) if guide is not None else None
-    return StyleSet(torch.cat(feats, dim=1).contiguous(), all_guides)
+    where = torch.arange(sum(counts), device=style.device) if keep is None else keep
+    return StyleSet(torch.cat(feats, dim=1).contiguous(), all_guides, where, len(images))
 
 
 def _columns(f: torch.Tensor, size: tuple[int, int], pos: torch.Tensor) -> torch.Tensor:
