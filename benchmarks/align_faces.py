@@ -94,7 +94,7 @@ def main() -> int:
         fit, oracle, t0 = [], [], time.perf_counter()
         for i, row in enumerate(rows, lo):
             a, b, la, lb = load_pair(row, i, zoomed)
-            drivers = driving_pairs(scaled_searches(a, b, params, scales), tuple(b.shape[-2:]), 15)[0]
+            drivers = driving_pairs(a, b, scaled_searches(a, b, params, scales), 15, params)[0]
             fit.append(errors(_plan(drivers, tuple(b.shape[-2:]), FitParams())[0].numpy(), la, lb))
             ok = np.isfinite(la).all(1) & np.isfinite(lb).all(1)
             oracle.append(errors(_lsq(la[ok], lb[ok], np.ones(int(ok.sum())), "similarity"), la, lb))

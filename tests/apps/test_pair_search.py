@@ -42,7 +42,7 @@ def test_an_object_twice_as_large_in_b_is_found_at_twice_the_scale(zoomed) -> No
     a, b, truth = zoomed
     shape = tuple(b.shape[-2:])
     searches = scaled_searches(a, b, BuddiesParams(backbone=DEFORM_BACKBONE), SCALES)
-    pts, ranks = driving_pairs(searches, shape, 15)
+    pts, ranks = driving_pairs(a, b, searches, 15)
     assert pts.shape[0] >= 5 and ranks.shape == (pts.shape[0],)
     m = _plan(pts, shape, FitParams())[0]
     assert math.sqrt(float(torch.linalg.det(m[:2, :2]))) == pytest.approx(2.0, rel=0.08)

@@ -175,9 +175,10 @@ def _scaled_drivers(a: torch.Tensor, b: torch.Tensor, args: argparse.Namespace) 
     """Driving pairs ``(M, 4)`` and ranks of align and morph: searched at three relative scales
     (:mod:`analogist.apps.pair_search`), so that objects framed at different sizes still line up."""
     _check(a, b)
-    searches = scaled_searches(a.to(args.device), b.to(args.device), _params(args), progress=args.progress)
+    params = _params(args)
+    searches = scaled_searches(a.to(args.device), b.to(args.device), params, progress=args.progress)
     _none_found(searches[0][0].shape[0])
-    return driving_pairs(searches, tuple(b.shape[-2:]), args.k)
+    return driving_pairs(a, b, searches, args.k, params)
 
 
 def _drivers(result: BuddiesResult, k: int) -> torch.Tensor:
