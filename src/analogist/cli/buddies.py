@@ -12,6 +12,7 @@ import torch
 from ..apps.align import select_pairs
 from ..apps.hybrid import HybridParams, hybrid
 from ..apps.morph import morph
+from ..apps.pair_search import driving_pairs, scaled_searches
 from ..data import example_path
 from ..errors import InputError
 from ..features import BACKBONES
@@ -35,6 +36,9 @@ from .common import add_backbone, add_device, add_size, float_in, int_in, on_cpu
 
 DEMO_SIZE = 192
 DEMO_FRAMES = 9
+#: align and morph search with EfficientNet-Lite0: on 30 face pairs its buddies give a global map that
+#: lines the faces up far more often than the paper's VGG's (docs/buddies.md, benchmarks/align_faces.py)
+DEFORM_BACKBONE = "efficientnet-lite0"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -56,7 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Moving-least-squares alignment of both images to the midpoints of the pairs "
         "(section 5.1); also the dense A-to-B flow of the pairs (flow.flo, flow.png).",
     )
-    _inputs(a)
+    _inputs(a, backbone=DEFORM_BACKBONE)
     _deform(a, k=15)
     a.set_defaults(func=run_align)
 
@@ -77,7 +81,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     h.set_defaults(func=run_hybrid)
 
     m = sub.add_parser("morph", help="automatic morph sequence driven by best buddies (GIF, MP4, frames)")
-    _inputs(m)
+    _inputs(m, backbone=DEFORM_BACKBONE)
     _deform(m, k=15)
     m.add_argument("--frames", type=int_in(2, 500), default=25, help="number of frames (default 25)")
     m.add_argument("--fps", type=float_in(0.5, 60), default=12.0, help="frame rate (default 12)")
@@ -85,7 +89,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     m.set_defaults(func=run_morph)
 
 
-def _inputs(p: argparse.ArgumentParser, size: int = 448) -> None:
+def _inputs(p: argparse.ArgumentParser, size: int = 448, backbone: str = BuddiesParams.backbone) -> None:
     p.add_argument("image_a", metavar="A", help="first image")
     p.add_argument("image_b", metavar="B", help="second image (any size and aspect ratio)")
     p.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder")
@@ -97,7 +101,7 @@ def _inputs(p: argparse.ArgumentParser, size: int = 448) -> None:
         help=f"longer side the best-buddies search runs at (default {BuddiesParams.size}, as the paper)",
     )
     # the ViTs have one resolution: no pyramid of halving layers for the coarse-to-fine search
-    add_backbone(p, BuddiesParams.backbone, [n for n in BACKBONES if not n.startswith("dinov2")])
+    add_backbone(p, backbone, [n for n in BACKBONES if not n.startswith("dinov2")])
     add_device(p)
     p.add_argument(
         "--gamma",
@@ -143,20 +147,38 @@ def _load(
     return plan, a, b  # only for good inputs
 
 
-def _search(
-    a: torch.Tensor, b: torch.Tensor, params: BuddiesParams, progress: Progress, device: torch.device | str = "cpu"
-) -> BuddiesResult:
+def _check(a: torch.Tensor, b: torch.Tensor) -> None:
     for label, image in (("image A", a), ("image B", b)):
         if float(image.amax() - image.amin()) < 1 / 255:  # a 1-pixel image, once resized, is one of these
             raise InputError(f"{label} is a single flat colour: best buddies need structure to match in both images")
-    # the search runs on the chosen device; the warps and writers that follow work on the CPU copy
-    result = on_cpu(neural_best_buddies(a.to(device), b.to(device), params, progress=progress))
-    if result.points.shape[0] == 0:
+
+
+def _none_found(n: int) -> None:
+    if n == 0:
         raise InputError(
             "no best buddies survived (the images share no strongly activated structure at this "
             "size): try a larger --search-size or a lower --gamma"
         )
+
+
+def _search(
+    a: torch.Tensor, b: torch.Tensor, params: BuddiesParams, progress: Progress, device: torch.device | str = "cpu"
+) -> BuddiesResult:
+    _check(a, b)
+    # the search runs on the chosen device; the warps and writers that follow work on the CPU copy
+    result = on_cpu(neural_best_buddies(a.to(device), b.to(device), params, progress=progress))
+    _none_found(result.points.shape[0])
     return result
+
+
+def _scaled_drivers(a: torch.Tensor, b: torch.Tensor, args: argparse.Namespace) -> tuple[torch.Tensor, torch.Tensor]:
+    """Driving pairs ``(M, 4)`` and ranks of align and morph: searched at three relative scales
+    (:mod:`analogist.apps.pair_search`), so that objects framed at different sizes still line up."""
+    _check(a, b)
+    params = _params(args)
+    searches = scaled_searches(a.to(args.device), b.to(args.device), params, progress=args.progress)
+    _none_found(searches[0][0].shape[0])
+    return driving_pairs(a, b, searches, args.k, params)
 
 
 def _drivers(result: BuddiesResult, k: int) -> torch.Tensor:
@@ -189,13 +211,10 @@ def run_buddies(args: argparse.Namespace) -> int:
 
 def run_align(args: argparse.Namespace) -> int:
     plan, a, b = _load(args, ALIGN_OUTPUTS)
-    params = _params(args)
-    result = _search(a, b, params, args.progress, args.device)
-    idx = _drivers(result, args.k)
-    pts = result.points[idx]
+    pts, ranks = _scaled_drivers(a, b, args)
     with plan:
         write_alignment(plan, a, b, pts, args.kind)
-        plan.save_text("points.csv", points_csv(pts, result.ranks[idx]))
+        plan.save_text("points.csv", points_csv(pts, ranks))
     return 0
 
 
@@ -217,9 +236,8 @@ def run_hybrid(args: argparse.Namespace) -> int:
 def run_morph(args: argparse.Namespace) -> int:
     # an earlier run's longer frame series or its MP4 would not belong to this run's set
     plan, a, b = _load(args, morph_outputs(args.frames, not args.no_mp4), MORPH_SET)
-    params = _params(args)
-    result = _search(a, b, params, args.progress, args.device)
-    seq = morph(a, b, result.points[_drivers(result, args.k)], args.frames, args.kind, progress=args.progress)
+    pts = _scaled_drivers(a, b, args)[0]
+    seq = morph(a, b, pts, args.frames, args.kind, progress=args.progress)
     with plan:
         write_morph(plan, seq, args.fps, mp4=not args.no_mp4)
     return 0
