@@ -19,7 +19,7 @@ from ..methods.buddies import BuddiesResult, draw_buddies
 from ..outputs import OutputPlan
 from ..progress import Progress
 from ..training.device import on_cpu
-from .confidence import ADVICE, buddies_note, note
+from .confidence import ADVICE, buddies_note, drivers_note, note
 from .registry import Option, Task, device_of, register
 
 
@@ -109,6 +109,7 @@ def write_morph(
     return written
 
 
+_HINT = "a larger size or a lower activation threshold"
 _SEARCH = [0.04, 0.08, 0.16, 0.32, 0.40]
 _SPARSE = (Option("gamma", "activation threshold", "float", 0.05, 0.0, 0.99, help="Eq. 8; lower keeps more pairs"),)
 _DEFORM = (
@@ -154,6 +155,21 @@ def _drivers(a, b, opts, plan, progress):
     return result.points[idx]
 
 
+def _deform_drivers(a, b, opts, plan, progress) -> torch.Tensor:
+    """Align's and morph's driving pairs ``(M, 4)``, by the command's own path (the web has no
+    backbone or search-size option: EfficientNet-Lite0, the search at the job's size)."""
+    from ..apps.pair_search import DEFORM_BACKBONE, deform_drivers
+    from ..methods.buddies import BuddiesParams
+
+    k = opts["k"]
+    params = BuddiesParams(k=k, size=max(a.shape[-2:] + b.shape[-2:]), gamma=opts["gamma"], backbone=DEFORM_BACKBONE)
+    d = deform_drivers(a, b, params, k, device=device_of(opts), progress=progress, hint=_HINT)
+    shown = BuddiesResult(d.points, d.ranks, torch.arange(d.points.shape[0]))  # the pairs that drive the warp
+    plan.save_image("buddies.png", draw_buddies(a, b, shown, circles=False))
+    note(progress, drivers_note(d, k))
+    return d.points
+
+
 def _buddies(a, b, opts, plan, progress) -> None:
     result = _search(a, b, opts, plan, progress, opts["k"])
     top = result.top_k
@@ -161,7 +177,7 @@ def _buddies(a, b, opts, plan, progress) -> None:
 
 
 def _align(a, b, opts, plan, progress) -> None:
-    write_alignment(plan, a, b, _drivers(a, b, opts, plan, progress), opts["kind"])
+    write_alignment(plan, a, b, _deform_drivers(a, b, opts, plan, progress), opts["kind"])
 
 
 def _hybrid(a, b, opts, plan, progress) -> None:
@@ -184,7 +200,7 @@ def _has_mp4() -> bool:
 def _morph(a, b, opts, plan, progress) -> None:
     from ..apps.morph import morph
 
-    pts = _drivers(a, b, opts, plan, progress)
+    pts = _deform_drivers(a, b, opts, plan, progress)
     seq = morph(a, b, pts, opts["frames"], opts["kind"], progress=progress)
     plan.save_animation("morph.gif", seq, fps=opts["fps"])
     if _has_mp4():

@@ -10,7 +10,12 @@ what the two images need in common where they are chosen (:data:`ADVICE`).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..progress import Progress
+
+if TYPE_CHECKING:
+    from ..apps.pair_search import Drivers
 
 ADVICE = (
     "Choose two images of the same kind of subject, framed roughly alike (two faces, two cats seen from the "
@@ -37,3 +42,8 @@ def buddies_note(found: int, consistent: int | None = None, k: int | None = None
     if consistent is not None and k and consistent < MIN_CONSISTENT * k:
         return _WEAK.format(f"only {consistent} of the {k} pairs asked for agree on one deformation")
     return None
+
+
+def drivers_note(drivers: Drivers, k: int) -> str | None:
+    """The note of align's and morph's driving pairs (:func:`analogist.apps.pair_search.deform_drivers`)."""
+    return buddies_note(drivers.found, drivers.consistent, k)
