@@ -17,7 +17,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image
 
 from analogist.apps.pair_search import DEFORM_BACKBONE, deform_drivers
 from analogist.data import example_path
@@ -31,23 +33,32 @@ from gallery import inputs, read_pairs  # noqa: E402
 
 
 def pairs(ids: set[str], work: Path) -> list[tuple[str, str, Path, Path]]:
+    """``(kind, name, A, B)`` of the gallery's pairs, the bundled cat pair and the crossed ones; only
+    those named in ``ids`` where it is not empty."""
     out = []
     for p in read_pairs():
-        if not ids or p.id in ids:
-            a, b = inputs(p, work)
-            out.append(("unrelated" if p.kind == "unrelated" else "related", p.id, a, b))
+        a, b = inputs(p, work)
+        out.append(("unrelated" if p.kind == "unrelated" else "related", p.id, a, b))
     ex = example_path
+    out.append(("related", "cat-cat_painting", ex("cat.jpg"), ex("cat_painting.jpg")))
     crossed = [("cat", "rocket"), ("astronaut", "swirls"), ("coffee", "cat_painting"), ("rocket", "astronaut")]
-    if not ids:
-        out += [("unrelated", f"{x}-{y}", ex(f"{x}.jpg"), ex(f"{y}.jpg")) for x, y in crossed]
-    return out
+    out += [("unrelated", f"{x}-{y}", ex(f"{x}.jpg"), ex(f"{y}.jpg")) for x, y in crossed]
+    out.append(("unrelated", "noise-noise", _noise(work, 0), _noise(work, 1)))
+    return [p for p in out if not ids or p[1] in ids]
+
+
+def _noise(work: Path, seed: int) -> Path:
+    """A 96-px image of uniform noise (the web test's unrelated pair)."""
+    path = work / f"noise{seed}.png"
+    Image.fromarray(np.random.default_rng(seed).integers(0, 255, (96, 96, 3), dtype=np.uint8)).save(path)
+    return path
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", type=int, default=160)
     ap.add_argument("--k", type=int, default=15)
-    ap.add_argument("--pairs", default="", help="comma-separated gallery pair ids (default: all, and the crossed)")
+    ap.add_argument("--pairs", default="", help="comma-separated pair names (default: all)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     print(f"{'kind':10} {'pair':22} {'scale':>5} {'found':>6} {'agree/k':>8} {'drivers':>7} {'feat':>6}  note")
@@ -60,7 +71,7 @@ def main() -> None:
             except InputError as e:
                 print(f"{kind:10} {name:22} refused: {e}")
                 continue
-            flag = "WEAK" if drivers_note(d, args.k) else ""
+            flag = "WEAK" if drivers_note(d) else ""
             print(
                 f"{kind:10} {name:22} {d.scale:>5} {d.found:>6} {d.consistent:>5}/{args.k:<2} "
                 f"{d.points.shape[0]:>7} {d.agreement:>6.3f}  {flag}"

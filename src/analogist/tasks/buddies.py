@@ -166,7 +166,7 @@ def _deform_drivers(a, b, opts, plan, progress) -> torch.Tensor:
     d = deform_drivers(a, b, params, k, device=device_of(opts), progress=progress, hint=_HINT)
     shown = BuddiesResult(d.points, d.ranks, torch.arange(d.points.shape[0]))  # the pairs that drive the warp
     plan.save_image("buddies.png", draw_buddies(a, b, shown, circles=False))
-    note(progress, drivers_note(d, k))
+    note(progress, drivers_note(d))
     return d.points
 
 

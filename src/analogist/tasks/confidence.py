@@ -2,7 +2,8 @@
 
 The matching methods always return *some* match; on unrelated images it is noise and so is the result.
 These checks look at what the best buddies themselves say (how many survived, how many of the pairs a
-deformation asked for agree on one) and give one sentence for the page and the batch's ``job.json``, or
+deformation asked for agree on one; for align and morph, how well the two images' deep features agree
+once the chosen map lines them up) and give one sentence for the page and the batch's ``job.json``, or
 None. They flag a match too weak to trust, not unrelated images as such: ``benchmarks/weak_matches.py``
 shows best buddies are found in the thousands on unrelated pairs too, which is why the page also says
 what the two images need in common where they are chosen (:data:`ADVICE`).
@@ -26,6 +27,11 @@ _WEAK = "the correspondences are weak ({}): the images may not share a subject o
 MIN_BUDDIES = 30
 #: Share of the consistent pairs a deformation asked for (``k``) below which the warp is unreliable.
 MIN_CONSISTENT = 0.6
+#: Feature agreement (:func:`analogist.apps.pair_search.agreement`) of align's and morph's chosen map
+#: below which a pair is weak: the unrelated pairs score at most 0.100 (96 px), 0.097 (160), 0.101 (256),
+#: the face pairs at least 0.132, 0.113, 0.127 but face-mosaic at 256 px (0.080); loosely related
+#: landscapes, paintings and objects score as low (``benchmarks/weak_matches.py``)
+MIN_AGREEMENT = 0.105
 
 
 def note(progress: Progress, message: str | None) -> None:
@@ -44,6 +50,15 @@ def buddies_note(found: int, consistent: int | None = None, k: int | None = None
     return None
 
 
-def drivers_note(drivers: Drivers, k: int) -> str | None:
-    """The note of align's and morph's driving pairs (:func:`analogist.apps.pair_search.deform_drivers`)."""
-    return buddies_note(drivers.found, drivers.consistent, k)
+def drivers_note(drivers: Drivers) -> str | None:
+    """The note of align's and morph's driving pairs (:func:`analogist.apps.pair_search.deform_drivers`):
+    too few buddies, or deep features that agree little once the chosen map lines the images up.
+
+    Not the share of the pairs that agree on one deformation (:func:`buddies_note`): EfficientNet-Lite0
+    finds thousands of buddies, and the spread pairs agree as little on most related pairs as on
+    unrelated ones (``benchmarks/weak_matches.py``, docs/web-and-batch.md)."""
+    if drivers.found < MIN_BUDDIES:
+        return _WEAK.format(f"only {drivers.found} best buddies were found")
+    if drivers.agreement < MIN_AGREEMENT:  # nan (one search: nothing was judged) does not warn
+        return _WEAK.format(f"once aligned, their deep features agree at only {drivers.agreement:.2f}")
+    return None
