@@ -3,7 +3,7 @@
     python benchmarks/weak_matches.py [--size 160] [--pairs id,id,...]
 
 Align's and morph's driving pairs as the web app's tasks find them (``apps.pair_search.deform_drivers``:
-EfficientNet-Lite0, three searches, the search at the job's size, ``k`` = 15) on the gallery's pairs
+EfficientNet-Lite0, three searches at 224 px, ``k`` = 15) on the gallery's pairs
 (``benchmarks/gallery_pairs.csv``; ``parrots-mountains`` is unrelated) and on the bundled images crossed
 with another subject (unrelated). Per pair: the chosen scale, the best buddies that search found, how
 many of its ``2k`` spread pairs agree on one deformation (at most ``k``), the drivers kept, and the
@@ -21,11 +21,12 @@ import numpy as np
 import torch
 from PIL import Image
 
-from analogist.apps.pair_search import DEFORM_BACKBONE, deform_drivers
+from analogist.apps.pair_search import deform_drivers
 from analogist.data import example_path
 from analogist.errors import InputError
 from analogist.io import load_image
 from analogist.methods.buddies import BuddiesParams
+from analogist.tasks.buddies import deform_params
 from analogist.tasks.confidence import drivers_note
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -65,7 +66,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as work:
         for kind, name, pa, pb in pairs(set(filter(None, args.pairs.split(","))), Path(work)):
             a, b = load_image(pa, args.size), load_image(pb, args.size)
-            params = BuddiesParams(k=args.k, size=max(a.shape[-2:] + b.shape[-2:]), backbone=DEFORM_BACKBONE)
+            params = deform_params({"k": args.k, "gamma": BuddiesParams.gamma})
             try:
                 d = deform_drivers(a, b, params, args.k)
             except InputError as e:

@@ -1,6 +1,7 @@
 """The web app's (and the batch's) align and morph find their driving pairs as ``analogist align`` /
 ``morph`` do: one path (:func:`analogist.apps.pair_search.deform_drivers`), so the same two images at
-the same size and options give the same alignment in every front end."""
+the same size and options give the same alignment in every front end (the web's size is the command's
+``--size``; both search at 224 px)."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ def test_the_align_task_and_the_command_give_the_same_alignment(tmp_path, capsys
     with OutputPlan.folder(web, output_names(task, opts), inputs=[CAT, PAINTING]) as plan:
         task.run(a, b, opts, plan, silent)
     cli = tmp_path / "cli"
-    argv = ["align", str(CAT), str(PAINTING), "-o", str(cli), "--size", str(SIZE), "--search-size", str(SIZE)]
+    argv = ["align", str(CAT), str(PAINTING), "-o", str(cli), "--size", str(SIZE)]  # the search at its default
     code, _, err = run_cli(capsys, *argv, "--k", str(opts["k"]), "--gamma", str(opts["gamma"]), "--kind", opts["kind"])
     assert code == 0, err
     for name in ("blend.png", "aligned_a.png", "aligned_b.png", "flow.png"):

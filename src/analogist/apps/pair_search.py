@@ -112,14 +112,17 @@ def _judge_features(image: torch.Tensor, params: BuddiesParams) -> tuple[torch.T
     return torch.nn.functional.normalize(f, dim=1), normalized_activation(f)
 
 
-def _choose(a, b, searches, k, buddies: BuddiesParams, params: FitParams) -> tuple[int, torch.Tensor, float]:
+def _choose(
+    a, b, searches, k, buddies: BuddiesParams, params: FitParams, progress: Progress = silent
+) -> tuple[int, torch.Tensor, float]:
     """The search whose spread, consistent pairs' global map lines the images up best: its index
     (-1 where none has 3 pairs), those pairs' indices ``(M,)`` and its :func:`agreement` (nan with
     one search: nothing to choose, so the judge's features are not computed)."""
     shape_a, shape_b = tuple(a.shape[-2:]), tuple(b.shape[-2:])
     fa = fb = None
     best, best_idx, best_score = -1, torch.zeros(0, dtype=torch.long), -1.0
-    for i, (points, ranks) in enumerate(searches):
+    # a stage of its own: fitting each search's thousands of pairs takes longer than the searches at 224 px
+    for i, (points, ranks) in enumerate(progress(searches, total=len(searches), desc="choosing the scale")):
         if points.shape[0] < 3:
             continue
         idx = select_pairs(points, ranks, k, params=params)
@@ -200,7 +203,7 @@ def deform_drivers(
     refuse_flat(a, b)
     searches = scaled_searches(a.to(device), b.to(device), params, scales, progress=progress)
     none_found(searches[0][0].shape[0], hint)
-    i, idx, score = _choose(a.cpu(), b.cpu(), searches, k, params, FitParams())
+    i, idx, score = _choose(a.cpu(), b.cpu(), searches, k, params, FitParams(), progress)
     if idx.numel() < 3:
         raise InputError(f"only {idx.numel()} consistent best buddies were found: a warp needs 3; try {hint}")
     points, ranks = searches[i]

@@ -15,7 +15,7 @@ import torch
 from ..errors import InputError
 from ..matching.flow import flow_to_color
 from ..matching.mls import KINDS
-from ..methods.buddies import BuddiesResult, draw_buddies
+from ..methods.buddies import BuddiesParams, BuddiesResult, draw_buddies
 from ..outputs import OutputPlan
 from ..progress import Progress
 from ..training.device import on_cpu
@@ -111,6 +111,17 @@ def write_morph(
 
 _HINT = "a larger size or a lower activation threshold"
 _SEARCH = [0.04, 0.08, 0.16, 0.32, 0.40]
+#: align's and morph's three EfficientNet-Lite0 searches (224 px whatever the job's size) and the choice
+#: among them (fitting each search's pairs), in seconds at one thread (``benchmarks/eta_traces.py``:
+#: 0.35 s and 1.7 s; VGG's one search took 5 s)
+_DEFORM_SEARCH = [[0.17 * w for w in _SEARCH], [0.09], [0.09], [0.97, 0.35, 0.38]]
+
+
+def _per_frame(size: int) -> float:
+    """Seconds of a morph frame, its warp and its share of the GIF, MP4 and PNGs (0.13 s at 448 px)."""
+    return 0.13 * (size / 448) ** 2
+
+
 _SPARSE = (Option("gamma", "activation threshold", "float", 0.05, 0.0, 0.99, help="Eq. 8; lower keeps more pairs"),)
 _DEFORM = (
     Option("k", "driving pairs", "int", 15, 3, 100, help="consistent, spread pairs that drive the warp"),
@@ -120,7 +131,7 @@ _DEFORM = (
 
 def _search(a: torch.Tensor, b: torch.Tensor, opts: dict[str, Any], plan: Any, progress: Progress, k: int):
     """The buddies search shared by all four tasks; draws the pairs into ``buddies.png``."""
-    from ..methods.buddies import BuddiesParams, draw_buddies, neural_best_buddies
+    from ..methods.buddies import neural_best_buddies
 
     size = max(a.shape[-2:] + b.shape[-2:])
     params = BuddiesParams(k=k, size=size, gamma=opts["gamma"])
@@ -155,15 +166,20 @@ def _drivers(a, b, opts, plan, progress):
     return result.points[idx]
 
 
-def _deform_drivers(a, b, opts, plan, progress) -> torch.Tensor:
-    """Align's and morph's driving pairs ``(M, 4)``, by the command's own path (the web has no
-    backbone or search-size option: EfficientNet-Lite0, the search at the job's size)."""
-    from ..apps.pair_search import DEFORM_BACKBONE, deform_drivers
-    from ..methods.buddies import BuddiesParams
+def deform_params(opts: dict[str, Any]) -> BuddiesParams:
+    """The search of align and morph as ``analogist align`` / ``morph`` run it at their defaults: the
+    web has no backbone or search-size option, so EfficientNet-Lite0 at the command's 224 px search size
+    (at the job's size, a 448-px job spent 20 s fitting the tens of thousands of pairs found)."""
+    from ..apps.pair_search import DEFORM_BACKBONE
 
-    k = opts["k"]
-    params = BuddiesParams(k=k, size=max(a.shape[-2:] + b.shape[-2:]), gamma=opts["gamma"], backbone=DEFORM_BACKBONE)
-    d = deform_drivers(a, b, params, k, device=device_of(opts), progress=progress, hint=_HINT)
+    return BuddiesParams(k=opts["k"], gamma=opts["gamma"], backbone=DEFORM_BACKBONE)
+
+
+def _deform_drivers(a, b, opts, plan, progress) -> torch.Tensor:
+    """Align's and morph's driving pairs ``(M, 4)``, by the command's own path."""
+    from ..apps.pair_search import deform_drivers
+
+    d = deform_drivers(a, b, deform_params(opts), opts["k"], device=device_of(opts), progress=progress, hint=_HINT)
     shown = BuddiesResult(d.points, d.ranks, torch.arange(d.points.shape[0]))  # the pairs that drive the warp
     plan.save_image("buddies.png", draw_buddies(a, b, shown, circles=False))
     note(progress, drivers_note(d))
@@ -232,7 +248,7 @@ register(
         examples=_CATS,
         run=_align,
         advice=ADVICE,
-        stages=lambda s, o: [_SEARCH, 0.3],
+        stages=lambda s, o: [*_DEFORM_SEARCH, 4 * _per_frame(s)],
         outputs=lambda o: [
             ("blend.png", "main"),
             ("buddies.png", "image"),
@@ -267,7 +283,7 @@ register(
         examples=_CATS,
         run=_morph,
         advice=ADVICE,
-        stages=lambda s, o: [_SEARCH, 0.015 * o["frames"]],  # a frame's warp is cheap next to the search
+        stages=lambda s, o: [*_DEFORM_SEARCH, _per_frame(s) * o["frames"]],
         outputs=lambda o: (
             [("morph.gif", "main")] + ([("morph.mp4", "video")] if _has_mp4() else []) + [("buddies.png", "image")]
         ),
