@@ -113,7 +113,13 @@ def _judge_features(image: torch.Tensor, params: BuddiesParams) -> tuple[torch.T
 
 
 def _choose(
-    a, b, searches, k, buddies: BuddiesParams, params: FitParams, progress: Progress = silent
+    a: torch.Tensor,
+    b: torch.Tensor,
+    searches: list[tuple[torch.Tensor, torch.Tensor]],
+    k: int,
+    buddies: BuddiesParams,
+    params: FitParams,
+    progress: Progress = silent,
 ) -> tuple[int, torch.Tensor, float]:
     """The search whose spread, consistent pairs' global map lines the images up best: its index
     (-1 where none has 3 pairs), those pairs' indices ``(M,)`` and its :func:`agreement` (nan with
@@ -207,13 +213,14 @@ def deform_drivers(
     if idx.numel() < 3:
         raise InputError(f"only {idx.numel()} consistent best buddies were found: a warp needs 3; try {hint}")
     points, ranks = searches[i]
-    # asked of all the chosen search's buddies, not of the drivers: those are the inliers of one
-    # fitted map, so they agree by construction (the weak-correspondence note reads this)
+    # asked of all the chosen search's buddies, not of the drivers (the inliers of one fitted map agree
+    # by construction); the VGG note's count, kept to compare (benchmarks/weak_matches.py)
     agree = min(k, int(consistent(points[spread_top_k(points, ranks, 2 * k)]).sum()))
     return Drivers(points[idx], ranks[idx], scales[i], int(points.shape[0]), agree, score)
 
 
 __all__ = [
+    "DEFORM_BACKBONE",
     "JUDGE_LAYER",
     "SCALES",
     "Drivers",

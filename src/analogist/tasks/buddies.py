@@ -175,7 +175,9 @@ def deform_params(opts: dict[str, Any]) -> BuddiesParams:
     return BuddiesParams(k=opts["k"], gamma=opts["gamma"], backbone=DEFORM_BACKBONE)
 
 
-def _deform_drivers(a, b, opts, plan, progress) -> torch.Tensor:
+def _deform_drivers(
+    a: torch.Tensor, b: torch.Tensor, opts: dict[str, Any], plan: OutputPlan, progress: Progress
+) -> torch.Tensor:
     """Align's and morph's driving pairs ``(M, 4)``, by the command's own path."""
     from ..apps.pair_search import deform_drivers
 
@@ -248,7 +250,7 @@ register(
         examples=_CATS,
         run=_align,
         advice=ADVICE,
-        stages=lambda s, o: [*_DEFORM_SEARCH, 4 * _per_frame(s)],
+        stages=lambda s, o: [*_DEFORM_SEARCH, 4 * _per_frame(s)],  # the warps and flow: about four frames
         outputs=lambda o: [
             ("blend.png", "main"),
             ("buddies.png", "image"),

@@ -28,9 +28,10 @@ MIN_BUDDIES = 30
 #: Share of the consistent pairs a deformation asked for (``k``) below which the warp is unreliable.
 MIN_CONSISTENT = 0.6
 #: Feature agreement (:func:`analogist.apps.pair_search.agreement`) of align's and morph's chosen map
-#: below which a pair is weak: the unrelated pairs score at most 0.100 (96 px), 0.097 (160), 0.101 (256),
-#: the face pairs at least 0.132, 0.113, 0.127 but face-mosaic at 256 px (0.080); loosely related
-#: landscapes, paintings and objects score as low (``benchmarks/weak_matches.py``)
+#: below which a pair is weak. Jobs at 96 / 160 / 256 px (the search at 224): the 9 face pairs score at
+#: least 0.108 (4 measured) / 0.107 / 0.129 but face-mosaic at 256 (0.100); parrots-mountains 0.070 /
+#: 0.055 / 0.072; bundled images crossed 0.055-0.135, mostly under it; landscapes against paintings and
+#: some objects as low (``benchmarks/weak_matches.py``, docs/buddies.md)
 MIN_AGREEMENT = 0.105
 
 
