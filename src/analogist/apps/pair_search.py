@@ -12,7 +12,7 @@ right or wrong (``benchmarks/align_faces.py``, docs/buddies.md).
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -20,17 +20,21 @@ from ..errors import InputError
 from ..features import get_backbone
 from ..io import resize_longer
 from ..matching.buddies import normalized_activation
+from ..matching.pairs import spread_top_k
 from ..methods.buddies import BuddiesParams, neural_best_buddies
 from ..progress import Progress, silent
 from ..synthesis.warp import sample
 from .align import _plan
-from .pair_fit import FitParams, select_pairs
+from .pair_fit import FitParams, consistent, select_pairs
 
 #: B's search size over A's: the given framing first, then B zoomed out and B zoomed in
 SCALES: tuple[float, ...] = (1.0, 0.5, 2.0)
 #: the layer whose features judge a map: the deepest but one of EfficientNet-Lite0 (stride 16), which
 #: chose the right scale on 30 face pairs far more often than stage3 or stage7 (docs/buddies.md)
 JUDGE_LAYER = "stage5"
+#: align and morph search with EfficientNet-Lite0 (the CLI's default, the web's only one): on 30 face
+#: pairs its buddies give a global map that lines the faces up far more often than the paper's VGG's
+DEFORM_BACKBONE = "efficientnet-lite0"
 
 
 def _given(points: torch.Tensor, work_a: torch.Tensor, work_b: torch.Tensor, a: torch.Tensor, b: torch.Tensor):
@@ -54,8 +58,8 @@ def scaled_searches(
     """``(points (N, 4), ranks (N,))`` of a search per scale, in the given images' pixels.
 
     ``a``: ``(1, 3, Ha, Wa)``, ``b``: ``(1, 3, Hb, Wb)``. At scale ``s`` B's longer side is ``s`` times
-    A's, the larger of the two at ``params.size``. Scales whose shrunk image is too small to search
-    are left out (the first always runs: its errors are the user's).
+    A's, the larger of the two at ``params.size``. A scale whose shrunk image is too small to search
+    gives no pairs, so the list lines up with ``scales`` (the first's errors are the user's).
     """
     size = params.size or max(a.shape[-2:] + b.shape[-2:])
     out = []
@@ -67,6 +71,7 @@ def scaled_searches(
         except InputError:
             if i == 0:
                 raise
+            out.append((torch.zeros(0, 4), torch.zeros(0)))
             continue
         out.append((_given(res.points, wa, wb, a, b).cpu(), res.ranks.cpu()))
     return out
@@ -107,6 +112,36 @@ def _judge_features(image: torch.Tensor, params: BuddiesParams) -> tuple[torch.T
     return torch.nn.functional.normalize(f, dim=1), normalized_activation(f)
 
 
+def _choose(
+    a: torch.Tensor,
+    b: torch.Tensor,
+    searches: list[tuple[torch.Tensor, torch.Tensor]],
+    k: int,
+    buddies: BuddiesParams,
+    params: FitParams,
+    progress: Progress = silent,
+) -> tuple[int, torch.Tensor, float]:
+    """The search whose spread, consistent pairs' global map lines the images up best: its index
+    (-1 where none has 3 pairs), those pairs' indices ``(M,)`` and its :func:`agreement` (nan with
+    one search: nothing to choose, so the judge's features are not computed)."""
+    shape_a, shape_b = tuple(a.shape[-2:]), tuple(b.shape[-2:])
+    fa = fb = None
+    best, best_idx, best_score = -1, torch.zeros(0, dtype=torch.long), -1.0
+    # a stage of its own: fitting each search's thousands of pairs takes longer than the searches at 224 px
+    for i, (points, ranks) in enumerate(progress(searches, total=len(searches), desc="choosing the scale")):
+        if points.shape[0] < 3:
+            continue
+        idx = select_pairs(points, ranks, k, params=params)
+        if len(searches) == 1:
+            return i, idx, float("nan")
+        if fa is None:  # the judge's features, once
+            fa, fb = _judge_features(a, buddies), _judge_features(b, buddies)
+        score = agreement(_plan(points[idx], shape_b, params)[0], fa, fb, shape_a, shape_b)
+        if score > best_score:
+            best, best_idx, best_score = i, idx, score
+    return best, best_idx, best_score
+
+
 def driving_pairs(
     a: torch.Tensor,
     b: torch.Tensor,
@@ -118,22 +153,81 @@ def driving_pairs(
     """``(M, 4)`` the ``k`` spread, consistent pairs (:func:`select_pairs`) of the search whose global
     map lines up ``a`` ``(1, 3, Ha, Wa)`` and ``b`` ``(1, 3, Hb, Wb)`` best (:func:`agreement`), and
     their ``(M,)`` ranks. With one search, its pairs."""
-    params, buddies = params or FitParams(), buddies or BuddiesParams()
-    shape_a, shape_b = tuple(a.shape[-2:]), tuple(b.shape[-2:])
-    fa = fb = None
-    best, best_score = (torch.zeros(0, 4), torch.zeros(0)), -1.0
-    for points, ranks in searches:
-        if points.shape[0] < 3:
-            continue
-        idx = select_pairs(points, ranks, k, params=params)
-        if len(searches) == 1:
-            return points[idx], ranks[idx]
-        if fa is None:  # the judge's features, once
-            fa, fb = _judge_features(a, buddies), _judge_features(b, buddies)
-        score = agreement(_plan(points[idx], shape_b, params)[0], fa, fb, shape_a, shape_b)
-        if score > best_score:
-            best, best_score = (points[idx], ranks[idx]), score
-    return best
+    i, idx, _ = _choose(a, b, searches, k, buddies or BuddiesParams(), params or FitParams())
+    if i < 0:
+        return torch.zeros(0, 4), torch.zeros(0)
+    return searches[i][0][idx], searches[i][1][idx]
 
 
-__all__ = ["JUDGE_LAYER", "SCALES", "agreement", "driving_pairs", "scaled_searches"]
+@dataclass(frozen=True)
+class Drivers:
+    """The pairs that drive align's and morph's deformation, and what the search said of them."""
+
+    #: ``(M, 4)`` ``(xa, ya, xb, yb)`` in the given images' pixels, and their ``(M,)`` ranks
+    points: torch.Tensor
+    ranks: torch.Tensor
+    #: B's search size over A's of the chosen search (one of the ``scales``)
+    scale: float
+    #: best buddies the chosen search found (before the spread, consistent ``k`` were picked)
+    found: int
+    #: of the chosen search's ``2k`` spread pairs, how many agree on one deformation (at most ``k``)
+    consistent: int
+    #: :func:`agreement` of the chosen map (nan with one search)
+    agreement: float
+
+
+def refuse_flat(a: torch.Tensor, b: torch.Tensor) -> None:
+    """Refuse (:class:`InputError`) an image ``(1, 3, H, W)`` of one colour: nothing to match."""
+    for label, image in (("image A", a), ("image B", b)):
+        if float(image.amax() - image.amin()) < 1 / 255:  # a 1-pixel image, once resized, is one of these
+            raise InputError(f"{label} is a single flat colour: best buddies need structure to match in both images")
+
+
+def none_found(n: int, hint: str) -> None:
+    """Refuse (:class:`InputError`) a search that found ``n`` = 0 best buddies; ``hint``: what to try."""
+    if n == 0:
+        raise InputError(
+            f"no best buddies survived (the images share no strongly activated structure at this size): try {hint}"
+        )
+
+
+def deform_drivers(
+    a: torch.Tensor,
+    b: torch.Tensor,
+    params: BuddiesParams,
+    k: int,
+    scales: tuple[float, ...] = SCALES,
+    *,
+    device: torch.device | str = "cpu",
+    progress: Progress = silent,
+    hint: str = "a larger search size or a lower activation threshold (gamma)",
+) -> Drivers:
+    """Align's and morph's driving pairs, for every front end: :func:`scaled_searches` of ``a``
+    ``(1, 3, Ha, Wa)`` and ``b`` ``(1, 3, Hb, Wb)`` on ``device`` (the results on the CPU), the
+    best-agreeing one's ``k`` spread, consistent pairs (:func:`driving_pairs`). Refuses flat images,
+    no buddies and fewer than 3 drivers in one sentence (:class:`InputError`, ending with ``hint``)."""
+    refuse_flat(a, b)
+    searches = scaled_searches(a.to(device), b.to(device), params, scales, progress=progress)
+    none_found(searches[0][0].shape[0], hint)
+    i, idx, score = _choose(a.cpu(), b.cpu(), searches, k, params, FitParams(), progress)
+    if idx.numel() < 3:
+        raise InputError(f"only {idx.numel()} consistent best buddies were found: a warp needs 3; try {hint}")
+    points, ranks = searches[i]
+    # asked of all the chosen search's buddies, not of the drivers (the inliers of one fitted map agree
+    # by construction); the VGG note's count, kept to compare (benchmarks/weak_matches.py)
+    agree = min(k, int(consistent(points[spread_top_k(points, ranks, 2 * k)]).sum()))
+    return Drivers(points[idx], ranks[idx], scales[i], int(points.shape[0]), agree, score)
+
+
+__all__ = [
+    "DEFORM_BACKBONE",
+    "JUDGE_LAYER",
+    "SCALES",
+    "Drivers",
+    "agreement",
+    "deform_drivers",
+    "driving_pairs",
+    "none_found",
+    "refuse_flat",
+    "scaled_searches",
+]

@@ -12,9 +12,8 @@ import torch
 from ..apps.align import select_pairs
 from ..apps.hybrid import HybridParams, hybrid
 from ..apps.morph import morph
-from ..apps.pair_search import driving_pairs, scaled_searches
+from ..apps.pair_search import DEFORM_BACKBONE, deform_drivers, none_found, refuse_flat
 from ..data import example_path
-from ..errors import InputError
 from ..features import BACKBONES
 from ..io import load_image
 from ..matching.mls import KINDS
@@ -36,9 +35,7 @@ from .common import add_backbone, add_device, add_size, float_in, int_in, on_cpu
 
 DEMO_SIZE = 192
 DEMO_FRAMES = 9
-#: align and morph search with EfficientNet-Lite0: on 30 face pairs its buddies give a global map that
-#: lines the faces up far more often than the paper's VGG's (docs/buddies.md, benchmarks/align_faces.py)
-DEFORM_BACKBONE = "efficientnet-lite0"
+_HINT = "a larger --search-size or a lower --gamma"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -147,38 +144,21 @@ def _load(
     return plan, a, b  # only for good inputs
 
 
-def _check(a: torch.Tensor, b: torch.Tensor) -> None:
-    for label, image in (("image A", a), ("image B", b)):
-        if float(image.amax() - image.amin()) < 1 / 255:  # a 1-pixel image, once resized, is one of these
-            raise InputError(f"{label} is a single flat colour: best buddies need structure to match in both images")
-
-
-def _none_found(n: int) -> None:
-    if n == 0:
-        raise InputError(
-            "no best buddies survived (the images share no strongly activated structure at this "
-            "size): try a larger --search-size or a lower --gamma"
-        )
-
-
 def _search(
     a: torch.Tensor, b: torch.Tensor, params: BuddiesParams, progress: Progress, device: torch.device | str = "cpu"
 ) -> BuddiesResult:
-    _check(a, b)
+    refuse_flat(a, b)
     # the search runs on the chosen device; the warps and writers that follow work on the CPU copy
     result = on_cpu(neural_best_buddies(a.to(device), b.to(device), params, progress=progress))
-    _none_found(result.points.shape[0])
+    none_found(result.points.shape[0], _HINT)
     return result
 
 
 def _scaled_drivers(a: torch.Tensor, b: torch.Tensor, args: argparse.Namespace) -> tuple[torch.Tensor, torch.Tensor]:
-    """Driving pairs ``(M, 4)`` and ranks of align and morph: searched at three relative scales
-    (:mod:`analogist.apps.pair_search`), so that objects framed at different sizes still line up."""
-    _check(a, b)
-    params = _params(args)
-    searches = scaled_searches(a.to(args.device), b.to(args.device), params, progress=args.progress)
-    _none_found(searches[0][0].shape[0])
-    return driving_pairs(a, b, searches, args.k, params)
+    """Driving pairs ``(M, 4)`` and ranks of align and morph: the path the web app's tasks share
+    (:func:`analogist.apps.pair_search.deform_drivers`: three searches, the best-agreeing kept)."""
+    d = deform_drivers(a, b, _params(args), args.k, device=args.device, progress=args.progress, hint=_HINT)
+    return d.points, d.ranks
 
 
 def _drivers(result: BuddiesResult, k: int) -> torch.Tensor:

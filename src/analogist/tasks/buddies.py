@@ -15,11 +15,11 @@ import torch
 from ..errors import InputError
 from ..matching.flow import flow_to_color
 from ..matching.mls import KINDS
-from ..methods.buddies import BuddiesResult, draw_buddies
+from ..methods.buddies import BuddiesParams, BuddiesResult, draw_buddies
 from ..outputs import OutputPlan
 from ..progress import Progress
 from ..training.device import on_cpu
-from .confidence import ADVICE, buddies_note, note
+from .confidence import ADVICE, buddies_note, drivers_note, note
 from .registry import Option, Task, device_of, register
 
 
@@ -109,7 +109,19 @@ def write_morph(
     return written
 
 
+_HINT = "a larger size or a lower activation threshold"
 _SEARCH = [0.04, 0.08, 0.16, 0.32, 0.40]
+#: align's and morph's three EfficientNet-Lite0 searches (224 px whatever the job's size) and the choice
+#: among them (fitting each search's pairs), in seconds at one thread (``benchmarks/eta_traces.py``:
+#: 0.35 s and 1.7 s; VGG's one search took 5 s)
+_DEFORM_SEARCH = [[0.17 * w for w in _SEARCH], [0.09], [0.09], [0.97, 0.35, 0.38]]
+
+
+def _per_frame(size: int) -> float:
+    """Seconds of a morph frame, its warp and its share of the GIF, MP4 and PNGs (0.13 s at 448 px)."""
+    return 0.13 * (size / 448) ** 2
+
+
 _SPARSE = (Option("gamma", "activation threshold", "float", 0.05, 0.0, 0.99, help="Eq. 8; lower keeps more pairs"),)
 _DEFORM = (
     Option("k", "driving pairs", "int", 15, 3, 100, help="consistent, spread pairs that drive the warp"),
@@ -119,7 +131,7 @@ _DEFORM = (
 
 def _search(a: torch.Tensor, b: torch.Tensor, opts: dict[str, Any], plan: Any, progress: Progress, k: int):
     """The buddies search shared by all four tasks; draws the pairs into ``buddies.png``."""
-    from ..methods.buddies import BuddiesParams, draw_buddies, neural_best_buddies
+    from ..methods.buddies import neural_best_buddies
 
     size = max(a.shape[-2:] + b.shape[-2:])
     params = BuddiesParams(k=k, size=size, gamma=opts["gamma"])
@@ -154,6 +166,28 @@ def _drivers(a, b, opts, plan, progress):
     return result.points[idx]
 
 
+def deform_params(opts: dict[str, Any]) -> BuddiesParams:
+    """The search of align and morph as ``analogist align`` / ``morph`` run it at their defaults: the
+    web has no backbone or search-size option, so EfficientNet-Lite0 at the command's 224 px search size
+    (at the job's size, a 448-px job spent 20 s fitting the tens of thousands of pairs found)."""
+    from ..apps.pair_search import DEFORM_BACKBONE
+
+    return BuddiesParams(k=opts["k"], gamma=opts["gamma"], backbone=DEFORM_BACKBONE)
+
+
+def _deform_drivers(
+    a: torch.Tensor, b: torch.Tensor, opts: dict[str, Any], plan: OutputPlan, progress: Progress
+) -> torch.Tensor:
+    """Align's and morph's driving pairs ``(M, 4)``, by the command's own path."""
+    from ..apps.pair_search import deform_drivers
+
+    d = deform_drivers(a, b, deform_params(opts), opts["k"], device=device_of(opts), progress=progress, hint=_HINT)
+    shown = BuddiesResult(d.points, d.ranks, torch.arange(d.points.shape[0]))  # the pairs that drive the warp
+    plan.save_image("buddies.png", draw_buddies(a, b, shown, circles=False))
+    note(progress, drivers_note(d))
+    return d.points
+
+
 def _buddies(a, b, opts, plan, progress) -> None:
     result = _search(a, b, opts, plan, progress, opts["k"])
     top = result.top_k
@@ -161,7 +195,7 @@ def _buddies(a, b, opts, plan, progress) -> None:
 
 
 def _align(a, b, opts, plan, progress) -> None:
-    write_alignment(plan, a, b, _drivers(a, b, opts, plan, progress), opts["kind"])
+    write_alignment(plan, a, b, _deform_drivers(a, b, opts, plan, progress), opts["kind"])
 
 
 def _hybrid(a, b, opts, plan, progress) -> None:
@@ -184,7 +218,7 @@ def _has_mp4() -> bool:
 def _morph(a, b, opts, plan, progress) -> None:
     from ..apps.morph import morph
 
-    pts = _drivers(a, b, opts, plan, progress)
+    pts = _deform_drivers(a, b, opts, plan, progress)
     seq = morph(a, b, pts, opts["frames"], opts["kind"], progress=progress)
     plan.save_animation("morph.gif", seq, fps=opts["fps"])
     if _has_mp4():
@@ -216,7 +250,7 @@ register(
         examples=_CATS,
         run=_align,
         advice=ADVICE,
-        stages=lambda s, o: [_SEARCH, 0.3],
+        stages=lambda s, o: [*_DEFORM_SEARCH, 4 * _per_frame(s)],  # the warps and flow: about four frames
         outputs=lambda o: [
             ("blend.png", "main"),
             ("buddies.png", "image"),
@@ -251,7 +285,7 @@ register(
         examples=_CATS,
         run=_morph,
         advice=ADVICE,
-        stages=lambda s, o: [_SEARCH, 0.015 * o["frames"]],  # a frame's warp is cheap next to the search
+        stages=lambda s, o: [*_DEFORM_SEARCH, _per_frame(s) * o["frames"]],
         outputs=lambda o: (
             [("morph.gif", "main")] + ([("morph.mp4", "video")] if _has_mp4() else []) + [("buddies.png", "image")]
         ),
