@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ..matching.mls import Kind, leave_one_out
+from ..matching.pairs import spread_top_k
 
 
 @dataclass(frozen=True)
@@ -146,6 +147,13 @@ class PairFit:
     matrix: torch.Tensor
     #: ``(N,)`` bool: within the threshold of :attr:`matrix` and through the leave-one-out test
     inliers: torch.Tensor
+
+
+def spread_agreement(points: torch.Tensor, ranks: torch.Tensor, k: int) -> int:
+    """Of the ``2k`` spread best pairs of ``points`` ``(N, 4)`` (by ``ranks`` ``(N,)``), how many agree on one
+    deformation (:func:`consistent`), at most ``k``. Asked of all the buddies, not of the drivers: those
+    are chosen among the inliers of one fitted map, so they agree by construction."""
+    return min(k, int(consistent(points[spread_top_k(points, ranks, 2 * k)]).sum()))
 
 
 def fit_pairs(

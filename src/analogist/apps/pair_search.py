@@ -20,12 +20,13 @@ from ..errors import InputError
 from ..features import get_backbone
 from ..io import resize_longer
 from ..matching.buddies import normalized_activation
-from ..matching.pairs import spread_top_k
+from ..matching.flow import identity_grid
+from ..matching.mls import apply_matrix
 from ..methods.buddies import BuddiesParams, neural_best_buddies
 from ..progress import Progress, silent
 from ..synthesis.warp import sample
-from .align import _plan
-from .pair_fit import FitParams, consistent, select_pairs
+from .align import _frame_matrix, _plan
+from .pair_fit import FitParams, select_pairs, spread_agreement
 
 #: B's search size over A's: the given framing first, then B zoomed out and B zoomed in
 SCALES: tuple[float, ...] = (1.0, 0.5, 2.0)
@@ -39,12 +40,9 @@ DEFORM_BACKBONE = "efficientnet-lite0"
 
 def _given(points: torch.Tensor, work_a: torch.Tensor, work_b: torch.Tensor, a: torch.Tensor, b: torch.Tensor):
     """``(N, 4)`` pairs found between the working images, in the given images' pixels (centres aligned)."""
-    out = points.double().clone()
-    for col, work, image in ((0, work_a, a), (2, work_b, b)):
-        sx, sy = image.shape[-1] / work.shape[-1], image.shape[-2] / work.shape[-2]
-        out[:, col] = (out[:, col] + 0.5) * sx - 0.5
-        out[:, col + 1] = (out[:, col + 1] + 0.5) * sy - 0.5
-    return out.float()
+    to_a = _frame_matrix(tuple(a.shape[-2:]), tuple(work_a.shape[-2:]))
+    to_b = _frame_matrix(tuple(b.shape[-2:]), tuple(work_b.shape[-2:]))
+    return torch.cat([apply_matrix(to_a, points[:, :2]), apply_matrix(to_b, points[:, 2:4])], 1).float()
 
 
 def scaled_searches(
@@ -81,13 +79,13 @@ def _one_way(m: torch.Tensor, fa: torch.Tensor, wa: torch.Tensor, shape_a, fb: t
     """Mean over A's feature cells (weighted by ``wa (h, w)``) of the cosine of ``fa (1, C, h, w)``
     and ``fb`` where the map ``m`` (A pixel -> B pixel) puts each cell; 0 where it leaves B."""
     h, w = fa.shape[-2:]
-    ys, xs = torch.meshgrid(torch.arange(h, dtype=torch.float64), torch.arange(w, dtype=torch.float64), indexing="ij")
-    px, py = (xs + 0.5) * shape_a[1] / w - 0.5, (ys + 0.5) * shape_a[0] / h - 0.5
-    qx, qy = m[0, 0] * px + m[0, 1] * py + m[0, 2], m[1, 0] * px + m[1, 1] * py + m[1, 2]
     hb, wb = fb.shape[-2:]
-    u, v = (qx + 0.5) * wb / shape_b[1] - 0.5, (qy + 0.5) * hb / shape_b[0] - 0.5  # B's feature cells
+    # A's feature cells -> A's pixels -> (m) B's pixels -> B's feature cells, pixel centres aligned
+    cells = _frame_matrix((hb, wb), shape_b) @ m @ _frame_matrix(shape_a, (h, w))
+    uv = apply_matrix(cells, identity_grid(h, w, dtype=torch.float64).reshape(2, -1).T).T.reshape(2, h, w)
+    u, v = uv
     on_b = ((u >= -0.5) & (u <= wb - 0.5) & (v >= -0.5) & (v <= hb - 0.5)).float()
-    cos = (sample(fb, torch.stack([u, v]).float()) * fa).sum(1)[0].clamp_min(0) * on_b
+    cos = (sample(fb, uv.float()) * fa).sum(1)[0].clamp_min(0) * on_b
     return float((cos * wa).sum() / wa.sum().clamp_min(1e-12))
 
 
@@ -191,6 +189,12 @@ def none_found(n: int, hint: str) -> None:
         )
 
 
+def too_few_drivers(n: int, hint: str) -> None:
+    """Refuse (:class:`InputError`) ``n`` < 3 driving pairs: a warp needs 3; ``hint``: what to try."""
+    if n < 3:
+        raise InputError(f"only {n} consistent best buddies were found: a warp needs 3; try {hint}")
+
+
 def deform_drivers(
     a: torch.Tensor,
     b: torch.Tensor,
@@ -210,12 +214,10 @@ def deform_drivers(
     searches = scaled_searches(a.to(device), b.to(device), params, scales, progress=progress)
     none_found(searches[0][0].shape[0], hint)
     i, idx, score = _choose(a.cpu(), b.cpu(), searches, k, params, FitParams(), progress)
-    if idx.numel() < 3:
-        raise InputError(f"only {idx.numel()} consistent best buddies were found: a warp needs 3; try {hint}")
+    too_few_drivers(idx.numel(), hint)
     points, ranks = searches[i]
-    # asked of all the chosen search's buddies, not of the drivers (the inliers of one fitted map agree
-    # by construction); the VGG note's count, kept to compare (benchmarks/weak_matches.py)
-    agree = min(k, int(consistent(points[spread_top_k(points, ranks, 2 * k)]).sum()))
+    # the VGG note's count, kept to compare (benchmarks/weak_matches.py)
+    agree = spread_agreement(points, ranks, k)
     return Drivers(points[idx], ranks[idx], scales[i], int(points.shape[0]), agree, score)
 
 
@@ -230,4 +232,5 @@ __all__ = [
     "none_found",
     "refuse_flat",
     "scaled_searches",
+    "too_few_drivers",
 ]

@@ -12,7 +12,6 @@ from typing import Any
 
 import torch
 
-from ..errors import InputError
 from ..matching.flow import flow_to_color
 from ..matching.mls import KINDS
 from ..methods.buddies import BuddiesParams, BuddiesResult, draw_buddies
@@ -131,38 +130,28 @@ _DEFORM = (
 
 def _search(a: torch.Tensor, b: torch.Tensor, opts: dict[str, Any], plan: Any, progress: Progress, k: int):
     """The buddies search shared by all four tasks; draws the pairs into ``buddies.png``."""
+    from ..apps.pair_search import none_found
     from ..methods.buddies import neural_best_buddies
 
     size = max(a.shape[-2:] + b.shape[-2:])
     params = BuddiesParams(k=k, size=size, gamma=opts["gamma"])
     dev = device_of(opts)  # the search on the device; the apps that follow warp the CPU images
     result = on_cpu(neural_best_buddies(a.to(dev), b.to(dev), params, progress=progress))
-    if result.points.shape[0] == 0:
-        raise InputError(
-            "no best buddies survived (the images share no strongly activated structure at this "
-            "size): try a larger size or a lower activation threshold"
-        )
+    none_found(int(result.points.shape[0]), _HINT)
     plan.save_image("buddies.png", draw_buddies(a, b, result))
     note(progress, buddies_note(int(result.points.shape[0])))
     return result
 
 
 def _drivers(a, b, opts, plan, progress):
-    from ..apps.align import consistent, select_pairs
-    from ..matching.pairs import spread_top_k
+    from ..apps.pair_fit import select_pairs, spread_agreement
+    from ..apps.pair_search import too_few_drivers
 
     result = _search(a, b, opts, plan, progress, opts["k"])
     idx = select_pairs(result.points, result.ranks, opts["k"])
-    # how many of the spread best pairs agree on one deformation: asked of all the buddies, not of the
-    # drivers (those are chosen among the inliers of one fitted map, so they agree by construction)
-    spread = spread_top_k(result.points, result.ranks, 2 * opts["k"])
-    agree = min(opts["k"], int(consistent(result.points[spread]).sum()))
+    agree = spread_agreement(result.points, result.ranks, opts["k"])
     note(progress, buddies_note(int(result.points.shape[0]), agree, opts["k"]))
-    if idx.numel() < 3:
-        raise InputError(
-            f"only {idx.numel()} consistent best buddies were found: a warp needs 3; "
-            "try a larger size or a lower activation threshold"
-        )
+    too_few_drivers(idx.numel(), _HINT)
     return result.points[idx]
 
 
