@@ -54,13 +54,12 @@ def style_banks(style: torch.Tensor, turns: int, where: torch.Tensor, bands: int
     """Per band, the patches of the style samples ``where`` (``(N,)`` indices into the stacked grids of
     ``style`` ``(1, 3, Hs, Ws)`` turned 0, 90, ... degrees, ``turns`` of them, as in
     :func:`~.samples.style_samples`): ``[(3 * 4c^2, N)]`` for the finest ``bands`` bands."""
-    images = [torch.rot90(style, k, dims=(2, 3)) for k in range(turns)]
-    banks = []
-    for b in range(bands):
-        cell = HYPER_STRIDE >> b
-        per_turn = [patches(pyramid.build(image, b + 2)[b], grid_size(image), cell) for image in images]
-        banks.append(torch.cat(per_turn, dim=1).index_select(1, where))
-    return banks
+    per_turn = []  # each turn's pyramid once, its finest ``bands`` bands as patches
+    for k in range(turns):
+        image = torch.rot90(style, k, dims=(2, 3))
+        pyr = pyramid.build(image, bands + 1)
+        per_turn.append([patches(pyr[b], grid_size(image), HYPER_STRIDE >> b) for b in range(bands)])
+    return [torch.cat([turn[b] for turn in per_turn], dim=1).index_select(1, where) for b in range(bands)]
 
 
 def paste_bands(
