@@ -176,14 +176,20 @@ def field_to_flow(
     The transforms are interpolated bilinearly between cell centres and applied to each pixel's own grid
     position, so the flow is smooth inside cells, not blocky.
     """
+    up, gx, gy = field_at(field, size)
+    return grid_to_pixel_flow(apply_field(up, gx, gy), grid_t, target_size)
+
+
+def field_at(field: torch.Tensor, size: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A field ``(6, h, w)`` read bilinearly (border-clamped) at the centres of a finer ``size`` ``(H, W)``
+    grid laid over it, centres aligned: the transforms ``(6, H, W)`` and where they were read, ``gx``
+    and ``gy`` ``(H, W)`` in cells of the field."""
     h, w = field.shape[-2:]
     H, W = size
-    sx, sy = W / w, H / h
-    px = (torch.arange(W, device=field.device, dtype=field.dtype) + 0.5) / sx - 0.5
-    py = (torch.arange(H, device=field.device, dtype=field.dtype) + 0.5) / sy - 0.5
+    px = (torch.arange(W, device=field.device, dtype=field.dtype) + 0.5) / (W / w) - 0.5
+    py = (torch.arange(H, device=field.device, dtype=field.dtype) + 0.5) / (H / h) - 0.5
     gy, gx = torch.meshgrid(py, px, indexing="ij")
-    up = sample(field[None], torch.stack([gx, gy]))[0]  # (6, H, W), border-clamped
-    return grid_to_pixel_flow(apply_field(up, gx, gy), grid_t, target_size)
+    return sample(field[None], torch.stack([gx, gy]))[0], gx, gy
 
 
 def grid_to_pixel_flow(targets: torch.Tensor, grid_t: tuple[int, int], image_t: tuple[int, int]) -> torch.Tensor:
@@ -198,6 +204,7 @@ def grid_to_pixel_flow(targets: torch.Tensor, grid_t: tuple[int, int], image_t: 
 
 __all__ = [
     "apply_field",
+    "field_at",
     "field_targets",
     "field_to_flow",
     "fit_affine_field",

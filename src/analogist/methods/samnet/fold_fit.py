@@ -17,9 +17,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ...matching.affine_field import apply_field, fit_affine_field
+from ...matching.affine_field import apply_field, field_at, fit_affine_field
 from ...matching.flow import identity_grid
-from ...synthesis.warp import sample
 
 
 def fold_cells(field: torch.Tensor) -> torch.Tensor:
@@ -27,10 +26,8 @@ def fold_cells(field: torch.Tensor) -> torch.Tensor:
     determinant, by central differences on two samples per cell each way (as the gallery's fold measure
     samples SAM-Net's stride-8 flow), is negative at a sample in the cell."""
     h, w = field.shape[-2:]
-    gx = (torch.arange(2 * w, dtype=field.dtype, device=field.device) + 0.5) / 2 - 0.5
-    gy = (torch.arange(2 * h, dtype=field.dtype, device=field.device) + 0.5) / 2 - 0.5
-    yy, xx = torch.meshgrid(gy, gx, indexing="ij")
-    pts = apply_field(sample(field[None], torch.stack([xx, yy]))[0], xx, yy)  # (2, 2h, 2w)
+    up, xx, yy = field_at(field, (2 * h, 2 * w))
+    pts = apply_field(up, xx, yy)  # (2, 2h, 2w)
     dx, dy = torch.gradient(pts, dim=2)[0], torch.gradient(pts, dim=1)[0]
     det = dx[0] * dy[1] - dx[1] * dy[0]
     return F.max_pool2d((det < 0).to(field.dtype)[None, None], 2)[0, 0] > 0

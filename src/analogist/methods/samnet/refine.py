@@ -23,6 +23,7 @@ import torch.nn.functional as F
 
 from ...errors import InputError
 from ...matching.affine_field import (
+    field_at,
     field_targets,
     field_to_flow,
     identity_field,
@@ -32,7 +33,6 @@ from ...matching.affine_field import (
     window_correlation,
     window_offsets,
 )
-from ...synthesis.warp import sample
 from .fold_fit import fold_aware_fit
 
 if TYPE_CHECKING:
@@ -96,10 +96,7 @@ def carry_linear(
     """A field ``(6, hf, wf)`` over ``fine_s`` whose linear parts are those of ``field`` ``(6, h, w)`` (into
     ``grid_t``) at each fine cell, in fine cells of ``fine_t`` (the translations are not carried)."""
     h, w = field.shape[-2:]
-    gx = (torch.arange(fine_s[1], dtype=field.dtype, device=field.device) + 0.5) * (w / fine_s[1]) - 0.5
-    gy = (torch.arange(fine_s[0], dtype=field.dtype, device=field.device) + 0.5) * (h / fine_s[0]) - 0.5
-    yy, xx = torch.meshgrid(gy, gx, indexing="ij")
-    up = sample(field[None], torch.stack([xx, yy]))[0]
+    up = field_at(field, fine_s)[0]
     kx, ky = fine_t[1] / grid_t[1], fine_t[0] / grid_t[0]  # target scale
     sx, sy = fine_s[1] / w, fine_s[0] / h  # source scale
     out = torch.zeros_like(up)
