@@ -12,7 +12,7 @@ import torch
 from ..apps.align import select_pairs
 from ..apps.hybrid import HybridParams, hybrid
 from ..apps.morph import morph
-from ..apps.pair_search import DEFORM_BACKBONE, deform_drivers, none_found, refuse_flat
+from ..apps.pair_search import DEFORM_BACKBONE, deform_drivers, none_found, refuse_flat, too_few_drivers
 from ..data import example_path
 from ..features import BACKBONES
 from ..io import load_image
@@ -202,8 +202,10 @@ def run_hybrid(args: argparse.Namespace) -> int:
     plan, a, b = _load(args, HYBRID_OUTPUTS)
     params = _params(args)
     result = _search(a, b, params, args.progress, args.device)
+    idx = _drivers(result, args.k)
+    too_few_drivers(idx.numel(), _HINT)  # as the web's hybrid: with fewer, the two would lie unaligned
     hp = HybridParams(backbone=args.backbone, weights=args.weights, iters=args.iters, kind=args.kind)
-    hy = hybrid(a, b, result.points[_drivers(result, args.k)], hp, progress=args.progress)
+    hy = hybrid(a, b, result.points[idx], hp, progress=args.progress)
     with plan:
         plan.save_image("hybrid.png", hy.image)
         plan.save_image("mask.png", hy.mask.expand(-1, 3, -1, -1))
