@@ -49,14 +49,16 @@ def analogy() -> None:
 
 
 def buddies() -> None:
-    from analogist.apps.align import select_pairs
     from analogist.apps.morph import morph
+    from analogist.apps.pair_search import DEFORM_BACKBONE, deform_drivers
     from analogist.methods.buddies import BuddiesParams, draw_buddies, neural_best_buddies
 
     a = load_image(example_path("cat.jpg"), 256)
     b = load_image(example_path("cat_painting.jpg"), 256)
     r = neural_best_buddies(a, b, BuddiesParams(size=None, k=12))
-    frames = morph(a, b, r.points[select_pairs(r.points, r.ranks, 15)], frames=5)
+    # the morph as `analogist morph --size 256` draws it
+    drivers = deform_drivers(a, b, BuddiesParams(k=15, backbone=DEFORM_BACKBONE), 15)
+    frames = morph(a, b, drivers.points, frames=5)
     morph_row = grid([[to_uint8(f) for f in frames[1:4]]])
     save("buddies.jpg", grid([[draw_buddies(a, b, r)], [morph_row]]))
 

@@ -226,7 +226,8 @@ def run_morph(args: argparse.Namespace) -> int:
 
 
 def demo(outdir: Path, progress: Progress) -> list[Path]:
-    """Best buddies between the bundled cat and its (zoomed, re-framed) painting, and a short morph."""
+    """Best buddies between the bundled cat and its (zoomed, re-framed) painting, and a short morph
+    (``analogist morph``'s path)."""
     plan = OutputPlan.folder(outdir, [*BUDDIES_OUTPUTS, *morph_outputs(DEMO_FRAMES, folder="morph/")])
     a = load_image(example_path("cat.jpg"), DEMO_SIZE)
     b = load_image(example_path("cat_painting.jpg"), DEMO_SIZE)
@@ -240,12 +241,10 @@ def demo(outdir: Path, progress: Progress) -> list[Path]:
         "gamma": params.gamma,
         "k": params.k,
     }
-    seq = None
-    if result.points.shape[0] >= 3:
-        pts = result.points[select_pairs(result.points, result.ranks, 15)]
-        seq = morph(a, b, pts, DEMO_FRAMES, progress=progress)
+    # the morph as `analogist morph --size 192` draws it: its own scaled searches and backbone
+    drivers = deform_drivers(a, b, BuddiesParams(k=15, backbone=DEFORM_BACKBONE), 15, progress=progress)
+    seq = morph(a, b, drivers.points, DEMO_FRAMES, progress=progress)
     with plan:
         written = write_buddies(plan, a, b, result, info)
-        if seq is not None:
-            written += write_morph(plan, seq, 8.0, folder="morph/")
+        written += write_morph(plan, seq, 8.0, folder="morph/")
     return written
