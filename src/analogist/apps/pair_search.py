@@ -75,9 +75,11 @@ def scaled_searches(
     return out
 
 
-def _one_way(m: torch.Tensor, fa: torch.Tensor, wa: torch.Tensor, shape_a, fb: torch.Tensor, shape_b) -> float:
-    """Mean over A's feature cells (weighted by ``wa (h, w)``) of the cosine of ``fa (1, C, h, w)``
-    and ``fb`` where the map ``m`` (A pixel -> B pixel) puts each cell; 0 where it leaves B."""
+def _one_way(
+    m: torch.Tensor, fa: torch.Tensor, wa: torch.Tensor, shape_a, fb: torch.Tensor, shape_b
+) -> tuple[float, float]:
+    """Over A's feature cells that the map ``m`` (A pixel -> B pixel) puts on B, weighted by ``wa (h, w)``:
+    the mean cosine of ``fa (1, C, h, w)`` and ``fb`` there, and the share of the weight they hold."""
     h, w = fa.shape[-2:]
     hb, wb = fb.shape[-2:]
     # A's feature cells -> A's pixels -> (m) B's pixels -> B's feature cells, pixel centres aligned
@@ -85,20 +87,23 @@ def _one_way(m: torch.Tensor, fa: torch.Tensor, wa: torch.Tensor, shape_a, fb: t
     uv = apply_matrix(cells, identity_grid(h, w, dtype=torch.float64).reshape(2, -1).T).T.reshape(2, h, w)
     u, v = uv
     on_b = ((u >= -0.5) & (u <= wb - 0.5) & (v >= -0.5) & (v <= hb - 0.5)).float()
-    cos = (sample(fb, uv.float()) * fa).sum(1)[0].clamp_min(0) * on_b
-    return float((cos * wa).sum() / wa.sum().clamp_min(1e-12))
+    cos = (sample(fb, uv.float()) * fa).sum(1)[0].clamp_min(0)
+    landed = wa * on_b
+    return float((cos * landed).sum() / landed.sum().clamp_min(1e-12)), float(landed.sum() / wa.sum().clamp_min(1e-12))
 
 
 def agreement(m: torch.Tensor, feats_a: tuple[torch.Tensor, torch.Tensor], feats_b, shape_a, shape_b) -> float:
     """How well a map ``m`` ``(3, 3)`` (A pixel -> B pixel) lines up the two images' features: the
-    activation-weighted cosine of A's features and B's where ``m`` puts them, and of B's and A's
-    through ``m``'s inverse, averaged. Cells mapped off the other image count 0, so a map that keeps
-    the salient parts of both on each other wins. ``feats_*``: unit features ``(1, C, h, w)`` and
-    activation ``(h, w)``; ``shape_*``: the images' ``(H, W)``."""
+    activation-weighted cosine of A's features and B's where ``m`` puts them, over the cells that land
+    on B, times the square root of the share that lands; the same of B's through ``m``'s inverse; the
+    mean of the two. The share keeps a map that puts the salient parts of both on each other ahead of
+    one that matches a corner; its square root lets a true zoom, whose wider image mostly lands off the
+    other, win over the given framing (counting the share itself chose that framing: docs/buddies.md).
+    ``feats_*``: unit features ``(1, C, h, w)`` and activation ``(h, w)``; ``shape_*``: the images' ``(H, W)``."""
     m = m.double()
-    there = _one_way(m, feats_a[0], feats_a[1], shape_a, feats_b[0], shape_b)
-    back = _one_way(torch.linalg.inv(m), feats_b[0], feats_b[1], shape_b, feats_a[0], shape_a)
-    return 0.5 * (there + back)
+    there, share_there = _one_way(m, feats_a[0], feats_a[1], shape_a, feats_b[0], shape_b)
+    back, share_back = _one_way(torch.linalg.inv(m), feats_b[0], feats_b[1], shape_b, feats_a[0], shape_a)
+    return 0.5 * (there * share_there**0.5 + back * share_back**0.5)
 
 
 def _judge_features(image: torch.Tensor, params: BuddiesParams) -> tuple[torch.Tensor, torch.Tensor]:

@@ -29,9 +29,9 @@ MIN_BUDDIES = 30
 MIN_CONSISTENT = 0.6
 #: Feature agreement (:func:`analogist.apps.pair_search.agreement`) of align's and morph's chosen map
 #: below which a pair is weak. Jobs at 96 / 160 / 256 px (the search at 224): the 9 face pairs score at
-#: least 0.108 (4 measured) / 0.107 / 0.129 but face-mosaic at 256 (0.100); parrots-mountains 0.070 /
-#: 0.055 / 0.072; bundled images crossed 0.055-0.135, mostly under it; landscapes against paintings and
-#: some objects as low (``benchmarks/weak_matches.py``, docs/buddies.md)
+#: least 0.127 / 0.124 / 0.114; parrots-mountains 0.086 / 0.070 / 0.085; the bundled images crossed
+#: 0.066-0.162, 3 / 4 / 4 of 5 under it; landscapes against paintings and some objects as low
+#: (``benchmarks/weak_matches.py``, docs/buddies.md)
 MIN_AGREEMENT = 0.105
 
 
