@@ -74,8 +74,14 @@ def deconvolve(
         line_search_fn="strong_wolfe",
     )
 
+    start = [(first, g)]  # L-BFGS evaluates u = 0 first: x0, whose loss and gradient are known
+
     def closure() -> torch.Tensor:
         opt.zero_grad()
+        if start:
+            loss, grad = start.pop()
+            u.grad = grad * c
+            return loss
         loss = loss_at(x0 + c * u)
         loss.backward()
         return loss
