@@ -8,7 +8,7 @@ landmark box) and the judge's feature agreement (``apps.pair_search.agreement``)
 agreement under the landmarks' similarity itself. Images at align's 448 px (``--size``), the search
 at 224 px.
 
-    python benchmarks/align_scales.py --row 226 --crop 0.1,0.2,0.75,0.85    # gallery's face-225-zoom
+    python benchmarks/align_scales.py --row 225 --crop 0.1,0.2,0.75,0.85 --size 256    # gallery's face-225-zoom
 """
 
 from __future__ import annotations
