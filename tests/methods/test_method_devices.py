@@ -65,5 +65,5 @@ def test_samnet(pair: tuple[torch.Tensor, torch.Tensor], device: torch.device, f
 @pytest.mark.parametrize("form", ["training-free", "learned"])
 def test_coat(pair: tuple[torch.Tensor, torch.Tensor], device: torch.device, form: str) -> None:
     a, b = (x.to(device) for x in pair)
-    result = coat(a, b, COATParams(form=form, steps=2, fine_steps=2, large_steps=2, fill=0.0, learned_side=48))
+    result = coat(a, b, COATParams(form=form, steps=2, fine_steps=2, fill=0.0, learned_side=48))
     _check(result, device, a.shape)

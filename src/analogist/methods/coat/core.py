@@ -28,14 +28,14 @@ from ...features import get_backbone
 from ...features.hypercolumn import extractor_for
 from ...features.precision import product_dtype
 from ...io import check_image
-from ...matching.mutual import Confident
+from ...matching.mutual import Confident, capped_grid
 from ...progress import Progress, silent
 from ...synthesis import pyramid
 from ...synthesis.hyperopt import optimise_pyramid
 from ...synthesis.part_color import part_color
 from .correspond import MAX_LEVEL, SCALES, fill_scales, match_and_fill_scales, swap_scales
 from .fill import PartFill
-from .params import FINE_SIDE, LARGE_SIDE, Alignment, COATParams, COATResult
+from .params import FINE_SIDE, Alignment, COATParams, COATResult
 
 
 def recolor(
@@ -49,9 +49,14 @@ def recolor(
 ) -> torch.Tensor:
     """The colour step of both forms: ``image`` ``(1, 3, H, W)`` recoloured after ``style`` part by part
     along the finest scale's part ``fill`` (its matches, weighted by its weights) or, without one, its
-    nearest neighbours weighted by their ``Q``."""
-    finest = confident[SCALES[0][0]]
-    index, weight = (finest.index, finest.q) if fill is None else (fill.index, fill.weight)
+    nearest neighbours weighted by their ``Q``. The window is ``color_sigma`` cells of the matched grid,
+    so it covers the same share of the picture at every size."""
+    if fill is None:
+        finest = confident[SCALES[0][0]]
+        index, weight = finest.index, finest.q
+    else:
+        index, weight = fill.index, fill.weight
+    cells_per_match = max(grid_1) / max(capped_grid(grid_1, params.max_cells))
     return part_color(
         image,
         style,
@@ -59,7 +64,7 @@ def recolor(
         weight,
         grid_1,
         grid_2,
-        sigma=params.color_sigma,
+        sigma=params.color_sigma * cells_per_match,
         luminance=params.color_luminance,
         confine=None if fill is None else params.color_confine,
     )
@@ -74,13 +79,10 @@ def _fixed_from(params: COATParams, n: int, scale: int) -> int | None:
 
 
 def _steps(params: COATParams, image: torch.Tensor, *, last: bool) -> int:
-    """Adam steps at one optimisation scale: ``large_steps`` at every scale of at least
-    :data:`LARGE_SIDE` px, ``fine_steps`` at the finest and at every scale of at least :data:`FINE_SIDE`
-    px (each such step costs as much as all the coarser scales' steps together), ``steps`` elsewhere."""
-    side = max(image.shape[-2:])
-    if side >= LARGE_SIDE and params.large_steps is not None:
-        return params.large_steps
-    fine = last or side >= FINE_SIDE
+    """Adam steps at one optimisation scale: ``fine_steps`` at the finest and at every scale of at least
+    :data:`FINE_SIDE` px (each such step costs as much as all the coarser scales' steps together),
+    ``steps`` elsewhere."""
+    fine = last or max(image.shape[-2:]) >= FINE_SIDE
     return params.fine_steps if fine and params.fine_steps is not None else params.steps
 
 

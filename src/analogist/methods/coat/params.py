@@ -14,10 +14,6 @@ from ...matching.mutual import Confident
 FINE_SIDE = 256
 
 
-#: ... and those of at least this many ``large_steps``.
-LARGE_SIDE = 512
-
-
 #: The scales of the hierarchy, coarse last: (name, index range into :data:`analogist.features.hypercolumn.LAYERS`).
 SCALES = (("block1", 0, 2), ("block2", 2, 4), ("block3", 4, 7), ("block4", 7, 10))
 #: Most structure scales (``n = 4``: every scale from the content, the output is the content).
@@ -49,10 +45,9 @@ class COATParams:
         precision: ``"auto"`` (measured per machine, :mod:`analogist.features.precision`), ``"fp32"`` or ``"bf16"``.
         chunk: rows of ``S`` per matrix product.
         fine_steps: Adam steps at the finest scale and at every scale of at least :data:`FINE_SIDE` px.
-        large_steps: Adam steps at every scale of at least :data:`LARGE_SIDE` px.
         max_cells: most cells matched at once (larger grids are matched on average-pooled cells).
         color: the part-by-part colour step after the synthesis.
-        color_sigma: its window in hypercolumn cells.
+        color_sigma: its window in cells of the matched grid (of at most ``max_cells`` cells).
         color_luminance: how far the local mean lightness moves (0 keeps the content's shading).
         learned_side: the learned form's networks run on the images scaled to at most this longer side.
         color_confine: with the part fill, the colour fades out where the fill's weights are below this.
@@ -79,7 +74,6 @@ class COATParams:
     precision: str = "auto"
     chunk: int = 256
     fine_steps: int | None = 10
-    large_steps: int | None = 4
     max_cells: int = 4096
     color: bool = True
     color_sigma: float = 3.0
@@ -104,8 +98,8 @@ class COATParams:
             (0 <= self.zero_levels < self.levels, "zero_levels must be below levels"),
             (self.steps >= 0 and self.lr > 0, "steps must not be negative and lr must be positive"),
             (
-                all(n is None or n >= 0 for n in (self.fine_steps, self.large_steps)),
-                "fine_steps and large_steps must not be negative",
+                self.fine_steps is None or self.fine_steps >= 0,
+                "fine_steps must not be negative",
             ),
             (self.max_cells >= 1 and self.learned_side >= 16, "max_cells must be positive, learned_side 16 or more"),
             (
