@@ -95,6 +95,8 @@ def test_params_are_validated() -> None:
     with pytest.raises(InputError):
         AnalogyParams(consistency_trunc=0)
     with pytest.raises(InputError):
+        AnalogyParams(guide_weight=-0.5)
+    with pytest.raises(InputError):
         deep_image_analogy(torch.rand(1, 3, 8, 8), torch.rand(1, 3, 32, 32), FAST)
 
 
@@ -167,3 +169,23 @@ def test_timelapse_cli(tmp_path: Path) -> None:
 
     with Image.open(out / "timelapse.gif") as gif:
         assert gif.n_frames == 4
+
+
+def test_guide_features_sit_on_every_level_grid_at_their_weight() -> None:
+    """The semantic features added to each level's match: on that level's grids of A and B', unit
+    vectors times ``guide_weight``, from the backbone layer nearest the level's resolution."""
+    from analogist.features import get_backbone
+    from analogist.methods.analogy.core import _guide_features
+
+    a = load_image(example_path("cat.jpg"), 96)[..., :64, :64]
+    b = load_image(example_path("coffee.jpg"), 96)[..., :48, :64]
+    grids = {"relu5_1": ((4, 4), (3, 4)), "relu3_1": ((16, 16), (12, 16))}
+    params = AnalogyParams(guide_weight=0.5)
+    out = _guide_features(a, b, grids, params)
+    for level, (grid_a, grid_b) in grids.items():
+        ga, gb = out[level]
+        assert tuple(ga.shape[-2:]) == grid_a and tuple(gb.shape[-2:]) == grid_b
+        assert torch.allclose(ga.norm(dim=1), torch.full(grid_a, 0.5), atol=1e-5)
+    # relu3_1 (a quarter of the image) takes stage2, EfficientNet's quarter-resolution layer, unresized
+    stage2 = get_backbone("efficientnet-lite0").extract(a, ["stage2"])["stage2"]
+    assert torch.allclose(out["relu3_1"][0], 0.5 * stage2 / stage2.norm(dim=1, keepdim=True), atol=1e-5)

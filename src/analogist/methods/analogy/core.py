@@ -8,9 +8,11 @@ down by warping, deconvolution (Eq. 5) and weight-map blending (Eq. 4-6).
 
 from __future__ import annotations
 
+import math
 import time
 
 import torch
+import torch.nn.functional as F
 
 from ...features import INPUT, Backbone, get_backbone
 from ...io import check_image, resize_longer
@@ -63,6 +65,28 @@ def _semantic_guide(
     )
 
 
+def _guide_features(
+    a: torch.Tensor, bp: torch.Tensor, grids: dict[str, tuple[tuple[int, int], tuple[int, int]]], params: AnalogyParams
+) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """The semantic backbone's unit features of A and B' ``(1, C, h, w)`` on every level's grids
+    ``{level: (grid of A, grid of B')}``, times ``guide_weight``: each level takes the backbone layer
+    nearest its resolution. Not in the paper: VGG alone (HED's weights here) matches every flat region
+    to every other, so a face's cheeks and a background end up anywhere alike."""
+    net = get_backbone(params.match_backbone, device=a.device)  # type: ignore[arg-type]
+    names = list(net.default_layers)
+    fa, fb = net.extract(a, names), net.extract(bp, names)
+    out = {}
+    for level, (grid_a, grid_b) in grids.items():
+        nearest = min(names, key=lambda n: abs(math.log(fa[n].shape[-1] / grid_a[1])))
+        pair = []
+        for f, grid in ((fa[nearest], grid_a), (fb[nearest], grid_b)):
+            if tuple(f.shape[-2:]) != grid:
+                f = F.interpolate(f, size=grid, mode="bilinear", align_corners=False)
+            pair.append(params.guide_weight * nnfs.normalize(f))
+        out[level] = (pair[0], pair[1])
+    return out
+
+
 def deep_image_analogy(
     image_a: torch.Tensor,
     image_b: torch.Tensor,
@@ -97,10 +121,14 @@ def deep_image_analogy(
     timings["features"] = time.perf_counter() - t0
 
     guide_ab = guide_ba = None
+    guides: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
     if params.match_backbone:
         t = time.perf_counter()
         shp_a, shp_b = tuple(fa[layers[0]].shape[-2:]), tuple(fbp[layers[0]].shape[-2:])
         guide_ab, guide_ba = _semantic_guide(a, bp, shp_a, shp_b, params)
+        if params.guide_weight > 0:
+            grids = {n: (tuple(fa[n].shape[-2:]), tuple(fbp[n].shape[-2:])) for n in layers}
+            guides = _guide_features(a, bp, grids, params)  # type: ignore[arg-type]
         timings["semantic_match"] = time.perf_counter() - t
 
     gen = torch.Generator().manual_seed(params.seed)
@@ -108,8 +136,8 @@ def deep_image_analogy(
     for i in progress(range(len(layers)), total=len(layers), desc="deep image analogy"):
         name, patch, radius = layers[i], params.patch_sizes[i], params.radii[i]
         t = time.perf_counter()
-        qa = torch.cat([nnfs.normalize(fa[name]), nnfs.normalize(fap[name])], 1)
-        qb = torch.cat([nnfs.normalize(fb[name]), nnfs.normalize(fbp[name])], 1)
+        qa = torch.cat([nnfs.normalize(fa[name]), nnfs.normalize(fap[name]), *guides.get(name, ())[:1]], 1)
+        qb = torch.cat([nnfs.normalize(fb[name]), nnfs.normalize(fbp[name]), *guides.get(name, ())[1:]], 1)
         if i == 0:
             if guide_ab is not None:
                 g_ab, g_ba, radius = guide_ab, guide_ba, params.match_radius

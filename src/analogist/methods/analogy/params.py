@@ -49,6 +49,8 @@ class AnalogyParams:
         match_backbone: semantic network whose NNF seeds the coarsest level (``None``: VGG alone, the paper).
         match_layer: its layer (``None``: its entry in :data:`GUIDE_LAYERS`, else its last default layer).
         match_radius: the coarsest VGG level is searched within this radius of the semantic match.
+        guide_weight: weight of the semantic backbone's own features in every level's match, beside
+            VGG's (each level takes its layer of the nearest resolution; 0: it only seeds the coarsest).
         coherent_levels: coarsest levels solved exactly with the coherence and consistency priors.
         match_size: longer side the semantic match is computed at (``None``: ``size``).
         coherence: weight of the prior asking neighbouring cells for the same displacement (not in the paper).
@@ -81,6 +83,7 @@ class AnalogyParams:
     match_backbone: str | None = "efficientnet-lite0"
     match_layer: str | None = None
     match_radius: int = 2
+    guide_weight: float = 0.5
     match_size: int | None = 224
     coherent_levels: int = 2
     coherence: float = 0.05
@@ -109,6 +112,8 @@ class AnalogyParams:
             raise InputError(f"weight offset must be in [-1, 1], got {self.weight_offset}")
         if min(self.coherence, self.consistency) < 0 or min(self.coherence_trunc, self.consistency_trunc) <= 0:
             raise InputError("coherence and consistency must be >= 0, their truncations > 0")
+        if self.guide_weight < 0:
+            raise InputError(f"guide_weight must not be negative, got {self.guide_weight}")
         if self.coherent_levels < 0:
             raise InputError(f"coherent_levels must not be negative, got {self.coherent_levels}")
         if self.match_size is not None and self.match_size < 32:
