@@ -73,13 +73,18 @@ def _guide_features(
     nearest its resolution. Not in the paper: VGG alone (HED's weights here) matches every flat region
     to every other, so a face's cheeks and a background end up anywhere alike."""
     net = get_backbone(params.match_backbone, device=a.device)  # type: ignore[arg-type]
-    names = list(net.default_layers)
-    fa, fb = net.extract(a, names), net.extract(bp, names)
+    width = a.shape[-1]
+    # the layer of the stride nearest each level's; the network then runs only as deep as they need
+    layer = {
+        level: min(net.default_layers, key=lambda n: abs(math.log(net.stride(n) * grid_a[1] / width)))
+        for level, (grid_a, _) in grids.items()
+    }
+    needed = sorted(set(layer.values()), key=list(net.default_layers).index)
+    fa, fb = net.extract(a, needed), net.extract(bp, needed)
     out = {}
     for level, (grid_a, grid_b) in grids.items():
-        nearest = min(names, key=lambda n: abs(math.log(fa[n].shape[-1] / grid_a[1])))
         pair = []
-        for f, grid in ((fa[nearest], grid_a), (fb[nearest], grid_b)):
+        for f, grid in ((fa[layer[level]], grid_a), (fb[layer[level]], grid_b)):
             if tuple(f.shape[-2:]) != grid:
                 f = F.interpolate(f, size=grid, mode="bilinear", align_corners=False)
             pair.append(params.guide_weight * nnfs.normalize(f))
